@@ -1,0 +1,15 @@
+import { PGlite } from '@electric-sql/pglite';
+let t = Date.now();
+const db = await PGlite.create();
+console.log('create ms', Date.now() - t);
+const r = await db.query("select 1::int8 as a, now() as b, sum(1::int8) as c, count(*) as d, '\\x0102'::bytea as e");
+console.log(r.rows, typeof r.rows[0].a, r.rows[0].e);
+const r2 = await db.exec('create table x(a int); insert into x values (1); select * from x;');
+console.log(JSON.stringify(r2));
+t = Date.now();
+const dump = await db.dumpDataDir('none');
+console.log('dump ms', Date.now() - t, dump.size);
+t = Date.now();
+const db2 = await PGlite.create({ loadDataDir: dump });
+console.log('load ms', Date.now() - t, (await db2.query('select * from x')).rows);
+console.log(process.memoryUsage().rss / 1e6);

@@ -1,0 +1,97 @@
+import type { Kysely } from 'kysely';
+import type { Session } from 'lucia';
+import type { Config } from '$lib/server/config';
+import { isUniqueViolation, type Database, type Role } from '$lib/server/db';
+import { AppError } from '$lib/server/errors';
+import type { LuciaAuth } from './lucia';
+import { burnPasswordCheck, hashPassword, verifyPassword } from './password';
+import { signInInput, signUpInput } from './schemas';
+import { clearAttempts, returnAttempt, takeAttempt, tooManyAttempts } from './throttle';
+import { parseInput } from '$lib/server/validation';
+
+export interface AuthDeps {
+	db: Kysely<Database>;
+	lucia: LuciaAuth;
+	config: Pick<Config, 'adminEmails' | 'signInThrottle'>;
+}
+
+export interface AccountUser {
+	id: string;
+	email: string;
+	role: Role;
+}
+
+export interface SignedIn {
+	user: AccountUser;
+	session: Session;
+}
+
+const roleFor = (email: string, config: AuthDeps['config']): Role =>
+	config.adminEmails.includes(email) ? 'admin' : 'user';
+
+export async function signUp(deps: AuthDeps, input: unknown): Promise<SignedIn> {
+	const { email, password } = parseInput(signUpInput, input);
+	const passwordHash = await hashPassword(password);
+	let user: AccountUser;
+	try {
+		user = await deps.db
+			.insertInto('users')
+			.values({ email, password_hash: passwordHash, role: roleFor(email, deps.config) })
+			.returning(['id', 'email', 'role'])
+			.executeTakeFirstOrThrow();
+	} catch (error) {
+		if (isUniqueViolation(error, 'users_email_unique')) {
+			throw new AppError('conflict', 'An account with this email already exists. Sign in instead.', {
+				reason: 'email_taken'
+			});
+		}
+		throw error;
+	}
+	const session = await deps.lucia.createSession(user.id, {});
+	return { user, session };
+}
+
+/**
+ * Checks the password under two throttles (per email, per IP). Every attempt takes a slot
+ * atomically before the password is checked, so parallel guesses cannot exceed the limit;
+ * a success hands the slots back.
+ */
+export async function signIn(deps: AuthDeps, input: unknown, meta: { ip: string }): Promise<SignedIn> {
+	const { email, password } = parseInput(signInInput, input);
+	const { maxFailuresPerEmail, maxFailuresPerIp, windowSeconds } = deps.config.signInThrottle;
+	const ipKey = `ip:${meta.ip}`;
+	const emailKey = `email:${email}`;
+	for (const rule of [
+		{ key: ipKey, max: maxFailuresPerIp, windowSeconds },
+		{ key: emailKey, max: maxFailuresPerEmail, windowSeconds }
+	]) {
+		const attempt = await takeAttempt(deps.db, rule);
+		if (!attempt.allowed) throw tooManyAttempts(attempt.retryAfterSeconds);
+	}
+
+	const row = await deps.db
+		.selectFrom('users')
+		.select(['id', 'email', 'role', 'password_hash'])
+		.where('email', '=', email)
+		.executeTakeFirst();
+	const valid = row ? await verifyPassword(row.password_hash, password) : (await burnPasswordCheck(password), false);
+	if (!row || !valid) {
+		throw new AppError('unauthorized', 'That email and password do not match an account.', {
+			reason: 'invalid_credentials'
+		});
+	}
+
+	await clearAttempts(deps.db, emailKey);
+	await returnAttempt(deps.db, ipKey);
+	let role = row.role;
+	if (role !== 'admin' && roleFor(email, deps.config) === 'admin') {
+		role = 'admin';
+		await deps.db.updateTable('users').set({ role }).where('id', '=', row.id).execute();
+	}
+	const session = await deps.lucia.createSession(row.id, {});
+	return { user: { id: row.id, email: row.email, role }, session };
+}
+
+export async function signOut(deps: Pick<AuthDeps, 'lucia'>, sessionId: string): Promise<void> {
+	await deps.lucia.invalidateSession(sessionId);
+}

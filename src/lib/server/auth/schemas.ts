@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+export const MIN_PASSWORD_LENGTH = 10;
+// Long enough for any passphrase or password manager; bounded so nobody makes us hash megabytes.
+export const MAX_PASSWORD_LENGTH = 256;
+
+/** Trimmed and lower-cased, so `Ada@Example.COM ` and `ada@example.com` are one account. */
+export const emailSchema = z
+	.string({ required_error: 'Enter your email address.', invalid_type_error: 'Enter your email address.' })
+	.max(254, 'That email address is too long.')
+	.transform((value) => value.trim().toLowerCase())
+	.pipe(z.string().min(1, 'Enter your email address.').email('Enter a valid email address, like ada@example.com.'));
+
+export const newPasswordSchema = z
+	.string({ required_error: 'Choose a password.', invalid_type_error: 'Choose a password.' })
+	.min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters for your password.`)
+	.max(MAX_PASSWORD_LENGTH, `Passwords can be at most ${MAX_PASSWORD_LENGTH} characters.`);
+
+export const passwordSchema = z
+	.string({ required_error: 'Enter your password.', invalid_type_error: 'Enter your password.' })
+	.min(1, 'Enter your password.')
+	.max(MAX_PASSWORD_LENGTH, `Passwords can be at most ${MAX_PASSWORD_LENGTH} characters.`);
+
+export const signUpInput = z.object({ email: emailSchema, password: newPasswordSchema }).strict();
+export const signInInput = z.object({ email: emailSchema, password: passwordSchema }).strict();
+
+export type SignUpInput = z.infer<typeof signUpInput>;
+export type SignInInput = z.infer<typeof signInInput>;

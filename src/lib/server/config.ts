@@ -1,0 +1,221 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable Latchkey reads, parsed once into one typed object.
+ * A wrong value stops start-up with a message naming the variable and what it expects
+ * (see `ConfigError`). Nothing else in the server reads `process.env`.
+ */
+
+const PROVIDERS = ['openai', 'anthropic', 'google', 'openrouter'] as const;
+
+const optionalString = z
+	.string()
+	.transform((value) => value.trim())
+	.transform((value) => (value === '' ? undefined : value))
+	.optional();
+
+function httpUrl(what: string) {
+	return z
+		.string()
+		.trim()
+		.url({ message: `expected an http(s) URL such as ${what}` })
+		.refine((value) => /^https?:\/\//.test(value), { message: `expected an http(s) URL such as ${what}` })
+		.transform((value) => value.replace(/\/+$/, ''));
+}
+
+function wholeNumber(what: string, min: number, max: number) {
+	return z
+		.string()
+		.trim()
+		.regex(/^\d+$/, { message: `expected a whole number (${what})` })
+		.transform(Number)
+		.refine((n) => n >= min && n <= max, { message: `expected a whole number from ${min} to ${max} (${what})` });
+}
+
+/** USD amounts from the environment become integer micro-dollars; money is never a float here. */
+function usdAsMicros(what: string) {
+	return z
+		.string()
+		.trim()
+		.regex(/^\d+(\.\d{1,6})?$/, { message: `expected an amount in US dollars such as 0.50 (${what})` })
+		.transform(usdStringToMicros);
+}
+
+export function usdStringToMicros(value: string): number {
+	const [whole = '0', fraction = ''] = value.split('.');
+	return Number(whole) * 1_000_000 + Number(fraction.padEnd(6, '0'));
+}
+
+/** `id:base64` entries, comma separated; ids are short names, keys exactly 32 bytes. */
+const masterKeyEntry = z.string().transform((entry, ctx) => {
+	const separator = entry.indexOf(':');
+	const id = entry.slice(0, separator).trim();
+	const base64 = entry.slice(separator + 1).trim();
+	if (separator < 1 || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
+		ctx.addIssue({
+			code: z.ZodIssueCode.custom,
+			message: 'expected entries shaped id:base64 (id of letters, digits, - or _)'
+		});
+		return z.NEVER;
+	}
+	if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || Buffer.from(base64, 'base64').length !== 32) {
+		ctx.addIssue({
+			code: z.ZodIssueCode.custom,
+			message: `key "${id}" must be 32 random bytes in base64 (openssl rand -base64 32)`
+		});
+		return z.NEVER;
+	}
+	return { id, key: new Uint8Array(Buffer.from(base64, 'base64')) };
+});
+
+const masterKeys = z
+	.string()
+	.transform((value) =>
+		value
+			.split(',')
+			.map((part) => part.trim())
+			.filter(Boolean)
+	)
+	.pipe(z.array(masterKeyEntry).min(1, { message: 'expected at least one id:base64 entry' }))
+	.refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, {
+		message: 'master key ids must be unique'
+	});
+
+const emailList = z
+	.string()
+	.transform((value) =>
+		value
+			.split(',')
+			.map((part) => part.trim().toLowerCase())
+			.filter(Boolean)
+	)
+	.pipe(z.array(z.string().email({ message: 'expected comma-separated email addresses' })));
+
+const boolean = z
+	.string()
+	.trim()
+	.toLowerCase()
+	.refine((v) => ['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(v), {
+		message: 'expected true or false'
+	})
+	.transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
+
+const envSchema = z.object({
+	NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+	DATABASE_URL: optionalString.pipe(
+		z
+			.string()
+			.regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' })
+			.optional()
+	),
+	DATABASE_POOL_SIZE: wholeNumber('connections per instance', 1, 200).default('10'),
+	DATA_DIR: z.string().trim().min(1).default('./data'),
+	MASTER_KEYS: optionalString.pipe(masterKeys.optional()),
+	OPENROUTER_API_KEY: optionalString,
+	OPENAI_BASE_URL: httpUrl('https://api.openai.com/v1').default('https://api.openai.com/v1'),
+	ANTHROPIC_BASE_URL: httpUrl('https://api.anthropic.com').default('https://api.anthropic.com'),
+	GOOGLE_BASE_URL: httpUrl('https://generativelanguage.googleapis.com').default(
+		'https://generativelanguage.googleapis.com'
+	),
+	OPENROUTER_BASE_URL: httpUrl('https://openrouter.ai/api/v1').default('https://openrouter.ai/api/v1'),
+	ADMIN_EMAILS: optionalString.pipe(emailList.optional()),
+	PORT: wholeNumber('TCP port', 0, 65535).default('3000'),
+	HOST: z.string().trim().min(1).default('0.0.0.0'),
+	ORIGIN: optionalString.pipe(httpUrl('https://chat.example.com').optional()),
+	METRICS_TOKEN: optionalString.pipe(z.string().min(16, { message: 'expected at least 16 characters' }).optional()),
+	LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+	PROVIDER_TIMEOUT_MS: wholeNumber('milliseconds', 1000, 600_000).default('60000'),
+	/** Default per-provider limits; users may lower theirs, admins set any. */
+	DEFAULT_REQUESTS_PER_HOUR: wholeNumber('requests', 0, 1_000_000).default('100'),
+	DEFAULT_TOKENS_PER_HOUR: wholeNumber('tokens', 0, 1_000_000_000).default('200000'),
+	DEFAULT_DAILY_CAP_USD: usdAsMicros('own-key daily cap').default('5.00'),
+	DEFAULT_APP_DAILY_CAP_USD: usdAsMicros('app-key daily cap').default('0.50'),
+	/** Sign-in throttling. */
+	SIGNIN_MAX_FAILURES_PER_EMAIL: wholeNumber('failures per window', 1, 1000).default('5'),
+	SIGNIN_MAX_FAILURES_PER_IP: wholeNumber('failures per window', 1, 100_000).default('20'),
+	SIGNIN_WINDOW_SECONDS: wholeNumber('seconds', 1, 86_400).default('900'),
+	DEMO_MODE: boolean.default('false')
+});
+
+export type Provider = (typeof PROVIDERS)[number];
+export const providers: readonly Provider[] = PROVIDERS;
+
+export interface MasterKey {
+	id: string;
+	key: Uint8Array;
+}
+
+export interface Config {
+	env: 'development' | 'production' | 'test';
+	database: { url: string | undefined; poolSize: number; dataDir: string };
+	masterKeys: MasterKey[] | undefined;
+	appOpenRouterKey: string | undefined;
+	baseUrls: Record<Provider, string>;
+	adminEmails: string[];
+	server: { port: number; host: string; origin: string | undefined };
+	metricsToken: string | undefined;
+	logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+	providerTimeoutMs: number;
+	limitDefaults: {
+		requestsPerHour: number;
+		tokensPerHour: number;
+		dailyCapMicros: number;
+		appDailyCapMicros: number;
+	};
+	signInThrottle: { maxFailuresPerEmail: number; maxFailuresPerIp: number; windowSeconds: number };
+	demoMode: boolean;
+}
+
+export class ConfigError extends Error {
+	constructor(readonly problems: string[]) {
+		super(`Latchkey cannot start, the environment has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+		this.name = 'ConfigError';
+	}
+}
+
+/** Parses the environment; throws `ConfigError` naming every wrong variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+	const parsed = envSchema.safeParse(env);
+	if (!parsed.success) {
+		const problems = parsed.error.issues.map((issue) => {
+			const variable = String(issue.path[0] ?? 'environment');
+			return `${variable}: ${issue.message}`;
+		});
+		throw new ConfigError(problems);
+	}
+	const e = parsed.data;
+	if (e.DATABASE_URL && !e.MASTER_KEYS) {
+		throw new ConfigError([
+			'MASTER_KEYS: required when DATABASE_URL is set (a list of id:base64 32-byte keys; generate one with `openssl rand -base64 32`)'
+		]);
+	}
+	return {
+		env: e.NODE_ENV,
+		database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, dataDir: e.DATA_DIR },
+		masterKeys: e.MASTER_KEYS,
+		appOpenRouterKey: e.OPENROUTER_API_KEY,
+		baseUrls: {
+			openai: e.OPENAI_BASE_URL,
+			anthropic: e.ANTHROPIC_BASE_URL,
+			google: e.GOOGLE_BASE_URL,
+			openrouter: e.OPENROUTER_BASE_URL
+		},
+		adminEmails: e.ADMIN_EMAILS ?? [],
+		server: { port: e.PORT, host: e.HOST, origin: e.ORIGIN },
+		metricsToken: e.METRICS_TOKEN,
+		logLevel: e.LOG_LEVEL,
+		providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+		limitDefaults: {
+			requestsPerHour: e.DEFAULT_REQUESTS_PER_HOUR,
+			tokensPerHour: e.DEFAULT_TOKENS_PER_HOUR,
+			dailyCapMicros: e.DEFAULT_DAILY_CAP_USD,
+			appDailyCapMicros: e.DEFAULT_APP_DAILY_CAP_USD
+		},
+		signInThrottle: {
+			maxFailuresPerEmail: e.SIGNIN_MAX_FAILURES_PER_EMAIL,
+			maxFailuresPerIp: e.SIGNIN_MAX_FAILURES_PER_IP,
+			windowSeconds: e.SIGNIN_WINDOW_SECONDS
+		},
+		demoMode: e.DEMO_MODE
+	};
+}

@@ -1,0 +1,6 @@
+export { sessionHandle } from './session';
+export { csrfHandle, isCrossSiteRequest } from './csrf';
+export { securityHeadersHandle } from './headers';
+export { trpcHandle, TRPC_PATH } from './trpc';
+export { handleServerError } from './errors';
+export { initServer } from './init';

@@ -1,0 +1,29 @@
+import type { RequestEvent } from '@sveltejs/kit';
+import type { Services } from '$lib/server/services';
+
+export interface SessionUser {
+	id: string;
+	email: string;
+	role: 'user' | 'admin';
+}
+
+export interface Context {
+	services: Services;
+	user: SessionUser | null;
+	sessionId: string | null;
+	ip: string;
+	requestId: string;
+	/** Present for HTTP calls; absent when a test or server code calls a router directly. */
+	event?: RequestEvent;
+}
+
+export function createContext(event: RequestEvent): Context {
+	return {
+		services: event.locals.services,
+		user: event.locals.user,
+		sessionId: event.locals.session?.id ?? null,
+		ip: event.locals.clientIp,
+		requestId: event.locals.requestId,
+		event
+	};
+}

@@ -1,0 +1,194 @@
+// Fake Anthropic Messages API: base URL `${url}/anthropic` (the paths carry /v1).
+import type { IncomingMessage } from 'node:http';
+import { FAKE_MODELS } from './catalog';
+import type { ChatCall, ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
+import { bearerToken, headerValue, isRecord, randomId, sseEvent, type JsonReply } from './http';
+import { contentText } from './openai';
+import type { Usage } from './tokens';
+
+/** From this API version on, sampling parameters are rejected (PROVIDERS.md). */
+const SAMPLING_REMOVED_IN = '2026-10-21';
+const REMOVED_SAMPLING_PARAMS = ['temperature', 'top_p', 'top_k'] as const;
+const MODELS_CREATED_AT = '2025-05-22T00:00:00Z';
+
+function anthropicError(status: number, type: string, message: string, headers?: Record<string, string>): JsonReply {
+	return {
+		status,
+		body: { type: 'error', error: { type, message }, request_id: randomId('req_011', 21) },
+		headers
+	};
+}
+
+export const anthropicErrors: ProviderErrors = {
+	missingKey: () => anthropicError(401, 'authentication_error', 'x-api-key header is required'),
+	invalidKey: () => anthropicError(401, 'authentication_error', 'invalid x-api-key'),
+	forbidden: () =>
+		anthropicError(403, 'permission_error', 'Your API key does not have permission to use the specified resource.'),
+	rateLimited: (_model, retryAfterSeconds) =>
+		anthropicError(
+			429,
+			'rate_limit_error',
+			'This request would exceed the rate limit for your organization of 50 requests per minute. Please try again later.',
+			{
+				'retry-after': String(retryAfterSeconds),
+				'anthropic-ratelimit-requests-limit': '50',
+				'anthropic-ratelimit-requests-remaining': '0'
+			}
+		),
+	quota: () =>
+		anthropicError(
+			402,
+			'billing_error',
+			'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.'
+		),
+	serverError: () => anthropicError(500, 'api_error', 'Internal server error'),
+	unavailable: () => anthropicError(529, 'overloaded_error', 'Overloaded'),
+	modelNotFound: (model) => anthropicError(404, 'not_found_error', `model: ${model}`),
+	badRequest: (message) => anthropicError(400, 'invalid_request_error', message),
+	routeNotFound: () => anthropicError(404, 'not_found_error', 'Not Found')
+};
+
+/** `system` is a string or an array of text blocks. */
+function systemText(system: unknown): string | undefined {
+	if (system === undefined || system === null) return undefined;
+	return contentText(system);
+}
+
+function parseAnthropicChat(body: unknown, req: IncomingMessage): ChatParse {
+	const bad = (message: string): ChatParse => ({ error: anthropicErrors.badRequest(message) });
+	const version = headerValue(req, 'anthropic-version');
+	if (!version) return bad('anthropic-version: header is required');
+	if (!isRecord(body)) return bad('The request body must be a JSON object.');
+	if (version >= SAMPLING_REMOVED_IN) {
+		const removed = REMOVED_SAMPLING_PARAMS.find((name) => name in body);
+		if (removed) return bad(`${removed}: Extra inputs are not permitted`);
+	}
+	if (typeof body.model !== 'string' || body.model === '') return bad('model: Field required');
+	if (typeof body.max_tokens !== 'number') return bad('max_tokens: Field required');
+	const messages = body.messages;
+	if (!Array.isArray(messages) || messages.length === 0) return bad('messages: Field required');
+	const records = messages.filter(isRecord);
+	if (records.length !== messages.length) return bad('messages: Input should be a valid list of messages');
+	const system = systemText(body.system);
+	const lastUser = [...records].reverse().find((m) => m.role === 'user');
+	return {
+		call: {
+			model: body.model,
+			stream: body.stream === true,
+			promptTexts: [...(system === undefined ? [] : [system]), ...records.map((m) => contentText(m.content))],
+			lastUserText: lastUser ? contentText(lastUser.content) : '',
+			includeUsage: true
+		}
+	};
+}
+
+function anthropicUsage(usage: Usage, outputTokens: number): Record<string, unknown> {
+	return {
+		input_tokens: usage.promptTokens,
+		cache_creation_input_tokens: 0,
+		cache_read_input_tokens: 0,
+		output_tokens: outputTokens,
+		service_tier: 'standard'
+	};
+}
+
+function messageShell(call: ChatCall, content: unknown[]): Record<string, unknown> {
+	return {
+		id: randomId('msg_01', 22),
+		type: 'message',
+		role: 'assistant',
+		model: call.model,
+		content,
+		stop_reason: null,
+		stop_sequence: null
+	};
+}
+
+function anthropicCompletion(call: ChatCall, reply: string, usage: Usage | undefined): unknown {
+	return {
+		...messageShell(call, [{ type: 'text', text: reply }]),
+		stop_reason: 'end_turn',
+		...(usage ? { usage: anthropicUsage(usage, usage.completionTokens) } : {})
+	};
+}
+
+/**
+ * Without usage ('no_usage'), `usage` is sent as an empty object: the SDK's MessageStream
+ * dereferences `usage` on message_start and message_delta, so the object itself must exist.
+ */
+function anthropicStreamPlan(call: ChatCall, chunks: string[], usage: Usage | undefined): StreamPlan {
+	const startUsage = usage ? anthropicUsage(usage, 1) : {};
+	const deltaUsage = usage ? { output_tokens: usage.completionTokens } : {};
+	return {
+		head: [
+			sseEvent('message_start', {
+				type: 'message_start',
+				message: { ...messageShell(call, []), usage: startUsage }
+			}),
+			sseEvent('content_block_start', {
+				type: 'content_block_start',
+				index: 0,
+				content_block: { type: 'text', text: '' }
+			}),
+			sseEvent('ping', { type: 'ping' })
+		],
+		content: chunks.map((text) =>
+			sseEvent('content_block_delta', {
+				type: 'content_block_delta',
+				index: 0,
+				delta: { type: 'text_delta', text }
+			})
+		),
+		tail: [
+			sseEvent('content_block_stop', { type: 'content_block_stop', index: 0 }),
+			sseEvent('message_delta', {
+				type: 'message_delta',
+				delta: { stop_reason: 'end_turn', stop_sequence: null },
+				usage: deltaUsage
+			}),
+			sseEvent('message_stop', { type: 'message_stop' })
+		]
+	};
+}
+
+export const anthropicDialect: Dialect = {
+	provider: 'anthropic',
+	prefix: '/anthropic',
+	errors: anthropicErrors,
+	// SDK 0.x sends x-api-key, SDK 1.x sends Authorization: Bearer; accept both.
+	readKey: (req) => headerValue(req, 'x-api-key') ?? bearerToken(req),
+	responseHeaders: () => ({
+		'request-id': randomId('req_011', 21),
+		'anthropic-organization-id': 'org-fake'
+	}),
+	route(method, path) {
+		if (method === 'POST' && path === '/v1/messages') return { kind: 'chat' };
+		if (method === 'GET' && path === '/v1/models') return { kind: 'models' };
+		return undefined;
+	},
+	parseChat: (body, _route, req) => parseAnthropicChat(body, req),
+	completion: anthropicCompletion,
+	streamPlan: anthropicStreamPlan,
+	malformedFrame: 'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {\n\n',
+	malformedBody: '{"id": "msg_broken", "type": "message", "content": [',
+	midstreamError: () =>
+		sseEvent('error', {
+			type: 'error',
+			error: { type: 'overloaded_error', message: 'Overloaded' },
+			request_id: randomId('req_011', 21)
+		}),
+	listModels: () => {
+		const data = FAKE_MODELS.anthropic.map((m) => ({
+			type: 'model',
+			id: m.id,
+			display_name: m.displayName,
+			created_at: MODELS_CREATED_AT
+		}));
+		return {
+			data,
+			has_more: false,
+			first_id: data[0]?.id ?? null,
+			last_id: data.at(-1)?.id ?? null
+		};
+	}
+};

@@ -1,0 +1,115 @@
+// Behaviours a registered key can have, and the registry of keys.
+import type { ProviderName } from './types';
+
+export const BEHAVIOURS = [
+	'ok',
+	'401',
+	'403',
+	'429',
+	'quota',
+	'500',
+	'503',
+	'slow',
+	'reset',
+	'malformed',
+	'no_usage',
+	'midstream_error'
+] as const;
+
+export type Behaviour = (typeof BEHAVIOURS)[number];
+
+export interface BehaviourSpec {
+	behaviour: Behaviour;
+	/** Reply text instead of the default deterministic reply. */
+	reply?: string;
+	/** Wait before sending response headers. Default 3000 for 'slow', 0 otherwise. */
+	firstByteDelayMs?: number;
+	/** Wait between stream chunks. Default 0. */
+	chunkDelayMs?: number;
+	/** Value of the retry-after header for '429'. Default 1. */
+	retryAfterSeconds?: number;
+}
+
+/** A behaviour with every default filled in. */
+export interface ResolvedBehaviour {
+	behaviour: Behaviour;
+	reply?: string;
+	firstByteDelayMs: number;
+	chunkDelayMs: number;
+	retryAfterSeconds: number;
+}
+
+export const DEFAULT_SLOW_DELAY_MS = 3000;
+
+export function isBehaviour(value: unknown): value is Behaviour {
+	return typeof value === 'string' && (BEHAVIOURS as readonly string[]).includes(value);
+}
+
+export function resolveBehaviour(input: Behaviour | BehaviourSpec = 'ok'): ResolvedBehaviour {
+	const spec: BehaviourSpec = typeof input === 'string' ? { behaviour: input } : input;
+	if (!isBehaviour(spec.behaviour)) throw new Error(`unknown behaviour: ${String(spec.behaviour)}`);
+	const defaultDelay = spec.behaviour === 'slow' ? DEFAULT_SLOW_DELAY_MS : 0;
+	return {
+		behaviour: spec.behaviour,
+		reply: spec.reply,
+		firstByteDelayMs: nonNegative(spec.firstByteDelayMs, 'firstByteDelayMs') ?? defaultDelay,
+		chunkDelayMs: nonNegative(spec.chunkDelayMs, 'chunkDelayMs') ?? 0,
+		retryAfterSeconds: nonNegative(spec.retryAfterSeconds, 'retryAfterSeconds') ?? 1
+	};
+}
+
+function nonNegative(value: number | undefined, name: string): number | undefined {
+	if (value === undefined) return undefined;
+	if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+		throw new Error(`${name} must be a non-negative number`);
+	}
+	return value;
+}
+
+export interface KeyEntry {
+	behaviour: ResolvedBehaviour;
+	/** USD spent through this key (OpenRouter's /key reports it). Survives re-registration. */
+	spentUsd: number;
+}
+
+/** Registered keys per provider. The same key string may be registered for several providers. */
+export class KeyRegistry {
+	private readonly byProvider = new Map<ProviderName, Map<string, KeyEntry>>();
+
+	register(provider: ProviderName, key: string, input?: Behaviour | BehaviourSpec): void {
+		if (typeof key !== 'string' || key.length === 0) throw new Error('key must be a non-empty string');
+		const behaviour = resolveBehaviour(input);
+		const keys = this.keysOf(provider);
+		const existing = keys.get(key);
+		keys.set(key, { behaviour, spentUsd: existing?.spentUsd ?? 0 });
+	}
+
+	lookup(provider: ProviderName, key: string | undefined): KeyEntry | undefined {
+		return key === undefined ? undefined : this.byProvider.get(provider)?.get(key);
+	}
+
+	clear(): void {
+		this.byProvider.clear();
+	}
+
+	private keysOf(provider: ProviderName): Map<string, KeyEntry> {
+		let keys = this.byProvider.get(provider);
+		if (!keys) {
+			keys = new Map();
+			this.byProvider.set(provider, keys);
+		}
+		return keys;
+	}
+}
+
+/** What the log may keep of a key: its last 4 characters, and nothing for short keys. */
+export function keyTail(key: string | undefined): string {
+	return key !== undefined && key.length >= 8 ? key.slice(-4) : '';
+}
+
+/** A masked key as real providers echo it in error messages: never the whole key. */
+export function maskKey(key: string): string {
+	if (key.length >= 16) return `${key.slice(0, 3)}***...${key.slice(-4)}`;
+	if (key.length >= 8) return `***...${key.slice(-4)}`;
+	return '***';
+}

@@ -1,0 +1,166 @@
+import { beforeAll, expect, it } from 'vitest';
+import { signIn, signOut, signUp } from '$lib/server/auth';
+import { AppError } from '$lib/server/errors';
+import { createCaller } from '$lib/server/trpc';
+import type { Services } from '$lib/server/services';
+import { describeEachDatabase } from '../helpers/db';
+import { testServices } from '../helpers/services';
+
+async function appErrorFrom(promise: Promise<unknown>): Promise<AppError> {
+	try {
+		await promise;
+	} catch (error) {
+		if (error instanceof AppError) return error;
+		throw error;
+	}
+	throw new Error('expected an AppError');
+}
+
+describeEachDatabase('accounts', (database) => {
+	let services: Services;
+	beforeAll(async () => {
+		services = await testServices(database().handle, {
+			ADMIN_EMAILS: 'boss@example.com',
+			SIGNIN_MAX_FAILURES_PER_EMAIL: '3',
+			SIGNIN_MAX_FAILURES_PER_IP: '8'
+		});
+	});
+	const countUsers = async () =>
+		(
+			await services.db
+				.selectFrom('users')
+				.select((eb) => eb.fn.countAll<number>().as('n'))
+				.executeTakeFirstOrThrow()
+		).n;
+
+	it('signs up with a normalized email and a hashed password', async () => {
+		const { user, session } = await signUp(services, { email: '  Ada@Example.COM ', password: 'analytical engine' });
+		expect(user).toMatchObject({ email: 'ada@example.com', role: 'user' });
+		const row = await services.db.selectFrom('users').selectAll().where('id', '=', user.id).executeTakeFirstOrThrow();
+		expect(row.password_hash).toMatch(/^\$argon2id\$/);
+		expect(row.password_hash).not.toContain('analytical engine');
+		const sessions = await services.db.selectFrom('sessions').select('id').where('user_id', '=', user.id).execute();
+		expect(sessions).toHaveLength(1);
+		// The table holds a hash of the cookie's session id, never the id itself.
+		expect(sessions[0]?.id).not.toBe(session.id);
+	});
+
+	it('refuses a second account for the same email in another case, changing nothing', async () => {
+		const before = await countUsers();
+		const error = await appErrorFrom(signUp(services, { email: 'ADA@example.com', password: 'another password' }));
+		expect(error.code).toBe('conflict');
+		expect(error.message).toMatch(/already exists/);
+		expect(await countUsers()).toBe(before);
+	});
+
+	it.each([
+		[{ email: 'not-an-email', password: 'long enough password' }, /valid email/],
+		[{ email: 'short@example.com', password: 'tiny' }, /at least 10 characters/],
+		[{ email: 'big@example.com', password: 'x'.repeat(1_000_000) }, /at most 256 characters/],
+		[{ email: 'x@example.com' }, /Choose a password/],
+		[{ email: 'x@example.com', password: 'long enough password', role: 'admin' }, /Unknown field: role/],
+		['a string', /Expected object/]
+	])('refuses bad sign-up input %# with a clear message and stores nothing', async (input, message) => {
+		const before = await countUsers();
+		const error = await appErrorFrom(signUp(services, input));
+		expect(error.code).toBe('bad_request');
+		expect(error.message).toMatch(message);
+		expect(await countUsers()).toBe(before);
+	});
+
+	it('makes an email listed in ADMIN_EMAILS an admin', async () => {
+		const { user } = await signUp(services, { email: 'Boss@example.com', password: 'i am the boss here' });
+		expect(user.role).toBe('admin');
+	});
+
+	it('signs in with the right password and out again', async () => {
+		const { user, session } = await signIn(
+			services,
+			{ email: 'ada@example.com', password: 'analytical engine' },
+			{ ip: '10.0.0.1' }
+		);
+		expect(user.email).toBe('ada@example.com');
+		expect((await services.lucia.validateSession(session.id)).user?.id).toBe(user.id);
+		await signOut(services, session.id);
+		expect((await services.lucia.validateSession(session.id)).session).toBeNull();
+	});
+
+	it('answers a wrong password and an unknown email the same way', async () => {
+		const wrong = await appErrorFrom(
+			signIn(services, { email: 'ada@example.com', password: 'difference engine' }, { ip: '10.0.0.2' })
+		);
+		const unknown = await appErrorFrom(
+			signIn(services, { email: 'nobody@example.com', password: 'difference engine' }, { ip: '10.0.0.2' })
+		);
+		expect(wrong.code).toBe('unauthorized');
+		expect(unknown.code).toBe('unauthorized');
+		expect(wrong.message).toBe(unknown.message);
+	});
+
+	it('throttles failed sign-ins per email, even with the right password, and says when to retry', async () => {
+		await signUp(services, { email: 'grace@example.com', password: 'compiler pioneer' });
+		for (let i = 0; i < 3; i++) {
+			const error = await appErrorFrom(
+				signIn(services, { email: 'grace@example.com', password: 'wrong wrong' }, { ip: `10.1.0.${i}` })
+			);
+			expect(error.code).toBe('unauthorized');
+		}
+		const throttled = await appErrorFrom(
+			signIn(services, { email: 'grace@example.com', password: 'compiler pioneer' }, { ip: '10.1.0.9' })
+		);
+		expect(throttled.code).toBe('rate_limited');
+		expect(throttled.status).toBe(429);
+		expect(throttled.message).toMatch(/Too many failed sign-in attempts. Try again in 15 minutes/);
+		expect(throttled.retryAfterSeconds).toBeGreaterThan(800);
+	});
+
+	it('lets the window expire and a success clear the count', async () => {
+		await services.db
+			.updateTable('auth_throttle')
+			.set({ window_started_at: new Date(Date.now() - 3_600_000) })
+			.execute();
+		await signIn(services, { email: 'grace@example.com', password: 'compiler pioneer' }, { ip: '10.1.0.9' });
+		const left = await services.db
+			.selectFrom('auth_throttle')
+			.selectAll()
+			.where('key', '=', 'email:grace@example.com')
+			.execute();
+		expect(left).toEqual([]);
+	});
+
+	it('throttles per IP across many emails', async () => {
+		const ip = '10.9.9.9';
+		const results = [];
+		for (let i = 0; i < 9; i++) {
+			results.push(
+				(await appErrorFrom(signIn(services, { email: `guess${i}@example.com`, password: 'password123' }, { ip }))).code
+			);
+		}
+		expect(results.slice(0, 8).every((code) => code === 'unauthorized')).toBe(true);
+		expect(results[8]).toBe('rate_limited');
+	});
+
+	it('never lets parallel guesses exceed the per-email limit', async () => {
+		await signUp(services, { email: 'parallel@example.com', password: 'right password!' });
+		const attempts = await Promise.allSettled(
+			Array.from({ length: 12 }, (_, i) =>
+				signIn(services, { email: 'parallel@example.com', password: `wrong guess ${i}` }, { ip: `10.2.${i}.1` })
+			)
+		);
+		const codes = attempts.map((a) => (a.status === 'rejected' && a.reason instanceof AppError ? a.reason.code : 'ok'));
+		expect(codes.filter((c) => c === 'unauthorized')).toHaveLength(3);
+		expect(codes.filter((c) => c === 'rate_limited')).toHaveLength(9);
+	});
+
+	it('serves auth.me over tRPC only to a signed-in caller', async () => {
+		const anonymous = createCaller({ services, user: null, sessionId: null, ip: '127.0.0.1', requestId: 'test' });
+		await expect(anonymous.auth.me()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+		const { user } = await signIn(
+			services,
+			{ email: 'ada@example.com', password: 'analytical engine' },
+			{ ip: '10.3.0.1' }
+		);
+		const caller = createCaller({ services, user, sessionId: null, ip: '127.0.0.1', requestId: 'test' });
+		expect(await caller.auth.me()).toEqual({ id: user.id, email: 'ada@example.com', role: 'user' });
+	});
+});

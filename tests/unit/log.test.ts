@@ -1,0 +1,40 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, redactSecrets } from '$lib/server/log';
+
+function capture() {
+	const lines: string[] = [];
+	const destination = new Writable({
+		write(chunk, _e, callback) {
+			lines.push(String(chunk));
+			callback();
+		}
+	});
+	return { lines, log: createLogger({ level: 'debug', destination }) };
+}
+
+describe('logging', () => {
+	const keys = [
+		'sk-proj-abcdefghijklmnopqrstuvwxyz012345',
+		'sk-ant-api03-abcdefghijklmnopqrstuvwxyz',
+		'AIzaSyA1234567890abcdefghijklmnopqrstu',
+		'sk-or-v1-0123456789abcdef0123456789abcdef',
+		'lk_0123456789abcdefghijklmnop'
+	];
+
+	it('scrubs provider keys and tokens from messages, fields and errors', () => {
+		const { lines, log } = capture();
+		for (const key of keys) {
+			log.info(`calling provider with ${key}`);
+			log.info({ apiKey: key, nested: { token: key }, headers: { authorization: `Bearer ${key}` } }, 'fields');
+			log.error({ err: new Error(`401 Incorrect API key provided: ${key}`) }, 'sdk error');
+		}
+		const text = lines.join('');
+		for (const key of keys) expect(text).not.toContain(key.slice(8, 16));
+		expect(text).toContain('[redacted]');
+	});
+
+	it('redactSecrets leaves ordinary text alone', () => {
+		expect(redactSecrets('model gpt-4o-mini answered in 120 ms')).toBe('model gpt-4o-mini answered in 120 ms');
+	});
+});
