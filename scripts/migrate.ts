@@ -4,7 +4,11 @@ import { connectDatabase, migrate } from '../src/lib/server/db';
 
 try {
 	const config = loadConfig();
-	const handle = await connectDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir, poolSize: 2 });
+	const handle = await connectDatabase({
+		databaseUrl: config.database.url,
+		dataDir: config.database.dataDir,
+		poolSize: 2
+	});
 	try {
 		const result = await migrate(handle);
 		console.log(
