@@ -42,11 +42,23 @@ export interface AuthThrottleTable {
 	window_started_at: Timestamp;
 }
 
+// ---- vault, keys, audit (migration 0002) --------------------------------------------------------
+
+// ---- limits, notifications (migration 0003) ----------------------------------------------------
+
+// ---- personal access tokens (migration 0004) ---------------------------------------------------
+
+// ---- usage, conversations (migration 0005) -----------------------------------------------------
+
 export interface Database {
 	schema_migrations: SchemaMigrationsTable;
 	users: UsersTable;
 	sessions: SessionsTable;
 	auth_throttle: AuthThrottleTable;
+	// vault, keys, audit (0002)
+	// limits, notifications (0003)
+	// personal access tokens (0004)
+	// usage, conversations (0005)
 }
 
 export type User = Selectable<UsersTable>;

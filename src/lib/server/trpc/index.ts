@@ -1,8 +1,16 @@
 import { createCallerFactory, router } from './trpc';
 import { authRouter } from './routers/auth';
 
+// One router per domain; each line is owned by that domain's folder.
 export const appRouter = router({
 	auth: authRouter
+	// keys
+	// models
+	// usage
+	// limits
+	// tokens
+	// admin
+	// conversations
 });
 
 export type AppRouter = typeof appRouter;
