@@ -1,3 +1,5 @@
+import { isDatabaseUnavailable } from './db/errors';
+
 /**
  * Typed errors every domain throws, mapped once to HTTP (OpenAI-shaped bodies) in `httpErrorOf`
  * and to tRPC codes in `trpc/errors.ts`. Messages are written for the user and never contain key
@@ -102,7 +104,7 @@ export interface HttpError {
 export function httpErrorOf(
 	error: unknown,
 	requestId?: string,
-	isUnavailable: (e: unknown) => boolean = () => false
+	isUnavailable: (e: unknown) => boolean = isDatabaseUnavailable
 ): HttpError {
 	const appError = isAppError(error)
 		? error

@@ -1,5 +1,34 @@
 export { createLucia, SESSION_COOKIE_NAME, type LuciaAuth } from './lucia';
 export { signUp, signIn, signOut, type AuthDeps, type AccountUser, type SignedIn } from './accounts';
 export { hashPassword, verifyPassword } from './password';
-export { signUpInput, signInInput, emailSchema, MIN_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH } from './schemas';
+export {
+	signUpInput,
+	signInInput,
+	changePasswordInput,
+	emailSchema,
+	MIN_PASSWORD_LENGTH,
+	MAX_PASSWORD_LENGTH
+} from './schemas';
 export { setSessionCookie, clearSessionCookie } from './cookies';
+export { changePassword, type PasswordChanged } from './password-change';
+export {
+	createAccessToken,
+	listAccessTokens,
+	revokeAccessToken,
+	revokeAllAccessTokens,
+	verifyAccessToken,
+	authenticateBearer,
+	createAccessTokenInput,
+	revokeAccessTokenInput,
+	ACCESS_TOKEN_PREFIX,
+	MAX_ACTIVE_TOKENS_PER_USER,
+	MAX_TOKEN_NAME_LENGTH,
+	MAX_TOKEN_LIFETIME_DAYS,
+	type AccessTokenSummary,
+	type AccessTokenStatus,
+	type AccessTokenOwner,
+	type CreatedAccessToken,
+	type CreateAccessTokenInput,
+	type RevokeAccessTokenInput,
+	type TokenRequestMeta
+} from './tokens';

@@ -26,3 +26,22 @@ export const signInInput = z.object({ email: emailSchema, password: passwordSche
 
 export type SignUpInput = z.infer<typeof signUpInput>;
 export type SignInInput = z.infer<typeof signInInput>;
+
+export const changePasswordInput = z
+	.object({
+		currentPassword: z
+			.string({ required_error: 'Enter your current password.', invalid_type_error: 'Enter your current password.' })
+			.min(1, 'Enter your current password.')
+			.max(MAX_PASSWORD_LENGTH, 'Your current password is not correct.'),
+		newPassword: z
+			.string({ required_error: 'Choose a new password.', invalid_type_error: 'Choose a new password.' })
+			.min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters for your new password.`)
+			.max(MAX_PASSWORD_LENGTH, `Passwords can be at most ${MAX_PASSWORD_LENGTH} characters.`)
+	})
+	.strict()
+	.refine((input) => input.newPassword !== input.currentPassword, {
+		message: 'Choose a new password that is different from your current one.',
+		path: ['newPassword']
+	});
+
+export type ChangePasswordInput = z.infer<typeof changePasswordInput>;

@@ -60,8 +60,11 @@ function connectPostgres(url: string, options: ConnectOptions): DbHandle {
 			}) as typeof pg.types.getTypeParser
 		}
 	});
-	// An idle client losing its server (restart) must not crash the process; the pool replaces it.
+	// A client losing its server (restart, network cut) emits 'error'; without a listener that is an
+	// uncaught exception that kills the process. The failing query still rejects and the pool
+	// replaces the client, so the events themselves need no handling.
 	pool.on('error', () => {});
+	pool.on('connect', (client) => client.on('error', () => {}));
 	const dialect: Dialect = new PostgresDialect({ pool, cursor: Cursor });
 	const db = new Kysely<Database>({ dialect });
 	return {

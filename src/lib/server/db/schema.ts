@@ -43,12 +43,201 @@ export interface AuthThrottleTable {
 }
 
 // ---- vault, keys, audit (migration 0002) --------------------------------------------------------
+// Spelled out (not imported from config) so this file stays dependency-free.
+type KeyProvider = 'openai' | 'anthropic' | 'google' | 'openrouter';
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+
+/** valid: the provider accepted it; invalid: 401/403; unverified: never answered definitively. */
+export type KeyStatus = 'valid' | 'invalid' | 'unverified';
+
+/** One sealed key per user and provider (replacing deletes the old row in the same transaction). */
+export interface ProviderKeysTable {
+	id: Generated<string>;
+	user_id: string;
+	provider: KeyProvider;
+	label: string | null;
+	last4: string;
+	/** secretbox output (tag + key) under the subkey of (master_key_id, user_id, provider). */
+	ciphertext: Uint8Array;
+	nonce: Uint8Array;
+	master_key_id: string;
+	/** Keyed BLAKE2b under a key derived from master_key_id; for duplicate checks. */
+	fingerprint: Uint8Array;
+	status: KeyStatus;
+	is_active: ColumnType<boolean, boolean | undefined, boolean>;
+	last_error_code: string | null;
+	created_at: CreatedAt;
+	updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+	last_used_at: NullableTimestamp;
+	last_validated_at: NullableTimestamp;
+	next_validation_at: Timestamp;
+}
+
+/** Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE. Write with audit's `recordAudit`. */
+export interface AuditLogTable {
+	id: Generated<number>;
+	at: CreatedAt;
+	actor_user_id: string | null;
+	subject_user_id: string | null;
+	action: string;
+	provider: KeyProvider | null;
+	key_id: string | null;
+	ip: string | null;
+	/** jsonb object; written as a JSON string. */
+	details: ColumnType<Record<string, unknown>, string | undefined, never>;
+}
 
 // ---- limits, notifications (migration 0003) ----------------------------------------------------
+// Provider and key source are spelled out here (not imported) so this file stays dependency-free.
+type LimitsProvider = 'openai' | 'anthropic' | 'google' | 'openrouter';
+type LimitsKeySource = 'user' | 'app';
+type NullableNumber = ColumnType<number | null, number | null | undefined, number | null>;
+
+export interface LimitSettingsTable {
+	user_id: string;
+	provider: LimitsProvider;
+	key_source: LimitsKeySource;
+	/** The user's own (lower) settings; NULL = not set. */
+	requests_per_hour: NullableNumber;
+	tokens_per_hour: NullableNumber;
+	daily_cap_micros: NullableNumber;
+	/** Ceilings an admin set; NULL = the configured default is the ceiling. */
+	admin_requests_per_hour: NullableNumber;
+	admin_tokens_per_hour: NullableNumber;
+	admin_daily_cap_micros: NullableNumber;
+	updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface LimitHourlyTable {
+	user_id: string;
+	provider: LimitsProvider;
+	key_source: LimitsKeySource;
+	/** Start of the UTC hour. */
+	window_start: Timestamp;
+	requests: ColumnType<number, number | undefined, number>;
+	tokens: ColumnType<number, number | undefined, number>;
+}
+
+export interface LimitDailySpendTable {
+	user_id: string;
+	provider: LimitsProvider;
+	key_source: LimitsKeySource;
+	/** UTC day; select it as text (`to_char(day, 'YYYY-MM-DD')`), `pg` turns dates into local midnights. */
+	day: ColumnType<Date, string, string>;
+	settled_micros: ColumnType<number, number | undefined, number>;
+	reserved_micros: ColumnType<number, number | undefined, number>;
+}
+
+export interface LimitReservationsTable {
+	id: Generated<string>;
+	request_id: string;
+	user_id: string;
+	provider: LimitsProvider;
+	key_source: LimitsKeySource;
+	day: ColumnType<Date, string, string>;
+	window_start: Timestamp;
+	amount_micros: number;
+	created_at: CreatedAt;
+	outcome: ColumnType<
+		'settled' | 'released' | 'reclaimed' | null,
+		'settled' | 'released' | 'reclaimed' | null | undefined,
+		'settled' | 'released' | 'reclaimed' | null
+	>;
+	settled_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+	reclaimed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+	cost_micros: NullableNumber;
+	tokens: NullableNumber;
+}
+
+export type NotificationKind = 'cap_80' | 'cap_100' | 'hourly_80' | 'hourly_100' | 'key_paused' | 'key_invalid';
+
+export interface NotificationsTable {
+	id: Generated<string>;
+	user_id: string;
+	kind: NotificationKind;
+	provider: LimitsProvider;
+	key_source: LimitsKeySource;
+	window_key: string;
+	message: string;
+	created_at: CreatedAt;
+	read_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
 
 // ---- personal access tokens (migration 0004) ---------------------------------------------------
+export interface AccessTokensTable {
+	id: Generated<string>;
+	user_id: string;
+	/** 1–100 characters, trimmed. */
+	name: string;
+	/** The public part of the token (`lk_<lookup_id>_<secret>`), unique; shown as its prefix. */
+	lookup_id: string;
+	/** SHA-256 (hex) of the whole token; the token itself is never stored. */
+	token_hash: string;
+	created_at: CreatedAt;
+	last_used_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+	expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+	revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
 
 // ---- usage, conversations (migration 0005) -----------------------------------------------------
+export type KeySource = 'user' | 'app';
+export type ProviderName = 'openai' | 'anthropic' | 'google' | 'openrouter';
+
+export interface UsageRecordsTable {
+	id: Generated<number>;
+	request_id: string;
+	user_id: string;
+	provider: ProviderName;
+	model: string;
+	key_source: KeySource;
+	served_by: ProviderName | null;
+	api: 'web' | 'openai';
+	success: boolean;
+	error_code: string | null;
+	fallback_reason: string | null;
+	prompt_tokens: ColumnType<number, number | undefined, number>;
+	completion_tokens: ColumnType<number, number | undefined, number>;
+	cost_micros: ColumnType<number, number | undefined, number>;
+	estimated: ColumnType<boolean, boolean | undefined, boolean>;
+	latency_ms: number | null;
+	ttft_ms: number | null;
+	created_at: CreatedAt;
+}
+
+export interface RoutingPreferencesTable {
+	user_id: string;
+	provider: ProviderName;
+	allow_fallback: boolean;
+	updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface ConversationsTable {
+	id: Generated<string>;
+	user_id: string;
+	title: string;
+	model: string;
+	created_at: CreatedAt;
+	updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface MessagesTable {
+	id: Generated<string>;
+	conversation_id: string;
+	role: 'user' | 'assistant';
+	content: string;
+	model: string | null;
+	provider: ProviderName | null;
+	key_source: KeySource | null;
+	request_id: string | null;
+	prompt_tokens: number | null;
+	completion_tokens: number | null;
+	cost_micros: number | null;
+	estimated: boolean | null;
+	error_code: string | null;
+	error_message: string | null;
+	fallback_reason: string | null;
+	created_at: CreatedAt;
+}
 
 export interface Database {
 	schema_migrations: SchemaMigrationsTable;
@@ -56,9 +245,21 @@ export interface Database {
 	sessions: SessionsTable;
 	auth_throttle: AuthThrottleTable;
 	// vault, keys, audit (0002)
+	provider_keys: ProviderKeysTable;
+	audit_log: AuditLogTable;
 	// limits, notifications (0003)
+	limit_settings: LimitSettingsTable;
+	limit_hourly: LimitHourlyTable;
+	limit_daily_spend: LimitDailySpendTable;
+	limit_reservations: LimitReservationsTable;
+	notifications: NotificationsTable;
 	// personal access tokens (0004)
+	access_tokens: AccessTokensTable;
 	// usage, conversations (0005)
+	usage_records: UsageRecordsTable;
+	routing_preferences: RoutingPreferencesTable;
+	conversations: ConversationsTable;
+	messages: MessagesTable;
 }
 
 export type User = Selectable<UsersTable>;

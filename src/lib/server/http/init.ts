@@ -1,5 +1,8 @@
 import { ConfigError } from '$lib/server/config';
 import { startServices, stopServices } from '$lib/server/services';
+import { startBackgroundJobs } from '$lib/server/keys';
+import { startLimitsMaintenance } from '$lib/server/limits';
+import { recordAbandonedRequests } from '$lib/server/usage';
 
 /**
  * Start-up: parse the environment, open the database, migrate. A bad environment stops the
@@ -14,8 +17,16 @@ export async function initServer(): Promise<void> {
 			{ database: services.dbHandle.kind },
 			`Latchkey is ready at ${origin ?? `http://${shownHost}:${port}`} (database: ${services.dbHandle.kind === 'pglite' ? `embedded PGlite in ${services.config.database.dataDir}` : 'PostgreSQL'})`
 		);
+		// Daily revalidation of stored provider keys; instances share the work through the database.
+		const keyJobs = startBackgroundJobs(services);
+		// Reservations of requests whose process died are returned to the cap after a timeout, and
+		// each such request still gets its one usage record.
+		const stopLimitsMaintenance = startLimitsMaintenance(services.db, {
+			onReclaimed: (reclaimed) => recordAbandonedRequests(services.db, reclaimed),
+			onError: (error) => services.log.error({ err: error }, 'limits maintenance failed')
+		});
 		process.once('sveltekit:shutdown', () => {
-			void stopServices();
+			void Promise.allSettled([keyJobs.stop(), stopLimitsMaintenance()]).finally(() => stopServices());
 		});
 	} catch (error) {
 		if (error instanceof ConfigError) {

@@ -1,16 +1,25 @@
 import { createCallerFactory, router } from './trpc';
 import { authRouter } from './routers/auth';
+import { keysRouter } from './routers/keys';
+import { limitsRouter } from './routers/limits';
+import { notificationsRouter } from './routers/notifications';
+import { adminRouter } from './routers/admin';
+import { tokensRouter } from './routers/tokens';
+import { conversationsRouter } from './routers/conversations';
+import { modelsRouter } from './routers/models';
+import { usageRouter } from './routers/usage';
 
-// One router per domain; each line is owned by that domain's folder.
+// One router per domain.
 export const appRouter = router({
-	auth: authRouter
-	// keys
-	// models
-	// usage
-	// limits
-	// tokens
-	// admin
-	// conversations
+	auth: authRouter,
+	conversations: conversationsRouter,
+	keys: keysRouter,
+	models: modelsRouter,
+	usage: usageRouter,
+	limits: limitsRouter,
+	notifications: notificationsRouter,
+	tokens: tokensRouter,
+	admin: adminRouter
 });
 
 export type AppRouter = typeof appRouter;

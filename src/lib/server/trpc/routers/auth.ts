@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { signIn, signOut, signUp, setSessionCookie, clearSessionCookie } from '$lib/server/auth';
+import { changePassword, signIn, signOut, signUp, setSessionCookie, clearSessionCookie } from '$lib/server/auth';
 import { protectedProcedure, publicProcedure, router } from '../trpc';
 import type { Context } from '../context';
 
@@ -28,5 +28,14 @@ export const authRouter = router({
 		if (ctx.event) clearSessionCookie(ctx.services.lucia, ctx.event.cookies, ctx.event.url.protocol === 'https:');
 		return { signedOut: true };
 	}),
-	me: protectedProcedure.query(({ ctx }) => ({ id: ctx.user.id, email: ctx.user.email, role: ctx.user.role }))
+	me: protectedProcedure.query(({ ctx }) => ({ id: ctx.user.id, email: ctx.user.email, role: ctx.user.role })),
+	/** Ends every other session, revokes every access token, and signs the caller in afresh. */
+	changePassword: protectedProcedure.input(anyObject).mutation(async ({ ctx, input }) => {
+		const { session, otherSessionsEnded, tokensRevoked } = await changePassword(ctx.services, ctx.user.id, input, {
+			currentSessionId: ctx.sessionId,
+			ip: ctx.ip
+		});
+		setCookie(ctx, session);
+		return { passwordChanged: true as const, otherSessionsEnded, tokensRevoked };
+	})
 });

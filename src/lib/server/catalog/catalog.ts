@@ -1,0 +1,55 @@
+import { AppError } from '$lib/server/errors';
+import { MODELS, type CatalogModel } from './models';
+
+const BY_ID: ReadonlyMap<string, Readonly<CatalogModel>> = new Map(MODELS.map((m) => [m.id, m]));
+
+/** Every model, in catalog order. */
+export function listModels(): readonly Readonly<CatalogModel>[] {
+	return MODELS;
+}
+
+/** The model with this public id (`provider/model`), or undefined. */
+export function getModel(id: string): Readonly<CatalogModel> | undefined {
+	return BY_ID.get(id);
+}
+
+/** The model with this public id, or a 400 naming what is available. */
+export function requireModel(id: string): Readonly<CatalogModel> {
+	const model = getModel(id);
+	if (model) return model;
+	const shown = id.length > 80 ? `${id.slice(0, 80)}…` : id;
+	throw new AppError('bad_request', `Unknown model "${shown}". See GET /api/v1/models for the models available.`, {
+		reason: 'model_not_found'
+	});
+}
+
+/**
+ * What a call cost, in integer micro-dollars, rounded UP (never under-bill): prices are per
+ * million tokens, so the exact cost is (tokens × price) / 1e6 micro-dollars.
+ */
+export function costMicros(model: Readonly<CatalogModel>, promptTokens: number, completionTokens: number): number {
+	const scaled =
+		wholeTokens(promptTokens, 'promptTokens') * model.inputMicrosPerMTok +
+		wholeTokens(completionTokens, 'completionTokens') * model.outputMicrosPerMTok;
+	return Math.ceil(scaled / 1_000_000);
+}
+
+/**
+ * The most a call can cost: its prompt plus the most output it may produce (the request's
+ * `maxOutputTokens`, capped at the model's own maximum). Reserved against spending caps.
+ */
+export function worstCaseCostMicros(
+	model: Readonly<CatalogModel>,
+	promptTokens: number,
+	maxOutputTokens: number
+): number {
+	const output = Math.min(wholeTokens(maxOutputTokens, 'maxOutputTokens'), model.maxOutputTokens);
+	return costMicros(model, promptTokens, output);
+}
+
+function wholeTokens(value: number, name: string): number {
+	if (!Number.isSafeInteger(value) || value < 0) {
+		throw new RangeError(`${name} must be a non-negative whole number of tokens`);
+	}
+	return value;
+}

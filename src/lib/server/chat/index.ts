@@ -1,0 +1,1 @@
+export { handleWebChat, webChatInput, type WebChatContext } from './web-chat';

@@ -1,0 +1,193 @@
+import { z } from 'zod';
+import { encodeSse, type ChatStreamEvent } from '$lib/chat/events';
+import {
+	appendMessage,
+	createConversation,
+	loadHistory,
+	MAX_MESSAGE_CHARS,
+	titleFrom
+} from '$lib/server/conversations';
+import { AppError, httpErrorOf, isAppError } from '$lib/server/errors';
+import { parseInput } from '$lib/server/validation';
+import { startChat, type ChatDeps, type ChatSession, type FinalUsage } from '$lib/server/routing';
+
+/**
+ * `POST /api/chat`: one user turn of a stored conversation, answered as Server-Sent Events
+ * (`conversation`, `meta`, `delta`…, `usage`, `error`, `done`; see $lib/chat/events.ts).
+ * Failures before the answer starts are plain HTTP errors (400, 402, 429 with retry-after, 502),
+ * recorded in the conversation so a reload shows what happened.
+ */
+
+export const webChatInput = z
+	.object({
+		conversationId: z.string().uuid({ message: 'Unknown conversation.' }).optional(),
+		model: z.string({ required_error: 'Choose a model.' }).min(1, 'Choose a model.').max(200),
+		content: z
+			.string({ required_error: 'Write a message first.' })
+			.refine((text) => text.trim().length > 0, 'Write a message first.')
+			.refine(
+				(text) => text.length <= MAX_MESSAGE_CHARS,
+				`Messages can be at most ${MAX_MESSAGE_CHARS.toLocaleString('en-US')} characters.`
+			),
+		maxTokens: z.number().int().min(1).max(100_000).optional()
+	})
+	.strict();
+
+export interface WebChatContext {
+	deps: ChatDeps;
+	userId: string;
+	requestId: string;
+	signal: AbortSignal;
+}
+
+export async function handleWebChat(ctx: WebChatContext, body: unknown): Promise<Response> {
+	const input = parseInput(webChatInput, body);
+	const { db } = ctx.deps;
+	let conversation: { id: string; title: string; isNew: boolean };
+	let history: { role: 'user' | 'assistant'; content: string }[] = [];
+	if (input.conversationId) {
+		history = await loadHistory(db, ctx.userId, input.conversationId);
+		conversation = { id: input.conversationId, title: '', isNew: false };
+	} else {
+		const created = await createConversation(db, ctx.userId, { title: titleFrom(input.content), model: input.model });
+		conversation = { id: created.id, title: created.title, isNew: true };
+	}
+	await appendMessage(db, conversation.id, { role: 'user', content: input.content, model: input.model });
+
+	let session: ChatSession;
+	try {
+		session = await startChat(ctx.deps, {
+			userId: ctx.userId,
+			modelId: input.model,
+			messages: [...history, { role: 'user', content: input.content }],
+			maxOutputTokens: input.maxTokens,
+			stream: true,
+			api: 'web',
+			requestId: ctx.requestId,
+			signal: ctx.signal
+		});
+	} catch (error) {
+		const appError = isAppError(error) ? error : undefined;
+		await appendMessage(db, conversation.id, {
+			role: 'assistant',
+			content: '',
+			model: input.model,
+			requestId: ctx.requestId,
+			errorCode: appError?.reason ?? appError?.code ?? 'internal',
+			errorMessage: appError?.message ?? 'Something went wrong on our side.'
+		}).catch(() => {});
+		if (!appError) throw error;
+		const { status, headers, body: errorBody } = httpErrorOf(appError, ctx.requestId);
+		const payload = {
+			...errorBody,
+			conversation: { id: conversation.id, title: conversation.title, isNew: conversation.isNew }
+		};
+		return new Response(JSON.stringify(payload), { status, headers });
+	}
+
+	return new Response(sseStream(ctx, session, conversation, input.model), {
+		headers: {
+			'content-type': 'text/event-stream; charset=utf-8',
+			'cache-control': 'no-store',
+			'x-accel-buffering': 'no',
+			'x-key-source': session.keySource,
+			'x-request-id': ctx.requestId
+		}
+	});
+}
+
+function sseStream(
+	ctx: WebChatContext,
+	session: ChatSession,
+	conversation: { id: string; title: string; isNew: boolean },
+	model: string
+): ReadableStream<Uint8Array> {
+	const encoder = new TextEncoder();
+	const send = (controller: ReadableStreamDefaultController<Uint8Array>, event: ChatStreamEvent) =>
+		controller.enqueue(encoder.encode(encodeSse(event)));
+	let text = '';
+	let persisted = false;
+
+	const persist = async (outcome: { usage?: FinalUsage; errorCode?: string; errorMessage?: string }) => {
+		if (persisted) return null;
+		persisted = true;
+		return appendMessage(ctx.deps.db, conversation.id, {
+			role: 'assistant',
+			content: text,
+			model,
+			provider: session.model.provider,
+			keySource: session.keySource,
+			requestId: ctx.requestId,
+			promptTokens: outcome.usage?.promptTokens,
+			completionTokens: outcome.usage?.completionTokens,
+			costMicros: outcome.usage?.costMicros,
+			estimated: outcome.usage?.estimated,
+			errorCode: outcome.errorCode ?? null,
+			errorMessage: outcome.errorMessage ?? null,
+			fallbackReason: session.fallback?.reason ?? null
+		}).catch((error: unknown) => {
+			ctx.deps.log.error({ err: error, requestId: ctx.requestId }, 'storing the assistant message failed');
+			return null;
+		});
+	};
+
+	return new ReadableStream<Uint8Array>({
+		start(controller) {
+			if (conversation.isNew)
+				send(controller, { type: 'conversation', id: conversation.id, title: conversation.title });
+			send(controller, {
+				type: 'meta',
+				requestId: ctx.requestId,
+				conversationId: conversation.id,
+				model: session.model.id,
+				provider: session.model.provider,
+				keySource: session.keySource,
+				servedBy: session.servedBy,
+				fallback: session.fallback
+			});
+		},
+		async pull(controller) {
+			const next = await session.events.next();
+			if (next.done) {
+				controller.close();
+				return;
+			}
+			const event = next.value;
+			if (event.type === 'delta') {
+				text += event.text;
+				send(controller, { type: 'delta', text: event.text });
+				return;
+			}
+			const messageId =
+				event.type === 'done'
+					? await persist({ usage: event.usage })
+					: await persist({
+							usage: event.usage,
+							errorCode: event.error.reason ?? event.error.code,
+							errorMessage: event.error.message
+						});
+			send(controller, { type: 'usage', ...event.usage });
+			if (event.type === 'error') send(controller, errorEvent(event.error, text.length > 0));
+			send(controller, { type: 'done', finishReason: event.type === 'done' ? event.finishReason : 'error', messageId });
+			controller.close();
+		},
+		async cancel() {
+			// The client went away: stop the provider, let routing settle and record, keep the partial answer.
+			session.abort();
+			await session.events.return(undefined);
+			await persist({ errorCode: 'client_aborted', errorMessage: 'Stopped.' });
+		}
+	});
+}
+
+function errorEvent(error: AppError, partial: boolean): ChatStreamEvent {
+	return {
+		type: 'error',
+		code: error.code,
+		reason: error.reason ?? null,
+		message: error.message,
+		retryAfterSeconds: error.retryAfterSeconds ?? null,
+		details: error.details ?? null,
+		partial
+	};
+}

@@ -1,0 +1,242 @@
+import { z } from 'zod';
+import type { Kysely } from 'kysely';
+import type { Database, KeySource, ProviderName } from '$lib/server/db';
+import { notFound } from '$lib/server/errors';
+import { parseInput } from '$lib/server/validation';
+
+/** Stored chats, so a reload shows the history. Every query is scoped to the owner. */
+
+export const MAX_MESSAGE_CHARS = 100_000;
+export const MAX_TITLE_CHARS = 200;
+
+export interface ConversationSummary {
+	id: string;
+	title: string;
+	model: string;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export interface StoredMessage {
+	id: string;
+	role: 'user' | 'assistant';
+	content: string;
+	model: string | null;
+	provider: ProviderName | null;
+	keySource: KeySource | null;
+	promptTokens: number | null;
+	completionTokens: number | null;
+	costMicros: number | null;
+	estimated: boolean | null;
+	errorCode: string | null;
+	errorMessage: string | null;
+	fallbackReason: string | null;
+	createdAt: Date;
+}
+
+const uuid = z.string().uuid({ message: 'Unknown conversation.' });
+export const conversationIdInput = z.object({ id: uuid }).strict();
+export const renameInput = z
+	.object({
+		id: uuid,
+		title: z
+			.string()
+			.transform((t) => t.trim().replace(/\s+/g, ' '))
+			.pipe(
+				z
+					.string()
+					.min(1, 'Give the conversation a title.')
+					.max(MAX_TITLE_CHARS, `Titles can be at most ${MAX_TITLE_CHARS} characters.`)
+			)
+	})
+	.strict();
+
+/** A title from the first message: its first line, shortened at a word boundary. */
+export function titleFrom(text: string): string {
+	const line = text.trim().split('\n')[0]?.trim() ?? '';
+	if (line.length <= 60) return line || 'New chat';
+	const cut = line.slice(0, 60);
+	const space = cut.lastIndexOf(' ');
+	return `${(space > 30 ? cut.slice(0, space) : cut).trim()}…`;
+}
+
+export async function createConversation(
+	db: Kysely<Database>,
+	userId: string,
+	input: { title: string; model: string }
+): Promise<ConversationSummary> {
+	const row = await db
+		.insertInto('conversations')
+		.values({ user_id: userId, title: input.title.slice(0, MAX_TITLE_CHARS), model: input.model })
+		.returning(['id', 'title', 'model', 'created_at', 'updated_at'])
+		.executeTakeFirstOrThrow();
+	return { id: row.id, title: row.title, model: row.model, createdAt: row.created_at, updatedAt: row.updated_at };
+}
+
+export async function listConversations(
+	db: Kysely<Database>,
+	userId: string,
+	limit = 100
+): Promise<ConversationSummary[]> {
+	const rows = await db
+		.selectFrom('conversations')
+		.select(['id', 'title', 'model', 'created_at', 'updated_at'])
+		.where('user_id', '=', userId)
+		.orderBy('updated_at', 'desc')
+		.limit(limit)
+		.execute();
+	return rows.map((row) => ({
+		id: row.id,
+		title: row.title,
+		model: row.model,
+		createdAt: row.created_at,
+		updatedAt: row.updated_at
+	}));
+}
+
+export async function getConversation(
+	db: Kysely<Database>,
+	userId: string,
+	input: unknown
+): Promise<ConversationSummary & { messages: StoredMessage[] }> {
+	const { id } = parseInput(conversationIdInput, input);
+	const conversation = await db
+		.selectFrom('conversations')
+		.select(['id', 'title', 'model', 'created_at', 'updated_at'])
+		.where('id', '=', id)
+		.where('user_id', '=', userId)
+		.executeTakeFirst();
+	if (!conversation) throw notFound('That conversation does not exist.');
+	const messages = await db
+		.selectFrom('messages')
+		.selectAll()
+		.where('conversation_id', '=', id)
+		.orderBy('created_at')
+		.orderBy('id')
+		.execute();
+	return {
+		id: conversation.id,
+		title: conversation.title,
+		model: conversation.model,
+		createdAt: conversation.created_at,
+		updatedAt: conversation.updated_at,
+		messages: messages.map((m) => ({
+			id: m.id,
+			role: m.role,
+			content: m.content,
+			model: m.model,
+			provider: m.provider,
+			keySource: m.key_source,
+			promptTokens: m.prompt_tokens,
+			completionTokens: m.completion_tokens,
+			costMicros: m.cost_micros,
+			estimated: m.estimated,
+			errorCode: m.error_code,
+			errorMessage: m.error_message,
+			fallbackReason: m.fallback_reason,
+			createdAt: m.created_at
+		}))
+	};
+}
+
+export async function renameConversation(
+	db: Kysely<Database>,
+	userId: string,
+	input: unknown
+): Promise<ConversationSummary> {
+	const { id, title } = parseInput(renameInput, input);
+	const row = await db
+		.updateTable('conversations')
+		.set({ title, updated_at: new Date() })
+		.where('id', '=', id)
+		.where('user_id', '=', userId)
+		.returning(['id', 'title', 'model', 'created_at', 'updated_at'])
+		.executeTakeFirst();
+	if (!row) throw notFound('That conversation does not exist.');
+	return { id: row.id, title: row.title, model: row.model, createdAt: row.created_at, updatedAt: row.updated_at };
+}
+
+export async function deleteConversation(
+	db: Kysely<Database>,
+	userId: string,
+	input: unknown
+): Promise<{ id: string }> {
+	const { id } = parseInput(conversationIdInput, input);
+	const row = await db
+		.deleteFrom('conversations')
+		.where('id', '=', id)
+		.where('user_id', '=', userId)
+		.returning('id')
+		.executeTakeFirst();
+	if (!row) throw notFound('That conversation does not exist.');
+	return { id: row.id };
+}
+
+/** Checks ownership and returns the history in order, for continuing a conversation. */
+export async function loadHistory(
+	db: Kysely<Database>,
+	userId: string,
+	conversationId: string
+): Promise<{ role: 'user' | 'assistant'; content: string }[]> {
+	const owned = await db
+		.selectFrom('conversations')
+		.select('id')
+		.where('id', '=', conversationId)
+		.where('user_id', '=', userId)
+		.executeTakeFirst();
+	if (!owned) throw notFound('That conversation does not exist.');
+	// Failed assistant turns (no content) are not sent back to the model.
+	return db
+		.selectFrom('messages')
+		.select(['role', 'content'])
+		.where('conversation_id', '=', conversationId)
+		.where((eb) => eb.or([eb('role', '=', 'user'), eb('content', '!=', '')]))
+		.orderBy('created_at')
+		.orderBy('id')
+		.execute();
+}
+
+export interface NewMessage {
+	role: 'user' | 'assistant';
+	content: string;
+	model?: string;
+	provider?: ProviderName | null;
+	keySource?: KeySource | null;
+	requestId?: string;
+	promptTokens?: number;
+	completionTokens?: number;
+	costMicros?: number;
+	estimated?: boolean;
+	errorCode?: string | null;
+	errorMessage?: string | null;
+	fallbackReason?: string | null;
+}
+
+export async function appendMessage(
+	db: Kysely<Database>,
+	conversationId: string,
+	message: NewMessage
+): Promise<string> {
+	const row = await db
+		.insertInto('messages')
+		.values({
+			conversation_id: conversationId,
+			role: message.role,
+			content: message.content,
+			model: message.model ?? null,
+			provider: message.provider ?? null,
+			key_source: message.keySource ?? null,
+			request_id: message.requestId ?? null,
+			prompt_tokens: message.promptTokens ?? null,
+			completion_tokens: message.completionTokens ?? null,
+			cost_micros: message.costMicros ?? null,
+			estimated: message.estimated ?? null,
+			error_code: message.errorCode ?? null,
+			error_message: message.errorMessage ?? null,
+			fallback_reason: message.fallbackReason ?? null
+		})
+		.returning('id')
+		.executeTakeFirstOrThrow();
+	await db.updateTable('conversations').set({ updated_at: new Date() }).where('id', '=', conversationId).execute();
+	return row.id;
+}

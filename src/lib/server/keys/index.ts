@@ -1,0 +1,37 @@
+export {
+	listKeys,
+	activeKeysOf,
+	getActiveKey,
+	upsertKey,
+	removeKey,
+	setKeyActive,
+	validateKey,
+	recordCheck,
+	withOpenedKey,
+	markKeyUsed,
+	markKeyInvalid,
+	RECHECK_AFTER_SECONDS,
+	type KeyManagerDeps,
+	type KeyActor,
+	type KeyMetadata,
+	type UpsertedKey,
+	type ValidatedKey
+} from './manager';
+export { checkProviderKey, KEY_CHECK_TIMEOUT_MS, type KeyCheck } from './check';
+export {
+	normalizeProviderKey,
+	providerOfKeyShape,
+	expectedShape,
+	KEY_FORMATS,
+	PROVIDER_DISPLAY_NAMES
+} from './formats';
+export { upsertKeyInput, keyIdInput, setActiveInput, providerSchema, MAX_LABEL_LENGTH } from './schemas';
+export {
+	revalidateDueKeys,
+	startBackgroundJobs,
+	CLAIM_LEASE_SECONDS,
+	type RevalidationDeps,
+	type RevalidationSummary,
+	type BackgroundJobs,
+	type BackgroundJobOptions
+} from './revalidate';

@@ -1,0 +1,176 @@
+import { sql, type Kysely } from 'kysely';
+import type { Config, Provider } from '$lib/server/config';
+import type { Database, KeyStatus } from '$lib/server/db';
+import type { Logger } from '$lib/server/log';
+import { isVaultError, withUnsealedKey, type Keyring } from '$lib/server/vault';
+import { checkProviderKey, type KeyCheck } from './check';
+import { recordCheck, RECHECK_AFTER_SECONDS, secondsFromNow } from './manager';
+
+export interface RevalidationDeps {
+	db: Kysely<Database>;
+	config: Pick<Config, 'baseUrls'>;
+	keyring: Keyring;
+	log?: Pick<Logger, 'warn' | 'info'>;
+}
+
+export interface RevalidationSummary {
+	claimed: number;
+	valid: number;
+	invalid: number;
+	unverified: number;
+	/** Could not be unsealed (master key missing, damaged row): left for the owner to replace. */
+	unreadable: number;
+}
+
+/**
+ * How long a claimed key stays claimed. The claim is the `next_validation_at` update itself (no
+ * lock is held during the HTTP call); a runner that dies mid-check lets the key come due again
+ * after this lease.
+ */
+export const CLAIM_LEASE_SECONDS = 15 * 60;
+
+interface ClaimedKey {
+	id: string;
+	user_id: string;
+	provider: Provider;
+	master_key_id: string;
+	nonce: Uint8Array;
+	ciphertext: Uint8Array;
+}
+
+/**
+ * Claims up to `batchSize` keys whose check is due and checks them with their providers.
+ * Several instances may run this at once: each due row is claimed by exactly one of them
+ * (FOR UPDATE SKIP LOCKED in the claiming statement), so no key is checked twice.
+ */
+export async function revalidateDueKeys(
+	deps: RevalidationDeps,
+	options: { batchSize?: number; concurrency?: number; signal?: AbortSignal } = {}
+): Promise<RevalidationSummary> {
+	const batchSize = Math.max(1, Math.trunc(options.batchSize ?? 50));
+	const claimed = await claimDueKeys(deps.db, batchSize);
+	const summary: RevalidationSummary = { claimed: claimed.length, valid: 0, invalid: 0, unverified: 0, unreadable: 0 };
+	const queue = [...claimed];
+	const worker = async () => {
+		for (let key = queue.shift(); key; key = queue.shift()) {
+			if (options.signal?.aborted) return;
+			const outcome = await checkOne(deps, key, options.signal);
+			summary[outcome] += 1;
+		}
+	};
+	await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+	return summary;
+}
+
+async function claimDueKeys(db: Kysely<Database>, batchSize: number): Promise<ClaimedKey[]> {
+	const result = await sql<ClaimedKey>`
+		update provider_keys as p
+		set next_validation_at = ${secondsFromNow(CLAIM_LEASE_SECONDS)}
+		from (
+			select id from provider_keys
+			where next_validation_at <= now()
+			order by next_validation_at
+			limit ${batchSize}
+			for update skip locked
+		) as due
+		where p.id = due.id
+		returning p.id, p.user_id, p.provider, p.master_key_id, p.nonce, p.ciphertext`.execute(db);
+	return result.rows;
+}
+
+async function checkOne(
+	deps: RevalidationDeps,
+	key: ClaimedKey,
+	signal: AbortSignal | undefined
+): Promise<KeyStatus | 'unreadable'> {
+	let check: KeyCheck;
+	try {
+		check = await withUnsealedKey(
+			deps.keyring,
+			{ userId: key.user_id, provider: key.provider },
+			{ masterKeyId: key.master_key_id, nonce: key.nonce, ciphertext: key.ciphertext },
+			(apiKey) => checkProviderKey(deps.config, key.provider, apiKey, signal)
+		);
+	} catch (error) {
+		if (!isVaultError(error)) throw error;
+		deps.log?.warn(
+			{ keyId: key.id, provider: key.provider, failure: error.failure },
+			'a stored key could not be unsealed for its scheduled check'
+		);
+		await deps.db
+			.updateTable('provider_keys')
+			.set({
+				last_error_code: error.reason ?? 'vault_error',
+				next_validation_at: secondsFromNow(RECHECK_AFTER_SECONDS.invalid)
+			})
+			.where('id', '=', key.id)
+			.execute();
+		return 'unreadable';
+	}
+	// Shutting down mid-check: the lease brings the key back soon; do not record a non-answer.
+	if (check.errorCode === 'aborted') return 'unverified';
+	await recordCheck(deps.db, key.id, check, { actorUserId: null, ip: null, trigger: 'scheduled' });
+	return check.status;
+}
+
+export interface BackgroundJobs {
+	/** Stops scheduling and waits for the run in progress (aborting its provider calls). */
+	stop(): Promise<void>;
+}
+
+export interface BackgroundJobOptions {
+	/** Default 5 minutes. */
+	intervalMs?: number;
+	/** Default 1 minute after start, so start-up is not slowed. */
+	firstRunDelayMs?: number;
+	batchSize?: number;
+	/** Batches per run at most, so one instance does not hog a large backlog. */
+	maxBatchesPerRun?: number;
+}
+
+/**
+ * In-process scheduler for the daily key revalidation, started by the server's init. Timers are
+ * unref'd (they never keep the process alive); runs never overlap within one process, and
+ * instances share the work through the claim.
+ */
+export function startBackgroundJobs(
+	services: RevalidationDeps & { log: Pick<Logger, 'warn' | 'info' | 'error'> },
+	options: BackgroundJobOptions = {}
+): BackgroundJobs {
+	const intervalMs = options.intervalMs ?? 5 * 60_000;
+	const batchSize = options.batchSize ?? 50;
+	const maxBatches = options.maxBatchesPerRun ?? 20;
+	const controller = new AbortController();
+	let running: Promise<void> | undefined;
+
+	const runOnce = async () => {
+		for (let batch = 0; batch < maxBatches && !controller.signal.aborted; batch++) {
+			const summary = await revalidateDueKeys(services, { batchSize, signal: controller.signal });
+			if (summary.claimed > 0) services.log.info({ ...summary }, 'revalidated stored provider keys');
+			if (summary.claimed < batchSize) break;
+		}
+	};
+	const tick = () => {
+		if (running || controller.signal.aborted) return;
+		running = runOnce()
+			.catch((error: unknown) => {
+				services.log.error({ err: error }, 'key revalidation run failed; retrying at the next interval');
+			})
+			.finally(() => {
+				running = undefined;
+			});
+	};
+
+	const first = setTimeout(tick, options.firstRunDelayMs ?? 60_000);
+	const interval = setInterval(tick, intervalMs);
+	first.unref();
+	interval.unref();
+	return {
+		async stop() {
+			clearTimeout(first);
+			clearInterval(interval);
+			controller.abort();
+			await running;
+		}
+	};
+}

@@ -1,0 +1,81 @@
+import type { Provider } from '$lib/server/config';
+import type { KeySource } from './types';
+
+/** User-facing wording for limits: which limit, on which key, and when it resets (always UTC). */
+
+const PROVIDER_NAMES: Record<Provider, string> = {
+	openai: 'OpenAI',
+	anthropic: 'Anthropic',
+	google: 'Google Gemini',
+	openrouter: 'OpenRouter'
+};
+
+export const providerName = (provider: Provider): string => PROVIDER_NAMES[provider];
+
+/** "$5.00", "$0.0425": two decimals unless the amount needs more (micro-dollars have six). */
+export function formatUsd(micros: number): string {
+	const sign = micros < 0 ? '-' : '';
+	const abs = Math.abs(micros);
+	const whole = Math.floor(abs / 1_000_000);
+	const fraction = String(abs % 1_000_000)
+		.padStart(6, '0')
+		.replace(/0+$/, '')
+		.padEnd(2, '0');
+	return `${sign}$${whole.toLocaleString('en-US')}.${fraction}`;
+}
+
+export const formatCount = (n: number): string => n.toLocaleString('en-US');
+
+/** "14:00 UTC"; a reset on another calendar day than `now` also names the date. */
+export function formatResetTime(resetsAt: Date, now: Date): string {
+	const time = `${resetsAt.toISOString().slice(11, 16)} UTC`;
+	const nextDay = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
+	if (resetsAt.getTime() <= nextDay.getTime()) return time;
+	return `${time} on ${resetsAt.toISOString().slice(0, 10)}`;
+}
+
+/** "on your own key" / "on the app's key". */
+export const onKey = (keySource: KeySource): string => (keySource === 'user' ? 'on your own key' : "on the app's key");
+
+export function rateLimitMessage(
+	provider: Provider,
+	keySource: KeySource,
+	limit: 'requests_per_hour' | 'tokens_per_hour',
+	value: number,
+	resetsAt: Date,
+	now: Date
+): string {
+	const what = limit === 'requests_per_hour' ? 'requests-per-hour' : 'tokens-per-hour';
+	const where = keySource === 'app' ? ` ${onKey(keySource)}` : '';
+	return `You reached your ${providerName(provider)} ${what} limit${where} (${formatCount(value)}). It resets at ${formatResetTime(resetsAt, now)}.`;
+}
+
+export function capReachedMessage(
+	provider: Provider,
+	keySource: KeySource,
+	capMicros: number,
+	resetsAt: Date,
+	now: Date
+) {
+	return `You reached your daily ${providerName(provider)} spending cap ${onKey(keySource)} (${formatUsd(capMicros)}). It resets at ${formatResetTime(resetsAt, now)}.`;
+}
+
+export function capTooSmallMessage(
+	provider: Provider,
+	keySource: KeySource,
+	capMicros: number,
+	leftMicros: number,
+	reserveMicros: number,
+	resetsAt: Date,
+	now: Date
+) {
+	return (
+		`This request could cost up to ${formatUsd(reserveMicros)}, more than the ${formatUsd(Math.max(0, leftMicros))} left ` +
+		`(counting requests still running) of your daily ${providerName(provider)} spending cap ${onKey(keySource)} ` +
+		`(${formatUsd(capMicros)}). It resets at ${formatResetTime(resetsAt, now)}.`
+	);
+}
+
+export function capOffMessage(provider: Provider, keySource: KeySource) {
+	return `Your daily ${providerName(provider)} spending cap ${onKey(keySource)} is $0.00, so requests there are switched off.`;
+}

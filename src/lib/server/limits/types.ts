@@ -1,0 +1,112 @@
+import type { Config, Provider } from '$lib/server/config';
+
+/**
+ * 'user' = the user's own key for the provider; 'app' = the app's OpenRouter key serving a model
+ * of that provider (it counts against the *model's* provider, e.g. `openai/gpt-4o-mini` served
+ * through the app key is provider 'openai', key source 'app').
+ */
+export type KeySource = 'user' | 'app';
+export const keySources: readonly KeySource[] = ['user', 'app'];
+
+/** `config.limitDefaults`: what applies when neither the user nor an admin set a value. */
+export type LimitDefaults = Config['limitDefaults'];
+
+export interface AdmitRequest {
+	userId: string;
+	provider: Provider;
+	keySource: KeySource;
+	/** Worst-case cost of the request, computed by the caller (prompt tokens × input price + max output × output price). */
+	reserveMicros: number;
+	/** Unique per request; admitting the same id twice returns the first admission. */
+	requestId: string;
+	/** Tests only: the moment of admission (defaults to the database's clock, shared by every instance). */
+	now?: Date;
+}
+
+/** The limits in force for one provider and key source. */
+export interface LimitValues {
+	requestsPerHour: number;
+	tokensPerHour: number;
+	dailyCapMicros: number;
+}
+
+export interface Admission {
+	reservationId: string;
+	requestId: string;
+	userId: string;
+	provider: Provider;
+	keySource: KeySource;
+	reservedMicros: number;
+	/** Start of the UTC hour the request counts in (its tokens are added to this hour at settle). */
+	windowHour: Date;
+	/** UTC day (YYYY-MM-DD) the request's cost counts in. */
+	day: string;
+	/** The limits at admission; settle uses them to notice a threshold being crossed. */
+	limits: LimitValues;
+}
+
+export interface ActualUsage {
+	costMicros: number;
+	totalTokens: number;
+}
+
+export interface ReclaimedReservation {
+	reservationId: string;
+	requestId: string;
+	userId: string;
+	provider: Provider;
+	keySource: KeySource;
+	day: string;
+	amountMicros: number;
+	createdAt: Date;
+}
+
+export interface SourceStatus {
+	provider: Provider;
+	keySource: KeySource;
+	/** True while today's settled cost has reached the cap; it resumes by itself at the next UTC day. */
+	paused: boolean;
+	pausedUntil?: Date;
+}
+
+/** Nullable per-field settings as stored (NULL = not set). */
+export interface LimitSettingValues {
+	requestsPerHour: number | null;
+	tokensPerHour: number | null;
+	dailyCapMicros: number | null;
+}
+
+export interface SourceLimits extends LimitValues {
+	keySource: KeySource;
+	/** What the user chose for themselves (null = not set). */
+	userSetting: LimitSettingValues;
+	/** What an admin set (null = not set, the configured default is the ceiling). */
+	adminCeiling: LimitSettingValues;
+	/** The highest value the user may choose: the admin's ceiling, else the default. */
+	ceiling: LimitValues;
+	used: {
+		requestsThisHour: number;
+		tokensThisHour: number;
+		settledTodayMicros: number;
+		reservedTodayMicros: number;
+	};
+	paused: boolean;
+	pausedUntil: Date | null;
+}
+
+export interface ProviderLimits {
+	provider: Provider;
+	/** The user's own key. */
+	own: SourceLimits;
+	/** The app's key. */
+	app: SourceLimits;
+}
+
+export interface EffectiveLimits {
+	now: Date;
+	/** When the hourly counters restart (next UTC hour). */
+	hourResetsAt: Date;
+	/** When the daily caps restart (next UTC midnight). */
+	dayResetsAt: Date;
+	providers: ProviderLimits[];
+}

@@ -1,0 +1,149 @@
+import OpenAI from 'openai';
+import type {
+	ChatCompletion,
+	ChatCompletionCreateParamsNonStreaming,
+	ChatCompletionCreateParamsStreaming
+} from 'openai/resources/chat/completions';
+import { guardedCall, isRecord, tokenCount, usdToMicrosRoundedUp, type CallControl } from './call';
+import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
+
+/**
+ * OpenAI Chat Completions through the `openai` SDK. OpenRouter speaks the same protocol with a few
+ * extras (usage.cost, numeric error codes, errors inside a 200), so openrouter.ts reuses this with
+ * its own options.
+ */
+
+export interface OpenAICompatibleOptions {
+	provider: 'openai' | 'openrouter';
+	/** OpenAI wants `max_completion_tokens` (required by reasoning models); OpenRouter documents `max_tokens`. */
+	maxTokensField: 'max_completion_tokens' | 'max_tokens';
+	/** Fields the SDK's types don't know but the provider accepts. */
+	extraBody?: Record<string, unknown>;
+	/** Read a provider-reported cost from the usage object (OpenRouter). */
+	costMicrosOf?: (usage: Record<string, unknown>) => number | undefined;
+}
+
+export const openAIAdapter: ProviderAdapter = {
+	id: 'openai',
+	chat: (call, baseUrl) =>
+		openAICompatibleChat(call, baseUrl, { provider: 'openai', maxTokensField: 'max_completion_tokens' })
+};
+
+export function openAICompatibleChat(
+	call: ChatCall,
+	baseUrl: string,
+	options: OpenAICompatibleOptions
+): AsyncGenerator<ProviderEvent> {
+	return guardedCall(options.provider, call, (control) =>
+		call.stream ? streamChat(call, baseUrl, options, control) : completeChat(call, baseUrl, options, control)
+	);
+}
+
+function clientFor(call: ChatCall, baseUrl: string): OpenAI {
+	// A client per call: it holds the user's key only for this call. Retries and fallback belong
+	// to routing. organization/project are pinned so OPENAI_ORG_ID in the server's environment
+	// never rides along with a user's key.
+	return new OpenAI({
+		apiKey: call.apiKey,
+		baseURL: baseUrl,
+		organization: null,
+		project: null,
+		maxRetries: 0,
+		timeout: call.timeoutMs,
+		logLevel: 'off'
+	});
+}
+
+function requestBody(call: ChatCall, options: OpenAICompatibleOptions) {
+	return {
+		model: call.model,
+		messages: call.messages.map((m) => ({ role: m.role, content: m.content })),
+		[options.maxTokensField]: call.maxOutputTokens,
+		...(call.temperature === undefined ? {} : { temperature: call.temperature }),
+		...options.extraBody
+	};
+}
+
+async function* streamChat(
+	call: ChatCall,
+	baseUrl: string,
+	options: OpenAICompatibleOptions,
+	control: CallControl
+): AsyncGenerator<ProviderEvent> {
+	const body: ChatCompletionCreateParamsStreaming = {
+		...requestBody(call, options),
+		stream: true,
+		// Without this OpenAI sends no usage at all in a stream.
+		stream_options: { include_usage: true }
+	};
+	const stream = await clientFor(call, baseUrl).chat.completions.create(body, { signal: control.signal });
+	let finish: FinishReason | undefined;
+	let usage: ProviderEvent | undefined;
+	for await (const chunk of stream) {
+		control.touch();
+		const choice = chunk.choices[0];
+		const text = choice?.delta.content ?? choice?.delta.refusal;
+		if (text) yield { type: 'delta', text };
+		if (choice?.finish_reason) finish = finishReasonOf(choice.finish_reason);
+		usage = usageEvent(chunk.usage, options) ?? usage;
+	}
+	if (usage) yield usage;
+	yield { type: 'finish', reason: finish ?? 'other' };
+}
+
+async function* completeChat(
+	call: ChatCall,
+	baseUrl: string,
+	options: OpenAICompatibleOptions,
+	control: CallControl
+): AsyncGenerator<ProviderEvent> {
+	const body: ChatCompletionCreateParamsNonStreaming = { ...requestBody(call, options), stream: false };
+	const completion: ChatCompletion = await clientFor(call, baseUrl).chat.completions.create(body, {
+		signal: control.signal
+	});
+	const raw: unknown = completion;
+	// OpenRouter can answer 200 with only an `error` (the upstream failed after routing).
+	if (isRecord(raw) && isRecord(raw.error)) {
+		throw new OpenAI.APIError(undefined, raw.error, undefined, undefined);
+	}
+	if (!isRecord(raw) || !Array.isArray(raw.choices)) throw new SyntaxError('chat completion without choices');
+	const choice = completion.choices[0];
+	const text = choice?.message.content ?? choice?.message.refusal;
+	if (text) yield { type: 'delta', text };
+	const usage = usageEvent(completion.usage, options);
+	if (usage) yield usage;
+	yield { type: 'finish', reason: choice ? finishReasonOf(choice.finish_reason) : 'other' };
+}
+
+function usageEvent(usage: unknown, options: OpenAICompatibleOptions): ProviderEvent | undefined {
+	if (!isRecord(usage)) return undefined;
+	const promptTokens = tokenCount(usage.prompt_tokens);
+	const completionTokens = tokenCount(usage.completion_tokens);
+	if (promptTokens === undefined || completionTokens === undefined) return undefined;
+	const costMicros = options.costMicrosOf?.(usage);
+	return { type: 'usage', promptTokens, completionTokens, ...(costMicros === undefined ? {} : { costMicros }) };
+}
+
+function finishReasonOf(reason: string | null): FinishReason {
+	switch (reason) {
+		case 'stop':
+			return 'stop';
+		case 'length':
+			return 'length';
+		case 'content_filter':
+			return 'content_filter';
+		default:
+			return 'other';
+	}
+}
+
+/** OpenRouter's `usage.cost` in USD, plus the upstream cost it bills separately for BYOK requests. */
+export function openRouterCostMicros(usage: Record<string, unknown>): number | undefined {
+	const cost = usage.cost;
+	if (typeof cost !== 'number' || !Number.isFinite(cost) || cost < 0) return undefined;
+	const details = usage.cost_details;
+	const upstream = isRecord(details) ? details.upstream_inference_cost : undefined;
+	const byokUpstream =
+		usage.is_byok === true && typeof upstream === 'number' && Number.isFinite(upstream) && upstream > 0 ? upstream : 0;
+	return usdToMicrosRoundedUp(cost + byokUpstream);
+}

@@ -1,0 +1,13 @@
+export { startChat, finalUsage, DEFAULT_MAX_OUTPUT_TOKENS } from './run';
+export type { ChatDeps, ChatRequest, ChatSession, SessionEvent, FinalUsage, RoutingHooks } from './run';
+export {
+	planRoute,
+	type RoutePlan,
+	type RouteAttempt,
+	type UserKeyState,
+	type PlanInput,
+	type RoutableModel
+} from './plan';
+export { fallbackPreferences, isFallbackAllowed, setFallbackPreference } from './preferences';
+export type { FallbackReason } from './messages';
+export { listModelsForUser, type ModelOption } from './models';

@@ -1,0 +1,78 @@
+import type { Kysely } from 'kysely';
+import type { Config } from '$lib/server/config';
+import type { Database, KeySource } from '$lib/server/db';
+import { listModels } from '$lib/server/catalog';
+import { activeKeysOf } from '$lib/server/keys';
+import { sourceStatus } from '$lib/server/limits';
+import { PROVIDER_LABELS, type ProviderId } from '$lib/server/providers';
+import { planRoute, type UserKeyState } from './plan';
+import { fallbackPreferences } from './preferences';
+
+/** What the model selector shows: per model, which key would serve it right now, and its price. */
+export interface ModelOption {
+	id: string;
+	provider: ProviderId;
+	displayName: string;
+	contextWindow: number;
+	maxOutputTokens: number;
+	inputMicrosPerMTok: number;
+	outputMicrosPerMTok: number;
+	/** The key that would serve the next request; `unavailable` when none can. */
+	keySource: KeySource | 'unavailable';
+	servedBy: ProviderId | null;
+	/** The user holds a usable key that can serve this model (own provider key or OpenRouter key). */
+	userHasKey: boolean;
+	/** Without the user's own key this model cannot be used (no app key, or fallback turned off). */
+	requiresKey: boolean;
+	allowFallback: boolean;
+	/** A sentence for the selector when the choice bills the app or hits a limit. */
+	warning: string | null;
+}
+
+export async function listModelsForUser(db: Kysely<Database>, config: Config, userId: string): Promise<ModelOption[]> {
+	const [keys, preferences, statuses] = await Promise.all([
+		activeKeysOf(db, userId),
+		fallbackPreferences(db, userId),
+		sourceStatus(db, config.limitDefaults, userId)
+	]);
+	const userKeys = new Map<ProviderId, UserKeyState>(
+		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status }])
+	);
+	const paused = new Set(statuses.filter((s) => s.paused).map((s) => `${s.provider}:${s.keySource}`));
+	const appKeyConfigured = Boolean(config.appOpenRouterKey);
+
+	return listModels().map((model) => {
+		const allowFallback = preferences[model.provider];
+		const plan = planRoute({ model, userKeys, allowFallback, appKeyConfigured });
+		const open = plan.attempts.filter((a) => !paused.has(`${model.provider}:${a.keySource}`));
+		const next = open[0];
+		const name = PROVIDER_LABELS[model.provider];
+		let warning: string | null = null;
+		if (plan.attempts.length === 0) {
+			warning =
+				appKeyConfigured && !allowFallback ? `Needs your ${name} key (fallback is off).` : `Needs your ${name} key.`;
+		} else if (!next) {
+			warning = `Today's spending cap for ${name} is reached; it resets at 00:00 UTC.`;
+		} else if (next.keySource === 'app') {
+			warning =
+				open.length < plan.attempts.length
+					? `Your own-key cap for ${name} is reached today; this will bill the app's key.`
+					: "This will use the app's key, within your daily app allowance.";
+		}
+		return {
+			id: model.id,
+			provider: model.provider,
+			displayName: model.displayName,
+			contextWindow: model.contextWindow,
+			maxOutputTokens: model.maxOutputTokens,
+			inputMicrosPerMTok: model.inputMicrosPerMTok,
+			outputMicrosPerMTok: model.outputMicrosPerMTok,
+			keySource: next?.keySource ?? (plan.attempts.length === 0 ? 'unavailable' : plan.attempts[0]!.keySource),
+			servedBy: next?.servedBy ?? null,
+			userHasKey: plan.attempts.some((a) => a.keySource === 'user'),
+			requiresKey: !(appKeyConfigured && allowFallback),
+			allowFallback,
+			warning
+		};
+	});
+}

@@ -1,0 +1,88 @@
+import type { KeySource } from '$lib/server/db';
+import type { ProviderId } from '$lib/server/providers';
+
+/**
+ * Which keys may serve a request, in order of preference. Pure: the caller gathers the facts
+ * (the user's keys, their fallback choice, whether the app has a key), so every rule here is
+ * testable without a database.
+ *
+ * 1. the user's own key for the model's provider, called directly;
+ * 2. the user's own OpenRouter key (it can serve every model in the catalog);
+ * 3. the app's OpenRouter key, when the user allows fallback for that provider.
+ * A key marked invalid is skipped; an `unverified` key is tried (the provider may have been down
+ * when we checked it).
+ */
+
+export interface UserKeyState {
+	keyId: string;
+	provider: ProviderId;
+	status: 'valid' | 'invalid' | 'unverified';
+}
+
+export interface RoutableModel {
+	provider: ProviderId;
+	providerModel: string;
+	/** The model's id on OpenRouter; for OpenRouter's own models the same as `providerModel`. */
+	openRouterId: string | null;
+}
+
+export type AttemptKey = { kind: 'user'; keyId: string; provider: ProviderId } | { kind: 'app' };
+
+export interface RouteAttempt {
+	keySource: KeySource;
+	/** The API that will be called. */
+	servedBy: ProviderId;
+	upstreamModel: string;
+	key: AttemptKey;
+}
+
+/** Why the first choice (the user's own key for the provider) is not in the plan. */
+export type SkippedChoice = 'no_key' | 'key_invalid';
+
+export interface RoutePlan {
+	attempts: RouteAttempt[];
+	skipped: SkippedChoice | null;
+}
+
+export interface PlanInput {
+	model: RoutableModel;
+	/** The user's active keys by provider (inactive keys are left out by the caller). */
+	userKeys: ReadonlyMap<ProviderId, UserKeyState>;
+	allowFallback: boolean;
+	appKeyConfigured: boolean;
+}
+
+const usable = (key: UserKeyState | undefined): key is UserKeyState => key !== undefined && key.status !== 'invalid';
+
+export function planRoute({ model, userKeys, allowFallback, appKeyConfigured }: PlanInput): RoutePlan {
+	const attempts: RouteAttempt[] = [];
+	const own = userKeys.get(model.provider);
+	const skipped: SkippedChoice | null = usable(own) ? null : own ? 'key_invalid' : 'no_key';
+
+	if (model.provider !== 'openrouter' && usable(own)) {
+		attempts.push({
+			keySource: 'user',
+			servedBy: model.provider,
+			upstreamModel: model.providerModel,
+			key: { kind: 'user', keyId: own.keyId, provider: model.provider }
+		});
+	}
+	const ownRouter = userKeys.get('openrouter');
+	if (model.openRouterId && usable(ownRouter)) {
+		attempts.push({
+			keySource: 'user',
+			servedBy: 'openrouter',
+			upstreamModel: model.openRouterId,
+			key: { kind: 'user', keyId: ownRouter.keyId, provider: 'openrouter' }
+		});
+	}
+	if (model.openRouterId && allowFallback && appKeyConfigured) {
+		attempts.push({
+			keySource: 'app',
+			servedBy: 'openrouter',
+			upstreamModel: model.openRouterId,
+			key: { kind: 'app' }
+		});
+	}
+	return { attempts, skipped };
+}

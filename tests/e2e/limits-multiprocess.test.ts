@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectDatabase, migrate, type DbHandle } from '$lib/server/db';
+import { setAdminLimits } from '$lib/server/limits';
+import { loadConfig } from '$lib/server/config';
+import { createEmptyPostgresDatabase } from '../helpers/db';
+import { testDatabaseUrl, TEST_MASTER_KEYS } from '../helpers/env';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const WORKER = resolve(import.meta.dirname, 'support/limits-worker.ts');
+
+interface WorkerResult {
+	admitted: number;
+	settledMicros: number;
+	refused: Record<string, number>;
+}
+
+/** A separate Node process with its own connection pool: a second app instance on the same PostgreSQL. */
+function startWorker(env: Record<string, string>) {
+	const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', WORKER], {
+		cwd: ROOT,
+		env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+		stdio: ['pipe', 'pipe', 'pipe']
+	});
+	let stderr = '';
+	child.stderr?.on('data', (chunk) => (stderr += String(chunk)));
+	const lines = createInterface({ input: child.stdout! });
+	let onReady: () => void = () => {};
+	let onResult: (result: WorkerResult) => void = () => {};
+	const ready = new Promise<void>((r) => (onReady = r));
+	const result = new Promise<WorkerResult>((resolveResult, reject) => {
+		onResult = resolveResult;
+		child.once('exit', (code) => reject(new Error(`worker exited with ${code}:\n${stderr}`)));
+	});
+	lines.on('line', (line) => {
+		if (line === 'ready') onReady();
+		else if (line.startsWith('{')) onResult(JSON.parse(line) as WorkerResult);
+	});
+	return { child, ready, result, go: () => child.stdin?.write('go\n') };
+}
+
+describe.skipIf(!testDatabaseUrl)('spending caps across two app processes sharing PostgreSQL', () => {
+	let handle: DbHandle;
+	let drop: () => Promise<void>;
+	let url: string;
+
+	beforeAll(async () => {
+		const database = await createEmptyPostgresDatabase();
+		drop = database.drop;
+		url = database.url;
+		handle = await connectDatabase({ databaseUrl: url, poolSize: 2 });
+		await migrate(handle);
+	});
+	afterAll(async () => {
+		await handle?.close();
+		await drop?.();
+	});
+
+	it('admits exactly 10 of 100 concurrent requests split over two processes, and settles no more than the cap', async () => {
+		const config = loadConfig({ NODE_ENV: 'test', MASTER_KEYS: TEST_MASTER_KEYS });
+		const [admin, user] = await handle.db
+			.insertInto('users')
+			.values([
+				{ email: `admin-${randomUUID().slice(0, 8)}@example.com`, password_hash: 'x', role: 'admin' },
+				{ email: `user-${randomUUID().slice(0, 8)}@example.com`, password_hash: 'x' }
+			])
+			.returning('id')
+			.execute();
+		// The cap lives in the database (an admin ceiling), so both processes read the same one: $1.00.
+		await setAdminLimits(
+			handle.db,
+			config.limitDefaults,
+			{ userId: user!.id, provider: 'openai', dailyCapUsd: 1 },
+			{ actorUserId: admin!.id }
+		);
+
+		const env = { DATABASE_URL: url, USER_ID: user!.id, PROVIDER: 'openai', REQUESTS: '50', RESERVE_MICROS: '100000' };
+		const workers = [startWorker(env), startWorker(env)];
+		await Promise.all(workers.map((w) => w.ready));
+		for (const w of workers) w.go();
+		const results = await Promise.all(workers.map((w) => w.result));
+
+		const admitted = results.reduce((n, r) => n + r.admitted, 0);
+		const settled = results.reduce((n, r) => n + r.settledMicros, 0);
+		expect(admitted).toBe(10);
+		expect(settled).toBeLessThanOrEqual(1_000_000);
+		for (const r of results) expect(Object.keys(r.refused).filter((code) => code !== 'spend_cap_reached')).toEqual([]);
+		expect(results.reduce((n, r) => n + (r.refused.spend_cap_reached ?? 0), 0)).toBe(90);
+
+		const spend = await handle.db
+			.selectFrom('limit_daily_spend')
+			.select(['settled_micros', 'reserved_micros'])
+			.where('user_id', '=', user!.id)
+			.execute();
+		expect(spend).toEqual([{ settled_micros: 1_000_000, reserved_micros: 0 }]);
+		const reservations = await handle.db
+			.selectFrom('limit_reservations')
+			.select(['outcome'])
+			.where('user_id', '=', user!.id)
+			.execute();
+		expect(reservations.map((r) => r.outcome)).toEqual(Array(10).fill('settled'));
+	});
+});

@@ -1,0 +1,93 @@
+// Shared by the keys*/vault* integration tests: users, callers and provider-shaped test keys.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import type { Kysely } from 'kysely';
+import type { Provider } from '$lib/server/config';
+import type { Database } from '$lib/server/db';
+import { createCaller } from '$lib/server/trpc';
+import type { Services } from '$lib/server/services';
+import type { FakeProviders } from '../fakes/server';
+
+export const PROVIDERS: Provider[] = ['openai', 'anthropic', 'google', 'openrouter'];
+
+export interface TestUser {
+	id: string;
+	email: string;
+}
+
+/** A user row without going through password hashing (not what these tests are about). */
+export async function createUser(db: Kysely<Database>, name = 'user'): Promise<TestUser> {
+	const email = `${name}-${randomUUID().slice(0, 8)}@example.com`;
+	const row = await db
+		.insertInto('users')
+		.values({ email, password_hash: '$argon2id$not-used-here' })
+		.returning(['id', 'email'])
+		.executeTakeFirstOrThrow();
+	return row;
+}
+
+export function callerFor(services: Services, user: TestUser | null, ip = '203.0.113.7') {
+	return createCaller({
+		services,
+		user: user ? { id: user.id, email: user.email, role: 'user' } : null,
+		sessionId: null,
+		ip,
+		requestId: 'test-request'
+	});
+}
+
+const alnum = (length: number) =>
+	randomBytes(length * 2)
+		.toString('base64')
+		.replace(/[^A-Za-z0-9]/g, '')
+		.slice(0, length);
+
+/** A fresh key in the provider's real shape; `tag` shows up in it (letters and digits only). */
+export function testKey(provider: Provider, tag = 'k'): string {
+	switch (provider) {
+		case 'openai':
+			return `sk-proj-${tag}${alnum(40)}`;
+		case 'anthropic':
+			return `sk-ant-api03-${tag}${alnum(40)}`;
+		case 'google':
+			return `AIza${tag}${alnum(35 - tag.length)}`;
+		case 'openrouter':
+			return `sk-or-v1-${tag}${alnum(48)}`;
+	}
+}
+
+/** The base URL variables pointing every provider at the fakes. */
+export function fakeEnv(fake: FakeProviders): Record<string, string> {
+	return {
+		OPENAI_BASE_URL: fake.baseUrls.openai,
+		ANTHROPIC_BASE_URL: fake.baseUrls.anthropic,
+		GOOGLE_BASE_URL: fake.baseUrls.google,
+		OPENROUTER_BASE_URL: fake.baseUrls.openrouter
+	};
+}
+
+/** The error a tRPC call failed with (code, message, and the domain's reason). */
+export async function trpcFailure(
+	promise: Promise<unknown>
+): Promise<{ code: string; message: string; reason: string | undefined }> {
+	try {
+		await promise;
+	} catch (error) {
+		if (error instanceof TRPCError) {
+			const cause = error.cause as { reason?: unknown } | undefined;
+			return {
+				code: error.code,
+				message: error.message,
+				reason: typeof cause?.reason === 'string' ? cause.reason : undefined
+			};
+		}
+		throw error;
+	}
+	throw new Error('expected the call to fail');
+}
+
+export async function keyRows(db: Kysely<Database>, userId?: string) {
+	let query = db.selectFrom('provider_keys').selectAll();
+	if (userId) query = query.where('user_id', '=', userId);
+	return query.orderBy('id').execute();
+}

@@ -1,0 +1,191 @@
+// The model catalog: ids, limits, prices (as PROVIDERS.md lists them), costs that never
+// under-bill, and the tokenizer used for reservations and usage estimates.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+	costMicros,
+	countPromptTokens,
+	countTextTokens,
+	getModel,
+	listModels,
+	PRICE_SOURCE,
+	requireModel,
+	worstCaseCostMicros,
+	type CatalogModel
+} from '$lib/server/catalog';
+import { AppError } from '$lib/server/errors';
+import { fakePriceOf, findFakeModel } from '../fakes/server';
+
+/** USD per token, input / output, as /work/shared/design/PROVIDERS.md lists them (LiteLLM, 2026-11). */
+const PROVIDERS_MD_PRICES: Record<string, [number, number]> = {
+	'openai/gpt-4o': [2.5e-6, 1e-5],
+	'openai/gpt-4o-mini': [1.5e-7, 6e-7],
+	'openai/gpt-4.1-mini': [4e-7, 1.6e-6],
+	'anthropic/claude-sonnet-4': [3e-6, 1.5e-5],
+	'anthropic/claude-sonnet-4.5': [3e-6, 1.5e-5],
+	'anthropic/claude-haiku-4.5': [1e-6, 5e-6],
+	'google/gemini-2.0-flash': [1e-7, 4e-7],
+	'google/gemini-2.5-flash': [3e-7, 2.5e-6],
+	'google/gemini-2.5-pro': [1.25e-6, 1e-5]
+};
+
+function model(id: string): Readonly<CatalogModel> {
+	const found = getModel(id);
+	if (!found) throw new Error(`no catalog model ${id}`);
+	return found;
+}
+
+describe('catalog', () => {
+	it('lists the ten models users can pick, by public provider/model id', () => {
+		expect(listModels().map((m) => m.id)).toEqual([
+			'openai/gpt-4o-mini',
+			'openai/gpt-4o',
+			'openai/gpt-4.1-mini',
+			'anthropic/claude-sonnet-4',
+			'anthropic/claude-sonnet-4.5',
+			'anthropic/claude-haiku-4.5',
+			'google/gemini-2.0-flash',
+			'google/gemini-2.5-flash',
+			'google/gemini-2.5-pro',
+			'openrouter/meta-llama/llama-3.3-70b-instruct'
+		]);
+		expect(getModel('openai/gpt-5')).toBeUndefined();
+	});
+
+	it('gives every model a provider, prices, limits and an OpenRouter id the OpenRouter fake knows', () => {
+		for (const m of listModels()) {
+			expect(m.id.startsWith(`${m.provider}/`)).toBe(true);
+			expect(Number.isSafeInteger(m.inputMicrosPerMTok) && m.inputMicrosPerMTok > 0).toBe(true);
+			expect(Number.isSafeInteger(m.outputMicrosPerMTok) && m.outputMicrosPerMTok > 0).toBe(true);
+			expect(m.maxOutputTokens).toBeGreaterThan(0);
+			expect(m.maxOutputTokens).toBeLessThanOrEqual(m.contextWindow);
+			expect(m.displayName).not.toBe('');
+			expect(findFakeModel('openrouter', m.openRouterId), m.openRouterId).toBeDefined();
+			expect(findFakeModel(m.provider, m.providerModel), m.providerModel).toBeDefined();
+		}
+	});
+
+	it('maps an OpenRouter-only model to itself', () => {
+		const llama = model('openrouter/meta-llama/llama-3.3-70b-instruct');
+		expect(llama).toMatchObject({
+			provider: 'openrouter',
+			providerModel: 'meta-llama/llama-3.3-70b-instruct',
+			openRouterId: 'meta-llama/llama-3.3-70b-instruct'
+		});
+	});
+
+	it('uses the real Anthropic model ids', () => {
+		expect(model('anthropic/claude-sonnet-4').providerModel).toBe('claude-sonnet-4-20250514');
+		expect(model('anthropic/claude-sonnet-4.5').providerModel).toBe('claude-sonnet-4-5');
+		expect(model('anthropic/claude-haiku-4.5').providerModel).toBe('claude-haiku-4-5');
+	});
+
+	it('stores the PROVIDERS.md prices as micro-dollars per million tokens, with their source', () => {
+		for (const [id, [input, output]] of Object.entries(PROVIDERS_MD_PRICES)) {
+			expect(model(id).inputMicrosPerMTok, id).toBe(Math.round(input * 1e12));
+			expect(model(id).outputMicrosPerMTok, id).toBe(Math.round(output * 1e12));
+		}
+		expect(model('openai/gpt-4o-mini').inputMicrosPerMTok).toBe(150_000);
+		expect(PRICE_SOURCE.source).toMatch(/LiteLLM/);
+		expect(PRICE_SOURCE.readOn).toBe('2026-11');
+	});
+
+	it('prices each model like OpenRouter does, so a fallback costs what the direct call would', () => {
+		for (const m of listModels()) {
+			const openRouterPrice = fakePriceOf(findFakeModel('openrouter', m.openRouterId)?.id ?? '');
+			expect(m.inputMicrosPerMTok, m.id).toBe(openRouterPrice.promptMicroUsdPerMTok);
+			expect(m.outputMicrosPerMTok, m.id).toBe(openRouterPrice.completionMicroUsdPerMTok);
+		}
+	});
+
+	it('answers an unknown model with a 400 naming it', () => {
+		expect(() => requireModel('openai/gpt-99')).toThrow(AppError);
+		expect(() => requireModel('openai/gpt-99')).toThrow(/Unknown model "openai\/gpt-99"/);
+		expect(requireModel('google/gemini-2.5-pro').provider).toBe('google');
+	});
+});
+
+describe('costs', () => {
+	it('costs exact integer micro-dollars when the figures divide evenly', () => {
+		expect(costMicros(model('openai/gpt-4o-mini'), 1000, 500)).toBe(450);
+		expect(costMicros(model('anthropic/claude-sonnet-4'), 1_000_000, 0)).toBe(3_000_000);
+		expect(costMicros(model('anthropic/claude-sonnet-4'), 0, 1_000_000)).toBe(15_000_000);
+		expect(costMicros(model('google/gemini-2.5-pro'), 0, 0)).toBe(0);
+	});
+
+	it('rounds a fraction of a micro-dollar up, never down', () => {
+		// One gpt-4o-mini prompt token is 0.15 micro-dollars.
+		expect(costMicros(model('openai/gpt-4o-mini'), 1, 0)).toBe(1);
+		expect(costMicros(model('google/gemini-2.0-flash'), 11, 0)).toBe(2);
+	});
+
+	it('is always an integer within one micro-dollar above the exact cost', () => {
+		fc.assert(
+			fc.property(
+				fc.constantFrom(...listModels()),
+				fc.integer({ min: 0, max: 2_000_000 }),
+				fc.integer({ min: 0, max: 200_000 }),
+				(m, prompt, completion) => {
+					const cost = costMicros(m, prompt, completion);
+					// Exact cost × 1e6, in integers: prompt × price + completion × price.
+					const exactTimesMillion =
+						BigInt(prompt) * BigInt(m.inputMicrosPerMTok) + BigInt(completion) * BigInt(m.outputMicrosPerMTok);
+					expect(Number.isSafeInteger(cost)).toBe(true);
+					expect(BigInt(cost) * 1_000_000n >= exactTimesMillion).toBe(true);
+					expect((BigInt(cost) - 1n) * 1_000_000n < exactTimesMillion).toBe(true);
+				}
+			)
+		);
+	});
+
+	it('reserves the worst case: the whole output budget, capped at what the model can produce', () => {
+		const mini = model('openai/gpt-4o-mini');
+		expect(worstCaseCostMicros(mini, 1000, 1000)).toBe(costMicros(mini, 1000, 1000));
+		expect(worstCaseCostMicros(mini, 1000, 10_000_000)).toBe(costMicros(mini, 1000, mini.maxOutputTokens));
+		fc.assert(
+			fc.property(fc.integer({ min: 0, max: 100_000 }), fc.integer({ min: 0, max: 16_384 }), (prompt, output) => {
+				expect(worstCaseCostMicros(mini, prompt, mini.maxOutputTokens)).toBeGreaterThanOrEqual(
+					costMicros(mini, prompt, output)
+				);
+			})
+		);
+	});
+
+	it('refuses token counts that are negative or not whole', () => {
+		const mini = model('openai/gpt-4o-mini');
+		expect(() => costMicros(mini, -1, 0)).toThrow(RangeError);
+		expect(() => costMicros(mini, 1.5, 0)).toThrow(RangeError);
+		expect(() => worstCaseCostMicros(mini, 0, Number.NaN)).toThrow(RangeError);
+	});
+});
+
+describe('tokenizer (o200k_base)', () => {
+	it('counts known strings the same every time', () => {
+		expect(countTextTokens('Hello, world!')).toBe(4);
+		expect(countTextTokens('Latchkey seals your provider keys with libsodium.')).toBe(10);
+		// o200k_base, not cl100k_base (which needs 4 tokens here).
+		expect(countTextTokens('こんにちは世界')).toBe(2);
+		expect(countTextTokens('')).toBe(0);
+	});
+
+	it('counts special-token text typed by a user as plain text instead of refusing it', () => {
+		expect(countTextTokens('<|endoftext|>')).toBe(7);
+	});
+
+	it('adds OpenAI’s per-message overhead: 3 per message, its role, and 3 to prime the reply', () => {
+		expect(countPromptTokens([])).toBe(3);
+		expect(
+			countPromptTokens([
+				{ role: 'system', content: 'Be brief.' },
+				{ role: 'user', content: 'Hello, world!' }
+			])
+		).toBe(3 + (3 + 1 + 3) + (3 + 1 + 4));
+	});
+
+	it('grows with the prompt, roughly a token per four characters of English', () => {
+		const text = 'The quick brown fox jumps over the lazy dog. '.repeat(400);
+		const tokens = countTextTokens(text);
+		expect(tokens).toBeGreaterThan(text.length / 8);
+		expect(tokens).toBeLessThan(text.length / 2);
+	});
+});
