@@ -1,4 +1,5 @@
 import { sveltekit } from '@sveltejs/kit/vite';
+import { svelteTesting } from '@testing-library/svelte/vite';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -14,6 +15,16 @@ export default defineConfig({
 					name: 'unit',
 					include: ['tests/unit/**/*.test.ts', 'tests/fakes/**/*.test.ts', 'src/**/*.test.ts'],
 					environment: 'node'
+				}
+			},
+			{
+				// Svelte components rendered in jsdom (browser build of Svelte).
+				extends: true,
+				plugins: [svelteTesting()],
+				test: {
+					name: 'component',
+					include: ['tests/component/**/*.test.ts'],
+					environment: 'jsdom'
 				}
 			},
 			{
