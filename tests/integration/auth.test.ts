@@ -5,16 +5,7 @@ import { createCaller } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
-
-async function appErrorFrom(promise: Promise<unknown>): Promise<AppError> {
-	try {
-		await promise;
-	} catch (error) {
-		if (error instanceof AppError) return error;
-		throw error;
-	}
-	throw new Error('expected an AppError');
-}
+import { appErrorFrom } from '../helpers/errors';
 
 describeEachDatabase('accounts', (database) => {
 	let services: Services;

@@ -20,16 +20,7 @@ import {
 import type { Services } from '$lib/server/services';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
-
-async function appErrorFrom(promise: Promise<unknown>): Promise<AppError> {
-	try {
-		await promise;
-	} catch (error) {
-		if (error instanceof AppError) return error;
-		throw error;
-	}
-	throw new Error('expected an AppError');
-}
+import { appErrorFrom } from '../helpers/errors';
 
 let emailCounter = 0;
 async function createUser(db: Kysely<Database>): Promise<string> {

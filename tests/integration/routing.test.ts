@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { costMicros, getModel } from '$lib/server/catalog';
-import { AppError } from '$lib/server/errors';
+
 import { setFallbackPreference, startChat, type ChatSession, type SessionEvent } from '$lib/server/routing';
 import { chatDeps, type Services } from '$lib/server/services';
 import type { Provider } from '$lib/server/config';
 import { startFakeProviders, usageFor, type Behaviour, type FakeProviders } from '../fakes/server';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
+import { appErrorFrom } from '../helpers/errors';
 import { callerFor, createUser, fakeEnv, testKey, type TestUser } from './keys-fixtures';
 
 const APP_KEY = 'sk-or-v1-appkey0123456789abcdefghijklmnopqrstuvwxyz0123';
@@ -25,16 +26,6 @@ async function readAll(session: ChatSession): Promise<Ended> {
 		else end = event;
 	}
 	return { text, end };
-}
-
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-	try {
-		await promise;
-	} catch (error) {
-		if (error instanceof AppError) return error;
-		throw error;
-	}
-	throw new Error('expected an AppError');
 }
 
 describeEachDatabase('chat routing', (database) => {
@@ -223,7 +214,7 @@ describeEachDatabase('chat routing', (database) => {
 	it('gives a clear error instead of the app key when the user turned fallback off', async () => {
 		const user = await createUser(services.db, 'nofallback');
 		await setFallbackPreference(services.db, user.id, { provider: 'openai', allowFallback: false });
-		const noKey = await failure(chat(user, 'openai/gpt-4o-mini'));
+		const noKey = await appErrorFrom(chat(user, 'openai/gpt-4o-mini'));
 		expect(noKey).toMatchObject({ code: 'bad_request', reason: 'no_key' });
 		expect(noKey.message).toBe(
 			'You have no OpenAI key, and fallback to the app key is off for OpenAI. Add a key on the API keys page, or turn fallback on.'
@@ -231,7 +222,7 @@ describeEachDatabase('chat routing', (database) => {
 
 		const { user: withKey } = await userWithKey('openai', '401');
 		await setFallbackPreference(services.db, withKey.id, { provider: 'openai', allowFallback: false });
-		const rejected = await failure(chat(withKey, 'openai/gpt-4o-mini'));
+		const rejected = await appErrorFrom(chat(withKey, 'openai/gpt-4o-mini'));
 		expect(rejected.status).toBe(502);
 		expect(rejected.reason).toBe('upstream_auth');
 		const rows = await services.db.selectFrom('usage_records').selectAll().where('user_id', '=', withKey.id).execute();
@@ -253,9 +244,12 @@ describeEachDatabase('chat routing', (database) => {
 
 	it('rejects an unknown model and a conversation too long for the model, recording nothing', async () => {
 		const user = await createUser(services.db, 'badinput');
-		expect(await failure(chat(user, 'openai/gpt-9'))).toMatchObject({ code: 'bad_request', reason: 'model_not_found' });
+		expect(await appErrorFrom(chat(user, 'openai/gpt-9'))).toMatchObject({
+			code: 'bad_request',
+			reason: 'model_not_found'
+		});
 		const huge = 'word '.repeat(140_000);
-		expect(await failure(chat(user, 'openai/gpt-4o-mini', { content: huge }))).toMatchObject({
+		expect(await appErrorFrom(chat(user, 'openai/gpt-4o-mini', { content: huge }))).toMatchObject({
 			reason: 'context_length_exceeded'
 		});
 		expect(await services.db.selectFrom('usage_records').selectAll().where('user_id', '=', user.id).execute()).toEqual(

@@ -11,6 +11,15 @@ export interface UsageTotals {
 	costMicros: number;
 }
 
+/** The sums every usage aggregate reports (sums cast to bigint: they arrive as numbers). */
+const TOTALS = [
+	sql<number>`count(*)`.as('requests'),
+	sql<number>`count(*) filter (where not success)`.as('failed'),
+	sql<number>`coalesce(sum(prompt_tokens), 0)::bigint`.as('prompt_tokens'),
+	sql<number>`coalesce(sum(completion_tokens), 0)::bigint`.as('completion_tokens'),
+	sql<number>`coalesce(sum(cost_micros), 0)::bigint`.as('cost_micros')
+] as const;
+
 export interface UsageRange {
 	from: Date;
 	to: Date;
@@ -23,11 +32,7 @@ export async function summarizeUsage(db: Kysely<Database>, userId: string, range
 		.select([
 			'provider',
 			'key_source',
-			sql<number>`count(*)`.as('requests'),
-			sql<number>`count(*) filter (where not success)`.as('failed'),
-			sql<number>`coalesce(sum(prompt_tokens), 0)::bigint`.as('prompt_tokens'),
-			sql<number>`coalesce(sum(completion_tokens), 0)::bigint`.as('completion_tokens'),
-			sql<number>`coalesce(sum(cost_micros), 0)::bigint`.as('cost_micros')
+			...TOTALS
 		])
 		.where('user_id', '=', userId)
 		.where('created_at', '>=', range.from)
@@ -64,11 +69,7 @@ export async function dailyUsage(
 			sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD')`.as('day'),
 			'provider',
 			'key_source',
-			sql<number>`count(*)`.as('requests'),
-			sql<number>`count(*) filter (where not success)`.as('failed'),
-			sql<number>`coalesce(sum(prompt_tokens), 0)::bigint`.as('prompt_tokens'),
-			sql<number>`coalesce(sum(completion_tokens), 0)::bigint`.as('completion_tokens'),
-			sql<number>`coalesce(sum(cost_micros), 0)::bigint`.as('cost_micros')
+			...TOTALS
 		])
 		.where('created_at', '>=', range.from)
 		.where('created_at', '<', range.to);
@@ -108,10 +109,7 @@ export async function usageByModel(db: Kysely<Database>, userId: string, range: 
 			'provider',
 			'model',
 			'key_source',
-			sql<number>`count(*)`.as('requests'),
-			sql<number>`coalesce(sum(prompt_tokens), 0)::bigint`.as('prompt_tokens'),
-			sql<number>`coalesce(sum(completion_tokens), 0)::bigint`.as('completion_tokens'),
-			sql<number>`coalesce(sum(cost_micros), 0)::bigint`.as('cost_micros')
+			...TOTALS
 		])
 		.where('user_id', '=', userId)
 		.where('created_at', '>=', range.from)
