@@ -26,6 +26,9 @@ if (stale && !production) {
 }
 
 process.env.BODY_SIZE_LIMIT ??= '1M';
+// adapter-node closes every connection SHUTDOWN_TIMEOUT seconds after SIGTERM (its default is 30);
+// the app stops open streams one second before that (see docs/operations.md).
+process.env.SHUTDOWN_TIMEOUT ??= '10';
 // adapter-node assumes https when ORIGIN is unset, which breaks form posts over plain http on a
 // developer's machine; deployments set ORIGIN (or PROTOCOL_HEADER/HOST_HEADER behind a proxy).
 if (!production && !process.env.ORIGIN && !process.env.PROTOCOL_HEADER) {

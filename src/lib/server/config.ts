@@ -125,6 +125,8 @@ const envSchema = z.object({
 	METRICS_TOKEN: optionalString.pipe(z.string().min(16, { message: 'expected at least 16 characters' }).optional()),
 	LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 	PROVIDER_TIMEOUT_MS: wholeNumber('milliseconds', 1000, 600_000).default('60000'),
+	/** adapter-node's own variable (it closes every connection after it); streams get this long to finish. */
+	SHUTDOWN_TIMEOUT: wholeNumber('seconds', 0, 3600).default('10'),
 	/** Default per-provider limits; users may lower theirs, admins set any. */
 	DEFAULT_REQUESTS_PER_HOUR: wholeNumber('requests', 0, 1_000_000).default('100'),
 	DEFAULT_TOKENS_PER_HOUR: wholeNumber('tokens', 0, 1_000_000_000).default('200000'),
@@ -156,6 +158,8 @@ export interface Config {
 	metricsToken: string | undefined;
 	logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 	providerTimeoutMs: number;
+	/** Graceful shutdown: how long open streams may run on after SIGTERM (adapter-node's SHUTDOWN_TIMEOUT). */
+	shutdownTimeoutSeconds: number;
 	limitDefaults: {
 		requestsPerHour: number;
 		tokensPerHour: number;
@@ -205,6 +209,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 		metricsToken: e.METRICS_TOKEN,
 		logLevel: e.LOG_LEVEL,
 		providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+		shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
 		limitDefaults: {
 			requestsPerHour: e.DEFAULT_REQUESTS_PER_HOUR,
 			tokensPerHour: e.DEFAULT_TOKENS_PER_HOUR,

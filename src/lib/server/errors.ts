@@ -94,7 +94,22 @@ export function isAppError(error: unknown): error is AppError {
 export interface HttpError {
 	status: number;
 	headers: Record<string, string>;
-	body: { error: { type: string; code: string; message: string; param: null; request_id?: string } };
+	body: { error: { type: string; code: string; message: string; param: string | null; request_id?: string } };
+}
+
+/**
+ * Where OpenAI itself answers with another `type`/`code` than our generic mapping, OpenAI clients
+ * expect OpenAI's: a bad or missing API key is `invalid_request_error` / `invalid_api_key`.
+ */
+const OPENAI_BY_REASON: Record<string, { type: string; code: string }> = {
+	missing_token: { type: 'invalid_request_error', code: 'invalid_api_key' },
+	invalid_token: { type: 'invalid_request_error', code: 'invalid_api_key' }
+};
+
+/** OpenAI's `param`: the request field at fault (`details.param`, else a validation's `field`). */
+function paramOf(details: Record<string, unknown> | undefined): string | null {
+	const param = details?.param ?? details?.field;
+	return typeof param === 'string' && param !== '' ? param : null;
 }
 
 /**
@@ -123,15 +138,16 @@ export function httpErrorOf(
 	const headers: Record<string, string> = { 'content-type': 'application/json' };
 	if (appError.retryAfterSeconds !== undefined)
 		headers['retry-after'] = String(Math.max(1, Math.ceil(appError.retryAfterSeconds)));
+	const openAi = appError.reason === undefined ? undefined : OPENAI_BY_REASON[appError.reason];
 	return {
 		status: appError.status,
 		headers,
 		body: {
 			error: {
-				type: OPENAI_TYPE[appError.code],
-				code: appError.reason ?? appError.code,
+				type: openAi?.type ?? OPENAI_TYPE[appError.code],
+				code: openAi?.code ?? appError.reason ?? appError.code,
 				message: appError.message,
-				param: null,
+				param: paramOf(appError.details),
 				...(requestId ? { request_id: requestId } : {})
 			}
 		}

@@ -5,7 +5,9 @@ import { createLucia, type LuciaAuth } from './auth';
 import { createLogger, type Logger } from './log';
 import { loadKeyring, type Keyring } from './vault';
 import { UsageWriter } from './usage';
-import type { ChatDeps, RoutingHooks } from './routing';
+import { ActiveChats, type ChatDeps, type RoutingHooks } from './routing';
+import type { KeyHooks } from './keys';
+import { createMetrics, type Metrics } from './metrics';
 
 /**
  * Everything a request handler needs, built once per process at start-up (`hooks.server.ts`
@@ -21,8 +23,14 @@ export interface Services {
 	keyring: Keyring;
 	/** Writes usage records, retrying through database outages (flushed on shutdown). */
 	usageWriter: UsageWriter;
-	/** Observers of the chat path (metrics); empty until something registers. */
+	/** Observers of the chat path: the metrics' hooks. */
 	routingHooks: RoutingHooks;
+	/** Observers of live key checks: the metrics' hooks. */
+	keyHooks: KeyHooks;
+	/** This process's Prometheus registry (`GET /metrics`). */
+	metrics: Metrics;
+	/** Chat requests in flight; graceful shutdown stops them and waits for their bookkeeping. */
+	activeChats: ActiveChats;
 	close(): Promise<void>;
 }
 
@@ -33,6 +41,8 @@ export interface CreateServicesOptions {
 	runMigrations?: boolean;
 	/** Default: from `config.masterKeys`, else generated once into DATA_DIR (embedded mode only). */
 	keyring?: Keyring;
+	/** Node process metrics (memory, CPU, event loop) in the registry; the server turns them on. */
+	processMetrics?: boolean;
 }
 
 export async function createServices(options: CreateServicesOptions): Promise<Services> {
@@ -53,6 +63,10 @@ export async function createServices(options: CreateServicesOptions): Promise<Se
 	}
 	const db = dbHandle.db;
 	const usageWriter = new UsageWriter(db, { log });
+	const metrics = createMetrics({
+		processMetrics: options.processMetrics ?? false,
+		pendingWrites: () => usageWriter.pendingCount
+	});
 	return {
 		config,
 		dbHandle,
@@ -61,7 +75,10 @@ export async function createServices(options: CreateServicesOptions): Promise<Se
 		log,
 		keyring,
 		usageWriter,
-		routingHooks: {},
+		routingHooks: metrics.routingHooks,
+		keyHooks: metrics.keyHooks,
+		metrics,
+		activeChats: new ActiveChats(),
 		async close() {
 			await usageWriter.flush();
 			await dbHandle.close();
@@ -69,15 +86,16 @@ export async function createServices(options: CreateServicesOptions): Promise<Se
 	};
 }
 
-/** What the chat path needs, taken from the services. */
-export function chatDeps(services: Services): ChatDeps {
+/** What the chat path needs, taken from the services; `log` is the request's logger when there is one. */
+export function chatDeps(services: Services, log: Logger = services.log): ChatDeps {
 	return {
 		db: services.db,
 		config: services.config,
 		keyring: services.keyring,
 		usageWriter: services.usageWriter,
-		log: services.log,
-		hooks: services.routingHooks
+		log,
+		hooks: services.routingHooks,
+		activeChats: services.activeChats
 	};
 }
 
@@ -87,7 +105,7 @@ let current: Services | undefined;
 export async function startServices(env: Record<string, string | undefined> = process.env): Promise<Services> {
 	if (current) return current;
 	const config = loadConfig(env);
-	current = await createServices({ config });
+	current = await createServices({ config, processMetrics: true });
 	return current;
 }
 

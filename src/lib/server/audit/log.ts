@@ -21,7 +21,11 @@ export const AUDIT_ACTIONS = [
 	/** Personal access tokens and password changes (auth domain). */
 	'token.create',
 	'token.revoke',
-	'password.change'
+	'password.change',
+	/** Someone who is not an admin tried an admin page, procedure or the CSV export (admin domain). */
+	'admin.forbidden',
+	/** An admin downloaded usage as CSV: filters, rows sent, whether it completed (usage domain). */
+	'usage.export'
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -1,5 +1,6 @@
 import type { Handle } from '@sveltejs/kit';
 import { SESSION_COOKIE_NAME, setSessionCookie, clearSessionCookie } from '$lib/server/auth';
+import { isDatabaseUnavailable } from '$lib/server/db';
 import { getServices } from '$lib/server/services';
 import { randomUUID } from 'node:crypto';
 
@@ -7,7 +8,10 @@ import { randomUUID } from 'node:crypto';
 export const sessionHandle: Handle = async ({ event, resolve }) => {
 	const services = getServices();
 	event.locals.services = services;
-	event.locals.requestId = sanitizeRequestId(event.request.headers.get('x-request-id')) ?? randomUUID();
+	// Normally set already by the request log handle, which runs first. Never the caller's own id:
+	// it keys the limits reservation and usage record (see http/log.ts).
+	event.locals.requestId ??= randomUUID();
+	event.locals.log ??= services.log.child({ requestId: event.locals.requestId });
 	event.locals.clientIp = event.getClientAddress();
 	event.locals.user = null;
 	event.locals.session = null;
@@ -15,7 +19,18 @@ export const sessionHandle: Handle = async ({ event, resolve }) => {
 	const sessionId = event.cookies.get(SESSION_COOKIE_NAME);
 	if (sessionId) {
 		const secure = event.url.protocol === 'https:';
-		const { session, user } = await services.lucia.validateSession(sessionId);
+		let validated: Awaited<ReturnType<typeof services.lucia.validateSession>>;
+		try {
+			validated = await services.lucia.validateSession(sessionId);
+		} catch (error) {
+			if (!isDatabaseUnavailable(error)) throw error;
+			// Nobody can be signed in or out now; the unavailable handle answers 503 (tRPC: its context).
+			event.locals.databaseUnavailable = true;
+			const response = await resolve(event);
+			response.headers.set('x-request-id', event.locals.requestId);
+			return response;
+		}
+		const { session, user } = validated;
 		if (session && user) {
 			// Lucia extends sessions past half their life; the cookie must follow.
 			if (session.fresh) setSessionCookie(services.lucia, event.cookies, session, secure);
@@ -30,8 +45,3 @@ export const sessionHandle: Handle = async ({ event, resolve }) => {
 	response.headers.set('x-request-id', event.locals.requestId);
 	return response;
 };
-
-/** Accept a caller's request id only when it is short and plain, so it is safe to log and echo. */
-function sanitizeRequestId(value: string | null): string | undefined {
-	return value && /^[A-Za-z0-9._:-]{8,64}$/.test(value) ? value : undefined;
-}

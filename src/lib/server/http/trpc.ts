@@ -22,7 +22,8 @@ const handleTRPC = createTRPCHandle({
 	onError({ error, ctx, path }) {
 		const appError = appErrorOf(error);
 		if (appError.code === 'internal' || appError.code === 'unavailable') {
-			ctx?.services.log.error({ err: error.cause ?? error, path, requestId: ctx.requestId }, 'tRPC procedure failed');
+			const log = ctx?.event?.locals.log ?? ctx?.services.log;
+			log?.error({ err: error.cause ?? error, path }, 'tRPC procedure failed');
 		}
 	}
 });

@@ -12,6 +12,7 @@ export {
 	markKeyInvalid,
 	RECHECK_AFTER_SECONDS,
 	type KeyManagerDeps,
+	type KeyHooks,
 	type KeyActor,
 	type KeyMetadata,
 	type UpsertedKey,

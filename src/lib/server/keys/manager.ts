@@ -19,11 +19,17 @@ import { checkProviderKey, type KeyCheck } from './check';
 import { normalizeProviderKey, PROVIDER_DISPLAY_NAMES } from './formats';
 import { keyIdInput, setActiveInput, upsertKeyInput } from './schemas';
 
+/** Observers of live key checks (metrics); optional, and they must not throw. */
+export interface KeyHooks {
+	checked?(info: { provider: Provider; result: KeyStatus; trigger: 'add' | 'user' | 'scheduled' }): void;
+}
+
 /** What the key manager needs; `Services` has all of it. */
 export interface KeyManagerDeps {
 	db: Kysely<Database>;
 	config: Pick<Config, 'baseUrls'>;
 	keyring: Keyring;
+	keyHooks?: KeyHooks;
 }
 
 /** Who is acting, from the request: every query is scoped to `userId`. */
@@ -169,6 +175,7 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 	try {
 		await refuseDuplicate(deps, subject, bytes);
 		const check = await checkProviderKey(deps.config, provider, apiKey);
+		deps.keyHooks?.checked?.({ provider, result: check.status, trigger: 'add' });
 		if (check.status === 'invalid') {
 			throw new AppError(
 				'bad_request',
@@ -337,6 +344,7 @@ export async function validateKey(deps: KeyManagerDeps, actor: KeyActor, input: 
 		{ masterKeyId: row.master_key_id, nonce: row.nonce, ciphertext: row.ciphertext },
 		(apiKey) => checkProviderKey(deps.config, row.provider, apiKey)
 	);
+	deps.keyHooks?.checked?.({ provider: row.provider, result: check.status, trigger: 'user' });
 	const key = await recordCheck(deps.db, row.id, check, {
 		actorUserId: actor.userId,
 		ip: actor.ip,

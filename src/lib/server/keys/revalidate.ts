@@ -4,13 +4,14 @@ import type { Database, KeyStatus } from '$lib/server/db';
 import type { Logger } from '$lib/server/log';
 import { isVaultError, withUnsealedKey, type Keyring } from '$lib/server/vault';
 import { checkProviderKey, type KeyCheck } from './check';
-import { recordCheck, RECHECK_AFTER_SECONDS, secondsFromNow } from './manager';
+import { recordCheck, RECHECK_AFTER_SECONDS, secondsFromNow, type KeyHooks } from './manager';
 
 export interface RevalidationDeps {
 	db: Kysely<Database>;
 	config: Pick<Config, 'baseUrls'>;
 	keyring: Keyring;
 	log?: Pick<Logger, 'warn' | 'info'>;
+	keyHooks?: KeyHooks;
 }
 
 export interface RevalidationSummary {
@@ -109,6 +110,7 @@ async function checkOne(
 	}
 	// Shutting down mid-check: the lease brings the key back soon; do not record a non-answer.
 	if (check.errorCode === 'aborted') return 'unverified';
+	deps.keyHooks?.checked?.({ provider: key.provider, result: check.status, trigger: 'scheduled' });
 	await recordCheck(deps.db, key.id, check, { actorUserId: null, ip: null, trigger: 'scheduled' });
 	return check.status;
 }

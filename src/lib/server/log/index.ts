@@ -12,12 +12,58 @@ const SECRET_PATTERNS: RegExp[] = [
 	/sk-[A-Za-z0-9_-]{8,}/g,
 	/AIza[0-9A-Za-z_-]{8,}/g,
 	/lk_[A-Za-z0-9_-]{8,}/g,
-	/Bearer\s+[A-Za-z0-9._~+/=-]{8,}/gi
+	/Bearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
+	/Basic\s+[A-Za-z0-9+/=]{8,}/gi
+];
+
+/**
+ * Secrets recognised by where they sit rather than by their shape: a URL parameter (`?key=`,
+ * Gemini's REST convention), a header written out in an SDK error (`x-api-key: …`), the session
+ * cookie. The name is kept, the value replaced.
+ */
+const SECRET_VALUE_PATTERNS: RegExp[] = [
+	/([?&](?:key|api[_-]?key|apikey|token|access_token|auth)=)[^&#\s"'<>]+/gi,
+	/((?:x-api-key|x-goog-api-key|api-key|authorization)["']?\s*[:=]\s*["']?)[^\s"',;}]{4,}/gi,
+	/((?:latchkey_session|auth_session)=)[^;\s"',}]+/gi
 ];
 
 export function redactSecrets(text: string): string {
 	let out = text;
 	for (const pattern of SECRET_PATTERNS) out = out.replace(pattern, '[redacted]');
+	for (const pattern of SECRET_VALUE_PATTERNS) out = out.replace(pattern, '$1[redacted]');
+	return out;
+}
+
+/** Field names whose values are secrets at any depth of a log object, whatever they look like. */
+const SECRET_FIELD =
+	/^(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-goog-api-key|api[-_]?key|apikey|key|token|access[-_]?token|password|secret|session[-_]?id)$/i;
+const MAX_SCRUB_DEPTH = 8;
+
+/**
+ * Scrubs every string inside a log object (field values of any depth, SDK errors nested under any
+ * name), in addition to pino's fixed `redact` paths, so a key in a URL or a header copied into a
+ * field is caught too.
+ */
+export function scrubLogObject(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+	if (typeof value === 'string') return redactSecrets(value);
+	if (typeof value !== 'object' || value === null) return value;
+	if (seen.has(value) || depth > MAX_SCRUB_DEPTH) return '[omitted]';
+	seen.add(value);
+	if (value instanceof Error) return pino.stdSerializers.err(scrubError(value));
+	if (value instanceof Date) return value;
+	if (value instanceof Uint8Array) return '[bytes]';
+	if (Array.isArray(value)) return value.map((item) => scrubLogObject(item, depth + 1, seen));
+	const out: Record<string, unknown> = {};
+	for (const [name, field] of Object.entries(value)) {
+		if (SECRET_FIELD.test(name) && field !== null && field !== undefined && typeof field !== 'number') {
+			out[name] = '[redacted]';
+		} else if (field instanceof Error && depth === 0 && name === 'err') {
+			// `err` keeps its Error shape for pino's err serializer.
+			out[name] = scrubError(field);
+		} else {
+			out[name] = scrubLogObject(field, depth + 1, seen);
+		}
+	}
 	return out;
 }
 
@@ -53,7 +99,10 @@ export function createLogger(options: LoggerOptions): Logger {
 			base: { app: 'latchkey' },
 			redact: { paths: REDACT_PATHS, censor: '[redacted]' },
 			timestamp: pino.stdTimeFunctions.isoTime,
-			formatters: { level: (label) => ({ level: label }) },
+			formatters: {
+				level: (label) => ({ level: label }),
+				log: (object) => scrubLogObject(object) as Record<string, unknown>
+			},
 			hooks: {
 				// The last line of defence: scrub every string argument (messages, error texts).
 				logMethod(args, method) {
@@ -73,5 +122,14 @@ function scrubError(error: Error): Error {
 	const copy = new Error(redactSecrets(error.message));
 	copy.name = error.name;
 	copy.stack = error.stack ? redactSecrets(error.stack) : undefined;
+	// Plain facts SDK and database errors carry (status, code, type) are kept; headers, bodies,
+	// requests and anything else structured are left out.
+	const fields = copy as unknown as Record<string, unknown>;
+	for (const [name, field] of Object.entries(error)) {
+		if (name === 'message' || name === 'stack' || name === 'name' || SECRET_FIELD.test(name)) continue;
+		if (typeof field === 'string') fields[name] = redactSecrets(field).slice(0, 200);
+		else if (typeof field === 'number' || typeof field === 'boolean') fields[name] = field;
+	}
+	if (error.cause instanceof Error) copy.cause = scrubError(error.cause);
 	return copy;
 }

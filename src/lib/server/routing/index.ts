@@ -1,5 +1,6 @@
 export { startChat, finalUsage, DEFAULT_MAX_OUTPUT_TOKENS } from './run';
 export type { ChatDeps, ChatRequest, ChatSession, SessionEvent, FinalUsage, RoutingHooks } from './run';
+export { ActiveChats, SERVER_SHUTDOWN } from './active';
 export {
 	planRoute,
 	type RoutePlan,

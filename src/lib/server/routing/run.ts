@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '$lib/server/config';
 import type { Database, KeySource } from '$lib/server/db';
+import { isDatabaseUnavailable } from '$lib/server/db';
 import { AppError, badRequest, isAppError } from '$lib/server/errors';
 import type { Logger } from '$lib/server/log';
 import {
@@ -23,13 +24,14 @@ import {
 	type ProviderEvent,
 	type ProviderId
 } from '$lib/server/providers';
-import { admit, release, settle, type Admission } from '$lib/server/limits';
+import { admit, release, settle, type Admission, type AdmitRequest } from '$lib/server/limits';
 import { activeKeysOf, markKeyInvalid, markKeyUsed, withOpenedKey } from '$lib/server/keys';
 import type { Keyring } from '$lib/server/vault';
 import type { UsageRecord, UsageWriter } from '$lib/server/usage';
 import { planRoute, type RouteAttempt, type UserKeyState } from './plan';
 import { isFallbackAllowed } from './preferences';
 import { fallbackMessage, fallbackReasonOf, ownLimitMessage, skippedMessage, type FallbackReason } from './messages';
+import { SERVER_SHUTDOWN, type ActiveChats } from './active';
 
 /**
  * The request path of a chat: plan the key source, admit against limits and caps, open the key,
@@ -73,6 +75,8 @@ export interface ChatDeps {
 	usageWriter: UsageWriter;
 	log: Logger;
 	hooks?: RoutingHooks;
+	/** The requests in flight in this process, which graceful shutdown stops and waits for. */
+	activeChats?: ActiveChats;
 }
 
 export interface FinalUsage {
@@ -98,6 +102,15 @@ export interface ChatSession {
 	/** Stops the upstream call now (client went away); the events then end and settle. */
 	abort(): void;
 }
+
+/** What a request holds from the registry of requests in flight (a no-op one without registry). */
+interface Lifetime {
+	/** Aborts when the server stops the request (graceful shutdown). */
+	signal: AbortSignal;
+	end(): void;
+}
+
+const UNREGISTERED: Lifetime = { signal: new AbortController().signal, end() {} };
 
 /** Output budget when the client does not say; bounded by the model's own maximum. */
 export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
@@ -126,6 +139,26 @@ export async function startChat(deps: ChatDeps, request: ChatRequest): Promise<C
 		maxOutputTokens
 	);
 
+	if (deps.activeChats?.isStopping) throw serverRestarting(false);
+	const lifetime = deps.activeChats?.begin(request.requestId) ?? UNREGISTERED;
+	try {
+		return await routeChat(deps, request, { model, maxOutputTokens, promptTokens, reserveMicros, lifetime });
+	} catch (error) {
+		lifetime.end();
+		throw error;
+	}
+}
+
+interface RouteInput {
+	model: CatalogModel;
+	maxOutputTokens: number;
+	promptTokens: number;
+	reserveMicros: number;
+	lifetime: Lifetime;
+}
+
+async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput): Promise<ChatSession> {
+	const { model, maxOutputTokens, promptTokens, reserveMicros, lifetime } = input;
 	const [keys, allowFallback] = await Promise.all([
 		activeKeysOf(deps.db, request.userId),
 		isFallbackAllowed(deps.db, request.userId, model.provider)
@@ -154,6 +187,16 @@ export async function startChat(deps: ChatDeps, request: ChatRequest): Promise<C
 				requestId: `${request.requestId}:${index}`
 			});
 		} catch (error) {
+			if (isDatabaseUnavailable(error)) {
+				await reconcileLostAdmission(deps, base, attempt, {
+					userId: request.userId,
+					provider: model.provider,
+					keySource: attempt.keySource,
+					reserveMicros,
+					requestId: `${request.requestId}:${index}`
+				});
+				throw error;
+			}
 			if (isAppError(error) && (error.code === 'rate_limited' || error.code === 'spend_cap_reached')) {
 				deps.hooks?.refused?.({
 					provider: model.provider,
@@ -171,8 +214,7 @@ export async function startChat(deps: ChatDeps, request: ChatRequest): Promise<C
 		const fallback = describeFallback(model, plan.skipped, index, attempt, previousFailure, previousRefusal);
 		for (let tryNumber = 1; tryNumber <= 2; tryNumber++) {
 			const upstream = new AbortController();
-			const onClientAbort = () => upstream.abort();
-			request.signal.addEventListener('abort', onClientAbort, { once: true });
+			const detach = linkAborts(upstream, request.signal, lifetime.signal);
 			try {
 				const opened = await openStream(deps, attempt, request, maxOutputTokens, upstream.signal);
 				if (fallback) deps.hooks?.fellBack?.({ provider: model.provider, reason: fallback.reason });
@@ -183,10 +225,20 @@ export async function startChat(deps: ChatDeps, request: ChatRequest): Promise<C
 					servedBy: attempt.servedBy,
 					fallback,
 					abort: () => upstream.abort(),
-					events: streamEvents(deps, { ...base, attempt, admission, fallback, upstream, onClientAbort }, opened)
+					events: streamEvents(deps, { ...base, attempt, admission, fallback, upstream, detach, lifetime }, opened)
 				};
 			} catch (thrown) {
-				request.signal.removeEventListener('abort', onClientAbort);
+				detach();
+				if (!(thrown instanceof ProviderError) && isDatabaseUnavailable(thrown)) {
+					// Reading the sealed key failed, not the provider: a 503, and the request is still accounted for.
+					await releaseDurably(deps, admission);
+					await writeUsage(deps, base, attempt, {
+						success: false,
+						errorCode: 'database_unavailable',
+						fallbackReason: fallback?.reason ?? null
+					});
+					throw thrown;
+				}
 				const error =
 					thrown instanceof ProviderError
 						? thrown
@@ -197,23 +249,32 @@ export async function startChat(deps: ChatDeps, request: ChatRequest): Promise<C
 					failure: error.failure,
 					afterFirstToken: false
 				});
-				if (error.failure === 'aborted' || request.signal.aborted) {
-					await release(deps.db, admission);
+				if (error.failure === 'aborted' || request.signal.aborted || lifetime.signal.aborted) {
+					const shutdown = lifetime.signal.aborted && !request.signal.aborted;
+					await releaseDurably(deps, admission);
 					await writeUsage(deps, base, attempt, {
 						success: false,
-						errorCode: 'client_aborted',
+						errorCode: shutdown ? SERVER_SHUTDOWN : 'client_aborted',
 						fallbackReason: fallback?.reason ?? null
 					});
+					if (shutdown) throw serverRestarting(false);
 					throw new AppError('bad_request', 'The request was cancelled.', { reason: 'client_aborted' });
 				}
 				if (invalidatesKeyFailure(error.failure) && attempt.key.kind === 'user') {
-					await markKeyInvalid(deps.db, attempt.key.keyId, error.providerCode ?? error.failure);
+					// Best effort: a database blip must not lose this request's accounting below.
+					await markKeyInvalid(deps.db, attempt.key.keyId, error.providerCode ?? error.failure).catch(
+						(markError: unknown) =>
+							deps.log.warn(
+								{ err: markError, keyId: attempt.key.kind === 'user' ? attempt.key.keyId : null },
+								'marking a key invalid failed'
+							)
+					);
 				}
 				if (isRetryableFailure(error.failure) && tryNumber === 1) {
 					await delay(Math.min((error.retryAfterSeconds ?? 0) * 1000, 1000) || RETRY_DELAY_MS);
 					continue;
 				}
-				await release(deps.db, admission);
+				await releaseDurably(deps, admission);
 				if (error.failure === 'bad_request' || error.failure === 'not_found') {
 					// The request itself is wrong; another key would fail the same way.
 					await writeUsage(deps, base, attempt, {
@@ -295,7 +356,9 @@ interface StreamContext {
 	admission: Admission;
 	fallback: ChatSession['fallback'];
 	upstream: AbortController;
-	onClientAbort: () => void;
+	/** Unhooks the upstream call from the client's and the server's abort signals. */
+	detach: () => void;
+	lifetime: Lifetime;
 }
 
 async function* streamEvents(
@@ -331,7 +394,11 @@ async function* streamEvents(
 			thrown instanceof ProviderError
 				? thrown
 				: classifyProviderFailure(ctx.attempt.servedBy, thrown, { afterFirstToken: text.length > 0 });
-		if (error.failure === 'aborted' || ctx.request.signal.aborted) {
+		if (ctx.lifetime.signal.aborted && !ctx.request.signal.aborted) {
+			// Graceful shutdown stopped it: the client still listens and is told why it ended.
+			outcome = 'failed';
+			failure = serverRestarting(text.length > 0);
+		} else if (error.failure === 'aborted' || ctx.request.signal.aborted) {
 			outcome = 'aborted';
 		} else {
 			outcome = 'failed';
@@ -344,7 +411,7 @@ async function* streamEvents(
 			failure = midStreamError(error, text.length > 0);
 		}
 	} finally {
-		ctx.request.signal.removeEventListener('abort', ctx.onClientAbort);
+		ctx.detach();
 		if (outcome !== 'ok') ctx.upstream.abort();
 		// Settling and recording must happen even when the consumer stopped iterating (client gone).
 		usage = finalUsage(ctx.model, reported, ctx.promptTokens, text);
@@ -359,6 +426,7 @@ async function* streamEvents(
 		});
 		if (ctx.attempt.key.kind === 'user') await markKeyUsed(deps.db, ctx.attempt.key.keyId).catch(() => {});
 		deps.hooks?.streamClosed?.();
+		ctx.lifetime.end();
 	}
 	if (outcome === 'ok') yield { type: 'done', finishReason, usage };
 	else if (outcome === 'failed' && failure) yield { type: 'error', error: failure, usage };
@@ -394,9 +462,14 @@ export function finalUsage(
 
 async function settleQuietly(deps: ChatDeps, admission: Admission, usage: FinalUsage): Promise<void> {
 	try {
-		await settle(deps.db, admission, {
-			costMicros: usage.costMicros,
-			totalTokens: usage.promptTokens + usage.completionTokens
+		// Settling twice changes nothing, so a settle lost in a database outage is simply retried.
+		await deps.usageWriter.defer({
+			description: `settle ${admission.requestId}`,
+			run: () =>
+				settle(deps.db, admission, {
+					costMicros: usage.costMicros,
+					totalTokens: usage.promptTokens + usage.completionTokens
+				})
 		});
 	} catch (error) {
 		// The reservation stays open and is reclaimed later; the usage record still carries the cost.
@@ -404,9 +477,74 @@ async function settleQuietly(deps: ChatDeps, admission: Admission, usage: FinalU
 	}
 }
 
+/** Returns an admission's reservation, retried through a database outage (releasing is idempotent). */
+async function releaseDurably(deps: ChatDeps, admission: Admission): Promise<void> {
+	await deps.usageWriter.defer({
+		description: `release ${admission.requestId}`,
+		run: () => release(deps.db, admission)
+	});
+}
+
+/**
+ * `admit` failed because the database went away: the reservation may have been committed with
+ * only the answer lost. Once the database is back, admitting the same request id again returns
+ * that reservation (or makes one), which is then released, so none stays open; the request gets
+ * its usage record either way. Worst case it counts once against the hourly request limit, like a
+ * request refused by the spending cap.
+ */
+async function reconcileLostAdmission(
+	deps: ChatDeps,
+	base: UsageBase,
+	attempt: RouteAttempt,
+	admitRequest: AdmitRequest
+): Promise<void> {
+	const reconcile = async () => {
+		let admission: Admission;
+		try {
+			admission = await admit(deps.db, deps.config.limitDefaults, admitRequest);
+		} catch (error) {
+			// Refused now: nothing is reserved under this id.
+			if (isAppError(error)) return;
+			throw error;
+		}
+		await release(deps.db, admission);
+	};
+	await deps.usageWriter
+		.defer({ description: `release ${admitRequest.requestId} (admission answer lost)`, run: reconcile })
+		.catch((error: unknown) => deps.log.error({ err: error }, 'reconciling a lost admission failed'));
+	await writeUsage(deps, base, attempt, { success: false, errorCode: 'database_unavailable', fallbackReason: null });
+}
+
+/** Aborts `upstream` when the client goes away or the server stops the request; returns the unhook. */
+function linkAborts(upstream: AbortController, client: AbortSignal, server: AbortSignal): () => void {
+	const onClient = () => upstream.abort();
+	const onServer = () => upstream.abort(SERVER_SHUTDOWN);
+	if (server.aborted) onServer();
+	else if (client.aborted) onClient();
+	client.addEventListener('abort', onClient, { once: true });
+	server.addEventListener('abort', onServer, { once: true });
+	return () => {
+		client.removeEventListener('abort', onClient);
+		server.removeEventListener('abort', onServer);
+	};
+}
+
+/** The server is shutting down (graceful shutdown stopped this request, or it arrived too late). */
+function serverRestarting(partial: boolean): AppError {
+	return new AppError(
+		'unavailable',
+		partial
+			? 'The server is restarting, so the answer was cut short; the part above is incomplete. Try again in a moment.'
+			: 'The server is restarting. Try again in a moment.',
+		{ reason: SERVER_SHUTDOWN, retryAfterSeconds: 2, details: { partial } }
+	);
+}
+
+type UsageBase = { request: ChatRequest; model: CatalogModel; promptTokens: number; started: number };
+
 async function writeUsage(
 	deps: ChatDeps,
-	base: { request: ChatRequest; model: CatalogModel; promptTokens: number; started: number },
+	base: UsageBase,
 	attempt: RouteAttempt,
 	outcome: {
 		success: boolean;
@@ -440,6 +578,24 @@ async function writeUsage(
 	} catch (error) {
 		deps.log.error({ err: error, requestId: record.requestId }, 'writing a usage record failed');
 	}
+	// The request logger already carries the request id.
+	deps.log.info(
+		{
+			provider: record.provider,
+			model: record.model,
+			keySource: record.keySource,
+			servedBy: record.servedBy,
+			success: record.success,
+			errorCode: record.errorCode,
+			fallbackReason: record.fallbackReason,
+			promptTokens: record.promptTokens,
+			completionTokens: record.completionTokens,
+			costMicros: record.costMicros,
+			latencyMs: record.latencyMs,
+			ttftMs: record.ttftMs
+		},
+		'chat finished'
+	);
 	deps.hooks?.completed?.(record);
 }
 

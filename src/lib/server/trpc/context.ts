@@ -1,4 +1,5 @@
 import type { RequestEvent } from '@sveltejs/kit';
+import { AppError } from '$lib/server/errors';
 import type { Services } from '$lib/server/services';
 
 export interface SessionUser {
@@ -18,6 +19,17 @@ export interface Context {
 }
 
 export function createContext(event: RequestEvent): Context {
+	// The session could not be read because PostgreSQL is unreachable: every procedure answers 503.
+	if (event.locals.databaseUnavailable) {
+		event.locals.services.metrics.databaseUnavailable();
+		throw new AppError(
+			'unavailable',
+			'The service is temporarily unavailable (database unreachable). Try again shortly.',
+			{
+				retryAfterSeconds: 5
+			}
+		);
+	}
 	return {
 		services: event.locals.services,
 		user: event.locals.user,

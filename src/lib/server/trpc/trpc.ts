@@ -2,6 +2,7 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import type { Context } from './context';
 import { appErrorOf, toTRPCError } from './errors';
+import { auditForbidden } from '$lib/server/admin';
 
 const t = initTRPC.context<Context>().create({
 	transformer: superjson,
@@ -44,8 +45,19 @@ export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
 	return next({ ctx: { ...ctx, user: ctx.user } });
 });
 
-export const adminProcedure = protectedProcedure.use(({ ctx, next }) => {
-	if (ctx.user.role !== 'admin') throw new TRPCError({ code: 'FORBIDDEN', message: 'Only admins can do this.' });
+/** Admins only; a refused attempt is audited as `admin.forbidden` (who, which procedure, from where). */
+export const adminProcedure = protectedProcedure.use(async ({ ctx, path, next }) => {
+	if (ctx.user.role !== 'admin') {
+		await auditForbidden({
+			db: ctx.services.db,
+			log: ctx.services.log,
+			user: ctx.user,
+			path: `/api/trpc/${path}`,
+			method: ctx.event?.request.method ?? 'CALL',
+			ip: ctx.ip || null
+		});
+		throw new TRPCError({ code: 'FORBIDDEN', message: 'Only admins can do this.' });
+	}
 	return next({ ctx });
 });
 

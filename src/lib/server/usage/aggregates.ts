@@ -29,11 +29,7 @@ export interface UsageRange {
 export async function summarizeUsage(db: Kysely<Database>, userId: string, range: UsageRange): Promise<UsageTotals[]> {
 	const rows = await db
 		.selectFrom('usage_records')
-		.select([
-			'provider',
-			'key_source',
-			...TOTALS
-		])
+		.select(['provider', 'key_source', ...TOTALS])
 		.where('user_id', '=', userId)
 		.where('created_at', '>=', range.from)
 		.where('created_at', '<', range.to)
@@ -105,12 +101,7 @@ export interface ModelUsage {
 export async function usageByModel(db: Kysely<Database>, userId: string, range: UsageRange): Promise<ModelUsage[]> {
 	const rows = await db
 		.selectFrom('usage_records')
-		.select([
-			'provider',
-			'model',
-			'key_source',
-			...TOTALS
-		])
+		.select(['provider', 'model', 'key_source', ...TOTALS])
 		.where('user_id', '=', userId)
 		.where('created_at', '>=', range.from)
 		.where('created_at', '<', range.to)

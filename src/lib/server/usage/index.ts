@@ -4,7 +4,8 @@ export {
 	ABANDONED,
 	UsageWriter,
 	type UsageRecord,
-	type UsageWriterOptions
+	type UsageWriterOptions,
+	type DeferredWrite
 } from './records';
 export {
 	summarizeUsage,
@@ -18,3 +19,28 @@ export {
 	type UsageRange
 } from './aggregates';
 export { usageSummary, usageDaily, rangeOf, summaryInput, dailyInput } from './queries';
+export {
+	exportUsageCsv,
+	usageCsvStream,
+	resolveUsageExport,
+	usageExportQuery,
+	usageCsvFilename,
+	parseUtcRange,
+	parseUtcBound,
+	formatMicrosAsUsd,
+	neutralizeFormula,
+	defaultExportStrategy,
+	USAGE_CSV_COLUMNS,
+	MAX_EXPORT_DAYS,
+	DEFAULT_EXPORT_DAYS,
+	DEFAULT_EXPORT_BATCH_SIZE,
+	type ExportStrategy,
+	type UsageExport,
+	type UsageExportDeps,
+	type UsageExportActor,
+	type UsageExportFilters,
+	type UsageCsvProgress,
+	type UsageCsvStreamOptions,
+	type UtcRange,
+	type RangeOptions
+} from './csv';

@@ -120,13 +120,24 @@ export interface UsageWriterOptions {
 	maxDelayMs?: number;
 }
 
+/** An idempotent database write to retry until it lands (settling or releasing a reservation). */
+export interface DeferredWrite {
+	/** For the log, e.g. `settle <request id>`; never key material. */
+	description: string;
+	run(): Promise<unknown>;
+}
+
 /**
  * Writes usage records and never drops one because the database blinked: a write that fails
  * because PostgreSQL is unreachable is queued in memory and retried with backoff until it lands.
- * `flush()` (graceful shutdown) retries what is queued within a deadline.
+ * The same queue carries the other idempotent accounting writes of a request (settling or
+ * releasing its reservation, `defer`). `flush()` (graceful shutdown) retries what is queued
+ * within a deadline.
  */
 export class UsageWriter {
 	private queue: UsageRecord[] = [];
+	private deferred: DeferredWrite[] = [];
+	private draining: Promise<boolean> | undefined;
 	private timer: ReturnType<typeof setTimeout> | undefined;
 	private delayMs: number;
 
@@ -137,8 +148,25 @@ export class UsageWriter {
 		this.delayMs = options.retryDelayMs ?? 250;
 	}
 
+	/** Records and deferred writes waiting for the database. */
 	get pendingCount(): number {
-		return this.queue.length;
+		return this.queue.length + this.deferred.length;
+	}
+
+	/**
+	 * Runs `write` now; if the database is unreachable, queues it and retries with the records.
+	 * Other failures are thrown. `write.run` must be safe to run twice (it may have landed before
+	 * the connection broke).
+	 */
+	async defer(write: DeferredWrite): Promise<void> {
+		try {
+			await write.run();
+		} catch (error) {
+			if (!isDatabaseUnavailable(error)) throw error;
+			this.options.log?.warn({ write: write.description }, 'write queued: database unreachable');
+			this.deferred.push(write);
+			this.schedule();
+		}
 	}
 
 	async write(record: UsageRecord): Promise<void> {
@@ -168,8 +196,31 @@ export class UsageWriter {
 		this.timer.unref?.();
 	}
 
-	/** Tries every queued record once; true when the queue is empty afterwards. */
-	async drain(): Promise<boolean> {
+	/**
+	 * Tries every queued record and write once; true when the queues are empty afterwards. The
+	 * retry timer and `flush()` may ask at the same time: they share one pass, so no entry is
+	 * written twice or dropped unwritten.
+	 */
+	drain(): Promise<boolean> {
+		this.draining ??= this.drainOnce().finally(() => (this.draining = undefined));
+		return this.draining;
+	}
+
+	private async drainOnce(): Promise<boolean> {
+		while (this.deferred.length > 0) {
+			const write = this.deferred[0]!;
+			try {
+				await write.run();
+				this.deferred.shift();
+			} catch (error) {
+				if (!isDatabaseUnavailable(error)) {
+					this.options.log?.error({ err: error, write: write.description }, 'queued write rejected by the database');
+					this.deferred.shift();
+					continue;
+				}
+				return false;
+			}
+		}
 		while (this.queue.length > 0) {
 			const record = this.queue[0]!;
 			try {
@@ -199,6 +250,12 @@ export class UsageWriter {
 		if (this.queue.length > 0) {
 			this.options.log?.error({ records: this.queue }, 'usage records could not be written before shutdown');
 		}
-		return this.queue.length;
+		if (this.deferred.length > 0) {
+			this.options.log?.error(
+				{ writes: this.deferred.map((w) => w.description) },
+				'queued writes could not be done before shutdown; the reclaimer will return their reservations'
+			);
+		}
+		return this.pendingCount;
 	}
 }

@@ -1,6 +1,30 @@
-import { error } from '@sveltejs/kit';
+import { adminAnalytics, analyticsPeriodOf, ANALYTICS_PRESET_DAYS, requireAdminPage } from '$lib/server/admin';
+import { isAppError } from '$lib/server/errors';
+import { MAX_EXPORT_DAYS } from '$lib/server/usage';
 import type { PageServerLoad } from './$types';
 
-export const load: PageServerLoad = ({ locals }) => {
-	if (locals.user?.role !== 'admin') error(403, 'Only admins can open the admin console.');
+export const load: PageServerLoad = async (event) => {
+	await requireAdminPage(event);
+	const { db } = event.locals.services;
+	const period = analyticsPeriodOf(event.url.searchParams);
+	try {
+		return {
+			period,
+			analytics: await adminAnalytics(db, { from: period.from, to: period.to }),
+			periodError: null,
+			presets: ANALYTICS_PRESET_DAYS,
+			maxExportDays: MAX_EXPORT_DAYS
+		};
+	} catch (error) {
+		if (!isAppError(error) || error.code !== 'bad_request') throw error;
+		// A custom period that does not parse: say why and show the default period instead.
+		const fallback = analyticsPeriodOf(new URLSearchParams());
+		return {
+			period: { ...period, days: null },
+			analytics: await adminAnalytics(db, { from: fallback.from, to: fallback.to }),
+			periodError: error.message,
+			presets: ANALYTICS_PRESET_DAYS,
+			maxExportDays: MAX_EXPORT_DAYS
+		};
+	}
 };

@@ -13,7 +13,12 @@ export const POST: RequestHandler = async ({ request, locals }) => {
 			throw new AppError('bad_request', 'The request body is not valid JSON.', { reason: 'invalid_json' });
 		});
 		return await handleWebChat(
-			{ deps: chatDeps(locals.services), userId: locals.user.id, requestId: locals.requestId, signal: request.signal },
+			{
+				deps: chatDeps(locals.services, locals.log),
+				userId: locals.user.id,
+				requestId: locals.requestId,
+				signal: request.signal
+			},
 			body
 		);
 	} catch (error) {

@@ -1,7 +1,31 @@
+import {
+	adminAnalytics,
+	adminAnalyticsInput,
+	adminAuditLog,
+	adminAuditLogInput,
+	adminDisableAllKeysInput,
+	adminDisableKeyInput,
+	adminUserInput,
+	adminUsersInput,
+	deactivateKey,
+	deactivateUserKeys,
+	getUserDetails,
+	listUsers
+} from '$lib/server/admin';
 import { adminSetLimitsInput, setAdminLimits } from '$lib/server/limits';
 import { adminProcedure, router } from '../trpc';
+import type { Context, SessionUser } from '../context';
 
+const actorOf = (ctx: Context & { user: SessionUser }) => ({ actorUserId: ctx.user.id, ip: ctx.ip || null });
+
+/** Admins only: every procedure refuses (FORBIDDEN, audited as `admin.forbidden`) anyone else. */
 export const adminRouter = router({
+	/** Users by email (search: part of the email), with keys' metadata and month-to-date spend by key source. */
+	users: adminProcedure.input(adminUsersInput).query(({ ctx, input }) => listUsers(ctx.services.db, input)),
+	/** One user: keys, usage by provider and key source (month to date, last 30 days), limits. Unknown: NOT_FOUND. */
+	user: adminProcedure
+		.input(adminUserInput)
+		.query(({ ctx, input }) => getUserDetails(ctx.services.db, ctx.services.config.limitDefaults, input)),
 	/** Sets a user's limit ceilings for one provider (null clears one); audited. Unknown user: NOT_FOUND. */
 	setLimits: adminProcedure.input(adminSetLimitsInput).mutation(async ({ ctx, input }) => {
 		const { limits } = await setAdminLimits(ctx.services.db, ctx.services.config.limitDefaults, input, {
@@ -9,5 +33,17 @@ export const adminRouter = router({
 			ip: ctx.ip
 		});
 		return limits;
-	})
+	}),
+	/** Incident response: switches off one key of any user; audited. Unknown key: NOT_FOUND. */
+	disableKey: adminProcedure
+		.input(adminDisableKeyInput)
+		.mutation(({ ctx, input }) => deactivateKey(ctx.services.db, input, actorOf(ctx))),
+	/** Incident response: switches off all of a user's keys (or one provider's); audited per key. Unknown user: NOT_FOUND. */
+	disableAllKeys: adminProcedure
+		.input(adminDisableAllKeysInput)
+		.mutation(({ ctx, input }) => deactivateUserKeys(ctx.services.db, input, actorOf(ctx))),
+	/** The audit log, newest first: filters action, user / actor (email or id), provider, from, to; cursor paging. */
+	auditLog: adminProcedure.input(adminAuditLogInput).query(({ ctx, input }) => adminAuditLog(ctx.services.db, input)),
+	/** BYOK adoption, validation success per provider, fallbacks and reasons, own vs app cost, daily series. */
+	analytics: adminProcedure.input(adminAnalyticsInput).query(({ ctx, input }) => adminAnalytics(ctx.services.db, input))
 });

@@ -1,0 +1,240 @@
+/**
+ * What the app adds to a streamed chat: time to first token and total time of streaming requests
+ * through the BUILT server on a real PostgreSQL, against the same requests sent straight to the
+ * fake provider, at 1, 50 and 200 concurrent streams. The fake (its own process) answers every
+ * request identically: the first chunk at once, then a chunk every BENCH_CHUNK_DELAY_MS (10 ms),
+ * so the difference between the two columns is Latchkey's overhead (authentication, admission,
+ * unsealing the key, the SDK, re-encoding the stream, settlement and the usage record).
+ *
+ * Paths: `v1` = `POST /api/v1/chat/completions` (personal access token, OpenAI stream), `web` =
+ * `POST /api/chat` (session cookie; also stores the conversation and both messages). The user's
+ * own OpenAI key serves every request. Target (issue 4): at 50 streams, added p50 <= 3 ms and
+ * p99 <= 15 ms.
+ *
+ *   npx tsx bench/overhead.ts
+ *   BENCH_SECONDS=10 BENCH_LEVELS=1,50,200 BENCH_PATHS=v1,web BENCH_USERS=50 BENCH_POOL_SIZE=10 npx tsx bench/overhead.ts
+ *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test BENCH_SKIP_BUILD=1 npx tsx bench/overhead.ts
+ *
+ * Creates and drops its own database. The build lock (/tmp/latchkey-build.lock) is held from the
+ * build until every route used is loaded, then released for the measurement.
+ */
+import type { AppServer } from '../tests/helpers/app-server';
+import {
+	buildServer,
+	createBenchDatabase,
+	createBenchUser,
+	describeMachine,
+	loadAverage,
+	mb,
+	percentile,
+	rssOf,
+	startBenchApp,
+	startFakeProcess,
+	takeBuildLock,
+	type BenchUser,
+	type FakeProcess
+} from './harness';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? '10');
+const levels = (process.env.BENCH_LEVELS ?? '1,50,200').split(',').map(Number);
+const paths = (process.env.BENCH_PATHS ?? 'v1,web').split(',') as ('v1' | 'web')[];
+const userCount = Number(process.env.BENCH_USERS ?? '50');
+const poolSize = process.env.BENCH_POOL_SIZE ?? '10';
+const chunkDelayMs = Number(process.env.BENCH_CHUNK_DELAY_MS ?? '10');
+const REPLY = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');
+const PROMPT = 'Say thirty words, please.';
+
+type Target = 'direct' | 'v1' | 'web';
+
+interface Timing {
+	ttftMs: number;
+	totalMs: number;
+}
+
+/** Sends one request and times its first content token and its end. */
+async function timed(url: string, init: RequestInit, firstToken: RegExp): Promise<Timing | undefined> {
+	const started = performance.now();
+	const response = await fetch(url, init);
+	if (response.status !== 200 || !response.body) {
+		await response.text().catch(() => '');
+		return undefined;
+	}
+	const reader = response.body.getReader();
+	const decoder = new TextDecoder();
+	let seen = '';
+	let ttftMs: number | undefined;
+	for (;;) {
+		const { value, done } = await reader.read();
+		if (done) break;
+		if (ttftMs === undefined) {
+			seen += decoder.decode(value, { stream: true });
+			if (firstToken.test(seen)) ttftMs = performance.now() - started;
+			else if (seen.length > 8192) seen = seen.slice(-1024);
+		}
+	}
+	return ttftMs === undefined ? undefined : { ttftMs, totalMs: performance.now() - started };
+}
+
+/** A request of `target` for `user`. */
+function requestOf(
+	target: Target,
+	app: AppServer,
+	fake: FakeProcess,
+	user: BenchUser
+): () => Promise<Timing | undefined> {
+	const openAiBody = (model: string) =>
+		JSON.stringify({
+			model,
+			stream: true,
+			stream_options: { include_usage: true },
+			messages: [{ role: 'user', content: PROMPT }]
+		});
+	switch (target) {
+		case 'direct':
+			return () =>
+				timed(
+					`${fake.baseUrls.openai}/chat/completions`,
+					{
+						method: 'POST',
+						headers: { authorization: `Bearer ${user.keys.openai}`, 'content-type': 'application/json' },
+						body: openAiBody('gpt-4o-mini')
+					},
+					/"content":"[^"]/
+				);
+		case 'v1':
+			return () =>
+				timed(
+					`${app.url}/api/v1/chat/completions`,
+					{
+						method: 'POST',
+						headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json' },
+						body: openAiBody('openai/gpt-4o-mini')
+					},
+					/"content":"[^"]/
+				);
+		case 'web':
+			return () =>
+				timed(
+					`${app.url}/api/chat`,
+					{
+						method: 'POST',
+						headers: {
+							cookie: user.client.cookieHeader(),
+							origin: app.url,
+							'content-type': 'application/json'
+						},
+						body: JSON.stringify({ model: 'openai/gpt-4o-mini', content: PROMPT })
+					},
+					/event: delta/
+				);
+	}
+}
+
+interface Measured {
+	level: number;
+	target: Target;
+	requests: number;
+	errors: number;
+	ttft: number[];
+	total: number[];
+}
+
+async function measure(
+	target: Target,
+	level: number,
+	users: BenchUser[],
+	app: AppServer,
+	fake: FakeProcess,
+	durationMs: number
+): Promise<Measured> {
+	const result: Measured = { level, target, requests: 0, errors: 0, ttft: [], total: [] };
+	const end = performance.now() + durationMs;
+	await Promise.all(
+		Array.from({ length: level }, async (_, worker) => {
+			const send = requestOf(target, app, fake, users[worker % users.length]!);
+			while (performance.now() < end) {
+				result.requests += 1;
+				const timing = await send().catch(() => undefined);
+				if (!timing) {
+					result.errors += 1;
+					continue;
+				}
+				result.ttft.push(timing.ttftMs);
+				result.total.push(timing.totalMs);
+			}
+		})
+	);
+	result.ttft.sort((a, b) => a - b);
+	result.total.sort((a, b) => a - b);
+	return result;
+}
+
+const fmt = (ms: number) => (Number.isNaN(ms) ? '-' : ms.toFixed(1)).padStart(7);
+const signed = (ms: number) => (Number.isNaN(ms) ? '-' : `${ms >= 0 ? '+' : ''}${ms.toFixed(1)}`).padStart(7);
+
+const database = await createBenchDatabase('overhead');
+let fake: FakeProcess | undefined;
+let app: AppServer | undefined;
+let lock: { release(): void } | undefined;
+try {
+	lock = await takeBuildLock();
+	buildServer();
+	fake = await startFakeProcess();
+	app = await startBenchApp(database.url, fake, { DATABASE_POOL_SIZE: poolSize });
+	const users: BenchUser[] = [];
+	for (let i = 0; i < userCount; i++) {
+		users.push(
+			await createBenchUser(app, fake, `overhead${i}`, {
+				openai: { behaviour: 'ok', reply: REPLY, chunkDelayMs }
+			})
+		);
+	}
+	// Warm-up: every route used is loaded (then a rebuild by someone else cannot touch the server),
+	// connections open, code paths compiled.
+	for (const target of ['direct', ...paths] as Target[]) await measure(target, 20, users, app, fake, 2_000);
+	lock.release();
+	lock = undefined;
+
+	console.log('Latchkey overhead benchmark: streamed chat through the app vs straight to the fake provider');
+	console.log(describeMachine(database));
+	console.log(
+		`app: built adapter-node server, pool ${poolSize}, LOG_LEVEL=info; ${userCount} users, each with an OpenAI key; ` +
+			`fake reply ${REPLY.split(' ').length} words in chunks ${chunkDelayMs} ms apart; ${seconds} s per row; paths: ${paths.join(', ')}`
+	);
+	console.log('');
+	console.log(
+		'streams  target   requests errors |  TTFT p50     p99 | total p50     p99 | added TTFT p50     p99 | added total p50     p99'
+	);
+	const rows: Measured[] = [];
+	for (const level of levels) {
+		const direct = await measure('direct', level, users, app, fake, seconds * 1000);
+		rows.push(direct);
+		for (const target of ['direct', ...paths] as Target[]) {
+			const m = target === 'direct' ? direct : await measure(target, level, users, app, fake, seconds * 1000);
+			if (target !== 'direct') rows.push(m);
+			const added = (values: number[], base: number[], p: number) =>
+				target === 'direct' ? NaN : percentile(values, p) - percentile(base, p);
+			console.log(
+				`${String(level).padStart(7)}  ${target.padEnd(7)} ${String(m.requests).padStart(8)} ${String(m.errors).padStart(6)} |` +
+					`${fmt(percentile(m.ttft, 50))} ${fmt(percentile(m.ttft, 99))} |` +
+					`${fmt(percentile(m.total, 50))} ${fmt(percentile(m.total, 99))} |` +
+					`      ${signed(added(m.ttft, direct.ttft, 50))} ${signed(added(m.ttft, direct.ttft, 99))} |` +
+					`       ${signed(added(m.total, direct.total, 50))} ${signed(added(m.total, direct.total, 99))}`
+			);
+		}
+	}
+	const rss = rssOf(app.process.pid ?? 0);
+	console.log('');
+	console.log(
+		`ms; "added" = app percentile minus direct percentile at the same concurrency. App RSS at the end: ${rss ? mb(rss).toFixed(0) : '?'} MB. ` +
+			`Load average at the end: ${loadAverage()}.`
+	);
+	console.log(
+		'repeat: npx tsx bench/overhead.ts   (BENCH_SECONDS, BENCH_LEVELS, BENCH_PATHS, BENCH_USERS, BENCH_POOL_SIZE, BENCH_CHUNK_DELAY_MS, BENCH_DATABASE_URL)'
+	);
+} finally {
+	lock?.release();
+	await app?.stop();
+	await fake?.stop();
+	await database.drop();
+}

@@ -1,0 +1,62 @@
+// Shared by the admin pages. Money arrives as integer micro-dollars and is printed from integers,
+// never through floating point; dates print in UTC so server and browser render the same text.
+
+export { formatDate, formatDateTime } from '$lib/components/settings/format';
+
+/** "$0.000123", "$12.50", "$1,234.00": exact, at least cents, up to micro-dollars. */
+export function formatUsdMicros(micros: number): string {
+	const sign = micros < 0 ? '-' : '';
+	const abs = Math.abs(Math.trunc(micros));
+	const fraction = abs % 1_000_000;
+	const dollars = (abs - fraction) / 1_000_000;
+	const decimals = String(fraction).padStart(6, '0').replace(/0+$/, '').padEnd(2, '0');
+	return `${sign}$${dollars.toLocaleString('en-US')}.${decimals}`;
+}
+
+/** A fraction from 0 to 1 as "42.9 %", or an em dash when nothing was counted. */
+export function formatRate(rate: number | null): string {
+	if (rate === null) return '—';
+	const percent = rate * 100;
+	return `${percent === Math.round(percent) ? percent.toFixed(0) : percent.toFixed(1)} %`;
+}
+
+export function formatCount(value: number): string {
+	return value.toLocaleString('en-US');
+}
+
+export const PROVIDER_NAMES: Record<string, string> = {
+	openai: 'OpenAI',
+	anthropic: 'Anthropic',
+	google: 'Google Gemini',
+	openrouter: 'OpenRouter'
+};
+
+export const providerName = (provider: string | null): string =>
+	provider ? (PROVIDER_NAMES[provider] ?? provider) : '—';
+
+export const keySourceName = (source: string): string => (source === 'user' ? 'Own key' : 'App key');
+
+/** Why a request did not go to the user's own key first, in words. */
+export const FALLBACK_REASONS: Record<string, string> = {
+	no_key: 'No own key',
+	key_invalid: 'Own key marked invalid',
+	key_rejected: 'Own key rejected',
+	rate_limited: 'Rate-limited upstream',
+	quota: 'Out of credit or quota',
+	upstream_error: 'Provider error',
+	timeout: 'Timeout',
+	network: 'Network error',
+	own_limit_reached: 'Own-key limit reached',
+	all_failed: 'Every key failed'
+};
+
+export const fallbackReasonName = (reason: string): string => FALLBACK_REASONS[reason] ?? reason;
+
+/** Micro-dollars as an input value: "5", "0.5", "0.000123" (exact, no thousands separators). */
+export function usdInputValue(micros: number | null): string {
+	if (micros === null) return '';
+	const fraction = micros % 1_000_000;
+	const dollars = (micros - fraction) / 1_000_000;
+	const decimals = String(fraction).padStart(6, '0').replace(/0+$/, '');
+	return decimals ? `${dollars}.${decimals}` : String(dollars);
+}

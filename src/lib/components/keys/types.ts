@@ -1,0 +1,69 @@
+/** What the API keys page shows; built by its load function from the keys, limits, routing and usage domains. */
+
+export type ProviderId = 'openai' | 'anthropic' | 'google' | 'openrouter';
+
+/** A stored key's metadata (the server's `KeyMetadata`): never the key itself. */
+export interface KeyView {
+	id: string;
+	provider: ProviderId;
+	label: string | null;
+	last4: string;
+	status: 'valid' | 'invalid' | 'unverified';
+	isActive: boolean;
+	createdAt: Date;
+	lastUsedAt: Date | null;
+	lastValidatedAt: Date | null;
+	lastErrorCode: string | null;
+}
+
+/** Limits in force for one key source of one provider, with today's and this hour's usage. */
+export interface SourceLimitView {
+	dailyCapMicros: number;
+	/** The most the user may choose (an admin's ceiling, else the default). */
+	ceilingDailyCapMicros: number;
+	usedTodayMicros: number;
+	requestsPerHour: number;
+	ceilingRequestsPerHour: number;
+	requestsThisHour: number;
+	/** Today's cap is reached; it resumes at `pausedUntil` (null: a $0 cap, off until changed). */
+	paused: boolean;
+	pausedUntil: Date | null;
+}
+
+export interface MonthUsage {
+	requests: number;
+	costMicros: number;
+}
+
+/** One provider's card: its key (if any), the fallback switch, the caps and this month's usage. */
+export interface ProviderPanel {
+	provider: ProviderId;
+	key: KeyView | null;
+	allowFallback: boolean;
+	own: SourceLimitView;
+	app: SourceLimitView;
+	usage: { own: MonthUsage; app: MonthUsage };
+}
+
+/** The shape rule for a provider's keys, from the server's `KEY_FORMATS`. */
+export interface KeyFormatView {
+	prefix: string;
+	minLength: number;
+	maxLength: number;
+	/** The server's sentence describing the shape. */
+	description: string;
+}
+
+export type KeyAction = 'add' | 'test' | 'setActive' | 'remove' | 'fallback' | 'limits';
+
+/** The outcome of one of the page's form actions, success or failure. */
+export interface KeyActionResult {
+	action: KeyAction;
+	provider: ProviderId | null;
+	ok: boolean;
+	message: string;
+	/** The form field the message is about, when it is about one. */
+	field?: string | null;
+	/** Add only: what the user typed as label, to refill the form after a failure (never the key). */
+	label?: string;
+}

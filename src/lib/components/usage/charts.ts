@@ -1,0 +1,66 @@
+import {
+	BarController,
+	BarElement,
+	CategoryScale,
+	Chart,
+	Legend,
+	LinearScale,
+	LineController,
+	LineElement,
+	PointElement,
+	Tooltip
+} from 'chart.js';
+import type { ProviderKey } from '$lib/format';
+
+/**
+ * Chart.js for the usage dashboard. Only the pieces the two charts use are registered (bars,
+ * one line, category and linear scales, tooltip, legend), which keeps the bundle small.
+ */
+Chart.register(
+	BarController,
+	BarElement,
+	LineController,
+	LineElement,
+	PointElement,
+	CategoryScale,
+	LinearScale,
+	Tooltip,
+	Legend
+);
+
+export { Chart };
+
+/** One hue per provider; the app key's share is the same hue, lighter, so the pairs read together. */
+export const PROVIDER_COLORS: Record<ProviderKey, { own: string; app: string }> = {
+	openai: { own: '#0f7b5f', app: '#7fd1b9' },
+	anthropic: { own: '#b4532a', app: '#f0b08f' },
+	google: { own: '#2f5bd3', app: '#9db6f2' },
+	openrouter: { own: '#6d3fb8', app: '#c5a8f0' }
+};
+
+export const KEY_SOURCE_COLORS = { user: '#1f7a3a', app: '#8a5a00' } as const;
+
+/** Theme colours from the page's CSS variables, so the charts follow light and dark mode. */
+export function themeColors(): { text: string; muted: string; grid: string } {
+	const style = getComputedStyle(document.documentElement);
+	const read = (name: string, fallback: string) => style.getPropertyValue(name).trim() || fallback;
+	return { text: read('--text', '#1d1d1b'), muted: read('--muted', '#5b5b57'), grid: read('--border', '#d9d9d3') };
+}
+
+/** Every UTC day (YYYY-MM-DD) from `from` (inclusive) to `to` (exclusive): days without use are charted as 0. */
+export function daysBetween(from: Date, to: Date): string[] {
+	const days: string[] = [];
+	for (
+		let t = Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate());
+		t < to.getTime();
+		t += 86_400_000
+	) {
+		days.push(new Date(t).toISOString().slice(0, 10));
+	}
+	return days;
+}
+
+const dayLabel = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
+
+/** "13 Nov" for an axis. */
+export const shortDay = (day: string): string => dayLabel.format(new Date(`${day}T00:00:00Z`));

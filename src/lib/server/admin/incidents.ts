@@ -1,0 +1,100 @@
+import { sql, type Kysely } from 'kysely';
+import type { Provider } from '$lib/server/config';
+import type { Database } from '$lib/server/db';
+import { recordAudit } from '$lib/server/audit';
+import { notFound } from '$lib/server/errors';
+import type { AdminActor } from '$lib/server/limits';
+import { parseInput } from '$lib/server/validation';
+import { adminKeyOf, KEY_METADATA_COLUMNS, type AdminKey } from './directory';
+import { adminDisableAllKeysInput, adminDisableKeyInput } from './schemas';
+
+/**
+ * Incident response: an admin switches off one key or all of a user's keys at once. Routing only
+ * uses active keys, so the next request falls back (or is refused) at once. The owner can switch a
+ * key back on from the API keys page. Each change is audited as `key.deactivate` with the admin as
+ * actor, in the same transaction.
+ */
+
+export interface DeactivatedKey {
+	userId: string;
+	key: AdminKey;
+	/** False when it was already off (nothing changed, nothing audited). */
+	changed: boolean;
+}
+
+export interface DeactivatedKeys {
+	userId: string;
+	/** The keys this call switched off (keys already off are not listed). */
+	deactivated: AdminKey[];
+}
+
+async function auditDeactivation(
+	db: Kysely<Database>,
+	actor: AdminActor,
+	key: { id: string; user_id: string; provider: Provider; last4: string },
+	scope: 'key' | 'all'
+): Promise<void> {
+	await recordAudit(db, {
+		action: 'key.deactivate',
+		actorUserId: actor.actorUserId,
+		subjectUserId: key.user_id,
+		provider: key.provider,
+		keyId: key.id,
+		ip: actor.ip ?? null,
+		details: { by: 'admin', scope, last4: key.last4 }
+	});
+}
+
+/** Switches off one key of any user. Unknown key id: NOT_FOUND. */
+export async function deactivateKey(db: Kysely<Database>, input: unknown, actor: AdminActor): Promise<DeactivatedKey> {
+	const { keyId } = parseInput(adminDisableKeyInput, input);
+	const result = await db.transaction().execute(async (trx) => {
+		const updated = await trx
+			.updateTable('provider_keys')
+			.set({ is_active: false, updated_at: sql`now()` })
+			.where('id', '=', keyId)
+			.where('is_active', '=', true)
+			.returning(KEY_METADATA_COLUMNS)
+			.executeTakeFirst();
+		if (updated) {
+			await auditDeactivation(trx, actor, updated, 'key');
+			return { row: updated, changed: true };
+		}
+		const existing = await trx
+			.selectFrom('provider_keys')
+			.select(KEY_METADATA_COLUMNS)
+			.where('id', '=', keyId)
+			.executeTakeFirst();
+		return existing ? { row: existing, changed: false } : undefined;
+	});
+	if (!result) throw notFound('There is no key with that id. It may have been removed; reload the page.');
+	return { userId: result.row.user_id, key: adminKeyOf(result.row), changed: result.changed };
+}
+
+/**
+ * Switches off every active key of a user (or only the one for `provider`), in one statement, and
+ * audits each. Unknown user: NOT_FOUND. A user with no active key gets an empty list.
+ */
+export async function deactivateUserKeys(
+	db: Kysely<Database>,
+	input: { userId: string; provider?: Provider },
+	actor: AdminActor
+): Promise<DeactivatedKeys> {
+	const { userId, provider } = parseInput(adminDisableAllKeysInput, input);
+	const rows = await db.transaction().execute(async (trx) => {
+		const user = await trx.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
+		if (!user) return undefined;
+		let update = trx
+			.updateTable('provider_keys')
+			.set({ is_active: false, updated_at: sql`now()` })
+			.where('user_id', '=', userId)
+			.where('is_active', '=', true);
+		if (provider) update = update.where('provider', '=', provider);
+		const updated = await update.returning(KEY_METADATA_COLUMNS).execute();
+		updated.sort((a, b) => a.provider.localeCompare(b.provider));
+		for (const key of updated) await auditDeactivation(trx, actor, key, provider ? 'key' : 'all');
+		return updated;
+	});
+	if (!rows) throw notFound('There is no user with that id.');
+	return { userId, deactivated: rows.map(adminKeyOf) };
+}

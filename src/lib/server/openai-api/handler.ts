@@ -1,0 +1,84 @@
+import { authenticateBearer } from '$lib/server/auth';
+import { httpErrorOf, httpErrorResponse, isAppError } from '$lib/server/errors';
+import { startChat, type ChatDeps } from '$lib/server/routing';
+import { closeAfter, readJsonBody, refuseDeclaredOversize } from './body';
+import { parseCompletionRequest } from './request';
+import { completionMeta, modelListBody } from './responses';
+import { completionResponse, completionStream } from './stream';
+
+/**
+ * The OpenAI-compatible API (`/api/v1`). Authentication is a personal access token in
+ * `Authorization: Bearer lk_…` only: session cookies are ignored, because this API is for tools
+ * and has no CSRF protection (none is needed without ambient credentials). Requests go through
+ * the same engine as the web chat (routing, fallback, limits, caps, one usage record each, with
+ * `api = 'openai'`). Every error is OpenAI-shaped (`httpErrorOf`).
+ */
+
+export interface OpenAiApiContext {
+	deps: ChatDeps;
+	requestId: string;
+}
+
+/**
+ * The error answer. When the request body was not read to its end (refused before reading, or
+ * too large), the connection is closed after the answer rather than left holding unread bytes.
+ */
+function failure(ctx: OpenAiApiContext, error: unknown, bodyUnread = false): Response {
+	if (httpErrorOf(error).status >= 500 && !isAppError(error)) {
+		ctx.deps.log.error({ err: error, requestId: ctx.requestId }, 'OpenAI-compatible API request failed');
+	}
+	const response = httpErrorResponse(error, ctx.requestId);
+	return bodyUnread ? closeAfter(response) : response;
+}
+
+/** `POST /api/v1/chat/completions`. */
+export async function handleChatCompletions(ctx: OpenAiApiContext, request: Request): Promise<Response> {
+	let bodyRead = false;
+	try {
+		// Cheapest first: a declared oversize body is refused before the token costs a query.
+		refuseDeclaredOversize(request.headers);
+		const owner = await authenticateBearer(ctx.deps.db, request.headers.get('authorization'));
+		const body = await readJsonBody(request);
+		bodyRead = true;
+		const input = parseCompletionRequest(body);
+		const meta = completionMeta(ctx.requestId, input.model);
+		const session = await startChat(ctx.deps, {
+			userId: owner.userId,
+			modelId: input.model,
+			messages: input.messages,
+			maxOutputTokens: input.maxOutputTokens,
+			temperature: input.temperature,
+			stream: input.stream,
+			api: 'openai',
+			requestId: ctx.requestId,
+			signal: request.signal
+		});
+		const headers: Record<string, string> = {
+			'x-key-source': session.keySource,
+			'x-request-id': ctx.requestId,
+			...(session.fallback ? { 'x-fallback-reason': session.fallback.reason } : {})
+		};
+		const options = { includeUsage: input.includeUsage, requestId: ctx.requestId, log: ctx.deps.log };
+		if (!input.stream) return await completionResponse(session, meta, { ...options, headers });
+		return new Response(completionStream(session, meta, options), {
+			headers: {
+				'content-type': 'text/event-stream; charset=utf-8',
+				'cache-control': 'no-store',
+				'x-accel-buffering': 'no',
+				...headers
+			}
+		});
+	} catch (error) {
+		return failure(ctx, error, !bodyRead && request.body !== null);
+	}
+}
+
+/** `GET /api/v1/models`: the catalog, for any valid token (OpenAI requires a key here too). */
+export async function handleListModels(ctx: OpenAiApiContext, request: Request): Promise<Response> {
+	try {
+		await authenticateBearer(ctx.deps.db, request.headers.get('authorization'));
+		return new Response(JSON.stringify(modelListBody()), { headers: { 'content-type': 'application/json' } });
+	} catch (error) {
+		return failure(ctx, error);
+	}
+}

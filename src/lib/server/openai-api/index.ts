@@ -1,0 +1,18 @@
+export { handleChatCompletions, handleListModels, type OpenAiApiContext } from './handler';
+export { parseCompletionRequest, requireKnownModel, completionRequestSchema, type CompletionRequest } from './request';
+export {
+	completionMeta,
+	completionBody,
+	chunkBody,
+	modelListBody,
+	usageBody,
+	openAiFinishReason,
+	type CompletionMeta,
+	type CompletionBody,
+	type ChunkBody,
+	type ChunkPart,
+	type ModelListBody,
+	type UsageWithCost
+} from './responses';
+export { completionStream, completionResponse, type StreamOptions } from './stream';
+export { MAX_BODY_BYTES, readJsonBody, refuseDeclaredOversize, closeAfter } from './body';

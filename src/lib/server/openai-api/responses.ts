@@ -1,0 +1,114 @@
+import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { CompletionUsage } from 'openai/resources/completions';
+import type { Model } from 'openai/resources/models';
+import { listModels, PRICE_SOURCE } from '$lib/server/catalog';
+import type { FinishReason } from '$lib/server/providers';
+import type { FinalUsage } from '$lib/server/routing';
+
+/**
+ * The bodies of the OpenAI-compatible API, typed against the official `openai` SDK's own types so
+ * that a field the SDK expects cannot go missing (tests also validate them against a JSON schema
+ * derived from OpenAI's OpenAPI description). Our one addition is `usage.cost`, in USD, as
+ * OpenRouter reports it.
+ */
+
+/** OpenAI's usage plus what the request cost, in US dollars (from integer micro-dollars). */
+export type UsageWithCost = CompletionUsage & { cost: number };
+export type CompletionBody = Omit<ChatCompletion, 'usage'> & { usage: UsageWithCost };
+export type ChunkBody = Omit<ChatCompletionChunk, 'usage'> & { usage?: UsageWithCost | null };
+export interface ModelListBody {
+	object: 'list';
+	data: Model[];
+}
+
+/** What every body of one completion shares. */
+export interface CompletionMeta {
+	/** `chatcmpl-<request id>`: the same id in every chunk and in our logs and usage records. */
+	id: string;
+	/** Unix seconds when the request arrived. */
+	created: number;
+	/** The public model id the client sent (`provider/model`). */
+	model: string;
+}
+
+export function completionMeta(requestId: string, model: string, now = new Date()): CompletionMeta {
+	return { id: `chatcmpl-${requestId}`, created: Math.floor(now.getTime() / 1000), model };
+}
+
+/** stop→stop, length→length, content_filter→content_filter; anything else ended normally: stop. */
+export function openAiFinishReason(reason: FinishReason): 'stop' | 'length' | 'content_filter' {
+	return reason === 'length' || reason === 'content_filter' ? reason : 'stop';
+}
+
+export function usageBody(usage: FinalUsage): UsageWithCost {
+	return {
+		prompt_tokens: usage.promptTokens,
+		completion_tokens: usage.completionTokens,
+		total_tokens: usage.promptTokens + usage.completionTokens,
+		cost: usage.costMicros / 1_000_000
+	};
+}
+
+export function completionBody(
+	meta: CompletionMeta,
+	text: string,
+	finishReason: FinishReason,
+	usage: FinalUsage
+): CompletionBody {
+	return {
+		id: meta.id,
+		object: 'chat.completion',
+		created: meta.created,
+		model: meta.model,
+		choices: [
+			{
+				index: 0,
+				message: { role: 'assistant', content: text, refusal: null },
+				logprobs: null,
+				finish_reason: openAiFinishReason(finishReason)
+			}
+		],
+		usage: usageBody(usage)
+	};
+}
+
+export type ChunkPart =
+	| { kind: 'role' }
+	| { kind: 'content'; text: string }
+	| { kind: 'finish'; finishReason: FinishReason }
+	| { kind: 'usage'; usage: FinalUsage };
+
+/**
+ * One `chat.completion.chunk`. With `include_usage`, every chunk carries `usage: null` except the
+ * last, which has no choices and the usage; without it the field is absent, as OpenAI does.
+ */
+export function chunkBody(meta: CompletionMeta, part: ChunkPart, includeUsage: boolean): ChunkBody {
+	const base = { id: meta.id, object: 'chat.completion.chunk' as const, created: meta.created, model: meta.model };
+	if (part.kind === 'usage') return { ...base, choices: [], usage: usageBody(part.usage) };
+	const choice: ChatCompletionChunk.Choice =
+		part.kind === 'role'
+			? { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }
+			: part.kind === 'content'
+				? { index: 0, delta: { content: part.text }, logprobs: null, finish_reason: null }
+				: { index: 0, delta: {}, logprobs: null, finish_reason: openAiFinishReason(part.finishReason) };
+	return includeUsage ? { ...base, choices: [choice], usage: null } : { ...base, choices: [choice] };
+}
+
+/**
+ * `created` of every model: the date its price was read into the catalog. The catalog keeps no
+ * release dates, and a fixed value keeps the list stable between calls and instances.
+ */
+const CATALOG_CREATED = Math.floor(Date.parse(`${PRICE_SOURCE.readOn}-01T00:00:00Z`) / 1000);
+
+/** `GET /api/v1/models`: every catalog model, owned by the provider that serves it directly. */
+export function modelListBody(): ModelListBody {
+	return {
+		object: 'list',
+		data: listModels().map((model) => ({
+			id: model.id,
+			object: 'model',
+			created: CATALOG_CREATED,
+			owned_by: model.provider
+		}))
+	};
+}

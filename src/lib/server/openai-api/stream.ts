@@ -1,0 +1,109 @@
+import { AppError, httpErrorOf, httpErrorResponse } from '$lib/server/errors';
+import type { Logger } from '$lib/server/log';
+import type { ChatSession, SessionEvent } from '$lib/server/routing';
+import { chunkBody, completionBody, type CompletionMeta } from './responses';
+
+/**
+ * Turns a chat session into OpenAI's answers: Server-Sent Events of `chat.completion.chunk`s
+ * ending with `data: [DONE]`, or one `chat.completion` JSON body.
+ *
+ * A failure after the answer started cannot change the status any more: it becomes a
+ * `data: {"error": {...}}` event (what OpenAI and OpenRouter send; the `openai` SDK throws it as an
+ * `APIError`), then `[DONE]`. The partial answer above it stays with the client, and is billed.
+ */
+
+const encoder = new TextEncoder();
+const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`);
+const DONE = encoder.encode('data: [DONE]\n\n');
+
+export interface StreamOptions {
+	includeUsage: boolean;
+	requestId: string;
+	log: Logger;
+}
+
+async function nextEvent(session: ChatSession, options: StreamOptions): Promise<IteratorResult<SessionEvent>> {
+	try {
+		return await session.events.next();
+	} catch (error) {
+		// The engine settles and records on its own; anything thrown here is our bug or the database.
+		options.log.error({ err: error, requestId: options.requestId }, 'the chat stream failed');
+		return {
+			done: false,
+			value: {
+				type: 'error',
+				error: new AppError('internal', 'The answer stopped because of a problem on our side. Try again.'),
+				usage: { promptTokens: 0, completionTokens: 0, costMicros: 0, estimated: true }
+			}
+		};
+	}
+}
+
+export function completionStream(
+	session: ChatSession,
+	meta: CompletionMeta,
+	options: StreamOptions
+): ReadableStream<Uint8Array> {
+	const { includeUsage } = options;
+	return new ReadableStream<Uint8Array>({
+		start(controller) {
+			controller.enqueue(sse(chunkBody(meta, { kind: 'role' }, includeUsage)));
+		},
+		async pull(controller) {
+			const next = await nextEvent(session, options);
+			if (next.done) {
+				// Only after an abort; nobody is listening.
+				controller.close();
+				return;
+			}
+			const event = next.value;
+			if (event.type === 'delta') {
+				controller.enqueue(sse(chunkBody(meta, { kind: 'content', text: event.text }, includeUsage)));
+				return;
+			}
+			if (event.type === 'done') {
+				controller.enqueue(sse(chunkBody(meta, { kind: 'finish', finishReason: event.finishReason }, includeUsage)));
+				if (includeUsage) controller.enqueue(sse(chunkBody(meta, { kind: 'usage', usage: event.usage }, true)));
+			} else {
+				controller.enqueue(sse(httpErrorOf(event.error, options.requestId).body));
+			}
+			controller.enqueue(DONE);
+			controller.close();
+		},
+		async cancel() {
+			// The client went away: stop the provider; the engine then settles and records the request.
+			session.abort();
+			await session.events.return(undefined);
+		}
+	});
+}
+
+/** The non-stream answer: the whole text, or the error status when the provider failed midway. */
+export async function completionResponse(
+	session: ChatSession,
+	meta: CompletionMeta,
+	options: StreamOptions & { headers: Record<string, string> }
+): Promise<Response> {
+	let text = '';
+	for (;;) {
+		const next = await nextEvent(session, options);
+		if (next.done) break;
+		const event = next.value;
+		if (event.type === 'delta') {
+			text += event.text;
+		} else if (event.type === 'done') {
+			return new Response(JSON.stringify(completionBody(meta, text, event.finishReason, event.usage)), {
+				headers: { 'content-type': 'application/json', ...options.headers }
+			});
+		} else {
+			const response = httpErrorResponse(event.error, options.requestId);
+			for (const [name, value] of Object.entries(options.headers)) response.headers.set(name, value);
+			return response;
+		}
+	}
+	// The events end without an outcome only after an abort (the client went away).
+	return httpErrorResponse(
+		new AppError('bad_request', 'The request was cancelled.', { reason: 'client_aborted' }),
+		options.requestId
+	);
+}

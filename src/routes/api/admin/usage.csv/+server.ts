@@ -1,0 +1,32 @@
+import { requireAdmin } from '$lib/server/admin';
+import { httpErrorResponse } from '$lib/server/errors';
+import { exportUsageCsv } from '$lib/server/usage';
+import type { RequestHandler } from './$types';
+
+/** Usage as CSV for finance, streamed: admins only (401 signed out, 403 and audited otherwise). */
+export const GET: RequestHandler = async ({ locals, url, request }) => {
+	try {
+		const { services } = locals;
+		const admin = await requireAdmin({
+			db: services.db,
+			log: services.log,
+			user: locals.user,
+			path: url.pathname,
+			method: request.method,
+			ip: locals.clientIp || null
+		});
+		const { filename, body } = await exportUsageCsv(
+			{ db: services.db, kind: services.dbHandle.kind, log: services.log },
+			{ userId: admin.id, ip: locals.clientIp || null },
+			Object.fromEntries(url.searchParams)
+		);
+		return new Response(body, {
+			headers: {
+				'content-type': 'text/csv; charset=utf-8',
+				'content-disposition': `attachment; filename="${filename}"`
+			}
+		});
+	} catch (error) {
+		return httpErrorResponse(error, locals.requestId);
+	}
+};

@@ -1,0 +1,195 @@
+import { fireEvent, render, screen, within } from '@testing-library/svelte';
+import { describe, expect, it } from 'vitest';
+import KeyCard from '$lib/components/keys/KeyCard.svelte';
+import type { KeyView, ProviderPanel, SourceLimitView } from '$lib/components/keys/types';
+
+// A key never reaches the browser; the card only ever gets metadata. This string stands for
+// what a careless implementation might leak, so the tests can look for it.
+const SECRET_PART = 'proj-abcdefghijklmnop';
+const NOW = new Date('2026-03-14T15:30:00Z');
+
+function key(overrides: Partial<KeyView> = {}): KeyView {
+	return {
+		id: '5b0c7c1e-4a8e-4a4f-9d55-1f0c1a2b3c4d',
+		provider: 'openai',
+		label: 'Personal',
+		last4: 'Wx7Q',
+		status: 'valid',
+		isActive: true,
+		createdAt: new Date('2026-03-01T09:00:00Z'),
+		lastUsedAt: new Date('2026-03-14T12:05:00Z'),
+		lastValidatedAt: new Date('2026-03-14T08:00:00Z'),
+		lastErrorCode: null,
+		...overrides
+	};
+}
+
+function limits(overrides: Partial<SourceLimitView> = {}): SourceLimitView {
+	return {
+		dailyCapMicros: 5_000_000,
+		ceilingDailyCapMicros: 5_000_000,
+		usedTodayMicros: 120_000,
+		requestsPerHour: 100,
+		ceilingRequestsPerHour: 100,
+		requestsThisHour: 3,
+		paused: false,
+		pausedUntil: null,
+		...overrides
+	};
+}
+
+function panel(overrides: Partial<ProviderPanel> = {}): ProviderPanel {
+	return {
+		provider: 'openai',
+		key: key(),
+		allowFallback: true,
+		own: limits(),
+		app: limits({ dailyCapMicros: 500_000, ceilingDailyCapMicros: 500_000, usedTodayMicros: 0 }),
+		usage: { own: { requests: 12, costMicros: 42_500 }, app: { requests: 0, costMicros: 0 } },
+		...overrides
+	};
+}
+
+const badge = () => screen.getByTestId('key-status').textContent?.trim();
+
+describe('KeyCard', () => {
+	it('shows a valid key with its label, ••••last4, last use, last validation and this month’s usage', () => {
+		const { container } = render(KeyCard, { panel: panel(), now: NOW });
+		expect(badge()).toBe('Valid');
+		expect(screen.getByRole('heading', { name: 'OpenAI' })).toBeTruthy();
+		expect(screen.getByText('Personal')).toBeTruthy();
+		expect(container.textContent).toContain('••••Wx7Q');
+		expect(screen.getByText('14 Mar 2026, 12:05 UTC')).toBeTruthy();
+		expect(screen.getByText('14 Mar 2026, 08:00 UTC')).toBeTruthy();
+		expect(container.textContent).toMatch(/12\s+requests · \$0\.0425/);
+		expect(container.textContent).toContain('$0.12 of $5.00 today');
+		expect(container.textContent).not.toContain(SECRET_PART);
+	});
+
+	it('shows an invalid key with what the provider said at the last check', () => {
+		const { container } = render(KeyCard, {
+			panel: panel({ key: key({ status: 'invalid', lastErrorCode: 'http_401' }) }),
+			now: NOW
+		});
+		expect(badge()).toBe('Invalid');
+		expect(container.textContent).toContain('OpenAI rejected this key at the last check (401 Unauthorized).');
+		expect(container.textContent).toContain('••••Wx7Q');
+	});
+
+	it('shows an unverified key as not checked yet, with the reason', () => {
+		const { container } = render(KeyCard, {
+			panel: panel({ key: key({ status: 'unverified', lastValidatedAt: null, lastErrorCode: 'timeout' }) }),
+			now: NOW
+		});
+		expect(badge()).toBe('Unverified');
+		expect(container.textContent).toMatch(
+			/Not checked yet: OpenAI could not be reached \(no answer within 10 seconds\)/
+		);
+		expect(screen.getByText('Not yet')).toBeTruthy();
+	});
+
+	it('shows a key whose daily cap is reached as paused until 00:00 UTC instead of valid', () => {
+		const { container } = render(KeyCard, {
+			panel: panel({
+				own: limits({ usedTodayMicros: 5_000_000, paused: true, pausedUntil: new Date('2026-03-15T00:00:00Z') })
+			}),
+			now: NOW
+		});
+		expect(badge()).toBe('Paused');
+		expect(container.textContent).toContain("today's $5.00 cap on your own key is reached");
+		expect(container.textContent).toContain('Resumes at 00:00 UTC.');
+		expect(container.textContent).toContain("Until then the app's key answers.");
+	});
+
+	it('shows a rejected key as invalid even when the cap is also reached', () => {
+		render(KeyCard, {
+			panel: panel({
+				key: key({ status: 'invalid', lastErrorCode: 'http_403' }),
+				own: limits({ paused: true, pausedUntil: new Date('2026-03-15T00:00:00Z') })
+			}),
+			now: NOW
+		});
+		expect(badge()).toBe('Invalid');
+	});
+
+	it('shows a switched-off key as inactive, with Activate instead of Deactivate', () => {
+		const { container } = render(KeyCard, { panel: panel({ key: key({ isActive: false }) }), now: NOW });
+		expect(badge()).toBe('Inactive');
+		expect(container.textContent).toContain('Switched off');
+		expect(screen.getByRole('button', { name: 'Activate OpenAI key' })).toBeTruthy();
+		expect(screen.queryByRole('button', { name: 'Deactivate OpenAI key' })).toBeNull();
+		const form = screen.getByRole('button', { name: 'Activate OpenAI key' }).closest('form');
+		expect(form?.querySelector<HTMLInputElement>('input[name="active"]')?.value).toBe('true');
+	});
+
+	it('offers to add a key, with a link to the provider’s key page, when there is none', () => {
+		render(KeyCard, { panel: panel({ provider: 'google', key: null }), now: NOW });
+		expect(badge()).toBe('No key');
+		expect(screen.getByRole('link', { name: 'Add a Google Gemini key' }).getAttribute('href')).toBe(
+			'?provider=google#add-key'
+		);
+		const external = screen.getByRole('link', { name: /Create one on Google Gemini's site/ });
+		expect(external.getAttribute('href')).toBe('https://aistudio.google.com/app/apikey');
+		expect(external.getAttribute('rel')).toBe('noopener noreferrer');
+		expect(screen.queryByRole('button', { name: /Test/ })).toBeNull();
+	});
+
+	it('asks for confirmation before removing a key', async () => {
+		render(KeyCard, { panel: panel(), now: NOW });
+		const summary = screen.getByText('Remove', { selector: 'summary' });
+		const details = summary.closest('details');
+		expect(details?.open).toBe(false);
+		await fireEvent.click(summary);
+		expect(details?.open).toBe(true);
+		const confirm = within(details as HTMLElement);
+		expect(confirm.getByText(/Remove your OpenAI key/).textContent).toContain('••••Wx7Q');
+		const yes = confirm.getByRole('button', { name: 'Yes, remove key' });
+		expect(yes.closest('form')?.getAttribute('action')).toBe('?/remove');
+
+		await fireEvent.click(confirm.getByRole('button', { name: 'Cancel' }));
+		expect(details?.open).toBe(false);
+		expect(document.activeElement).toBe(summary);
+	});
+
+	it('sends only the key id with Test, Deactivate and Remove', () => {
+		const { container } = render(KeyCard, { panel: panel(), now: NOW });
+		const values = [...container.querySelectorAll<HTMLInputElement>('form input[type="hidden"]')].map(
+			(input) => `${input.name}=${input.value}`
+		);
+		expect(values).toEqual([
+			'id=5b0c7c1e-4a8e-4a4f-9d55-1f0c1a2b3c4d',
+			'id=5b0c7c1e-4a8e-4a4f-9d55-1f0c1a2b3c4d',
+			'active=false',
+			'id=5b0c7c1e-4a8e-4a4f-9d55-1f0c1a2b3c4d',
+			'provider=openai',
+			'provider=openai'
+		]);
+	});
+
+	it('shows the fallback switch’s state and the caps against today’s usage', () => {
+		render(KeyCard, { panel: panel({ allowFallback: false }), now: NOW });
+		const toggle = screen.getByRole('switch', { name: "Fall back to the app's key" });
+		expect(toggle.getAttribute('aria-checked')).toBe('false');
+		expect(toggle.getAttribute('value')).toBe('true');
+		expect((screen.getByLabelText('Daily cap on your key (USD)') as HTMLInputElement).value).toBe('5.00');
+		expect((screen.getByLabelText("Daily cap on the app's key (USD)") as HTMLInputElement).value).toBe('0.50');
+		expect((screen.getByLabelText('Requests per hour') as HTMLInputElement).value).toBe('100');
+	});
+
+	it('shows a refused limit change as an alert on the field it is about', () => {
+		render(KeyCard, {
+			panel: panel(),
+			now: NOW,
+			result: {
+				action: 'limits',
+				provider: 'openai',
+				ok: false,
+				field: 'dailyCapUsd',
+				message:
+					'You can lower your OpenAI daily spending cap on your own key but not raise it above $5.00 (the default).'
+			}
+		});
+		expect(screen.getByRole('alert').textContent).toContain('not raise it above $5.00');
+		expect(screen.getByLabelText('Daily cap on your key (USD)').getAttribute('aria-invalid')).toBe('true');
+	});
+});

@@ -1,0 +1,211 @@
+import { fireEvent, render, screen, within } from '@testing-library/svelte';
+import { describe, expect, it, vi } from 'vitest';
+import ModelSelector from '$lib/components/chat/ModelSelector.svelte';
+import type { ModelOption } from '$lib/components/chat/types';
+
+function model(overrides: Partial<ModelOption> & Pick<ModelOption, 'id' | 'provider' | 'displayName'>): ModelOption {
+	return {
+		contextWindow: 128_000,
+		maxOutputTokens: 16_384,
+		inputMicrosPerMTok: 150_000,
+		outputMicrosPerMTok: 600_000,
+		keySource: 'app',
+		servedBy: 'openrouter',
+		userHasKey: false,
+		requiresKey: false,
+		allowFallback: true,
+		warning: "This will use the app's key, within your daily app allowance.",
+		...overrides
+	};
+}
+
+const MODELS: ModelOption[] = [
+	model({
+		id: 'openai/gpt-4o-mini',
+		provider: 'openai',
+		displayName: 'GPT-4o mini',
+		keySource: 'user',
+		servedBy: 'openai',
+		userHasKey: true,
+		warning: null
+	}),
+	model({
+		id: 'openai/gpt-4o',
+		provider: 'openai',
+		displayName: 'GPT-4o',
+		inputMicrosPerMTok: 2_500_000,
+		outputMicrosPerMTok: 10_000_000,
+		keySource: 'user',
+		servedBy: 'openai',
+		userHasKey: true,
+		warning: null
+	}),
+	model({
+		id: 'anthropic/claude-sonnet-4',
+		provider: 'anthropic',
+		displayName: 'Claude Sonnet 4',
+		inputMicrosPerMTok: 3_000_000,
+		outputMicrosPerMTok: 15_000_000
+	}),
+	model({
+		id: 'google/gemini-2.5-pro',
+		provider: 'google',
+		displayName: 'Gemini 2.5 Pro',
+		keySource: 'unavailable',
+		servedBy: null,
+		requiresKey: true,
+		allowFallback: false,
+		warning: 'Needs your Google Gemini key (fallback is off).'
+	}),
+	model({
+		id: 'google/gemini-2.5-flash',
+		provider: 'google',
+		displayName: 'Gemini 2.5 Flash',
+		inputMicrosPerMTok: 300_000,
+		outputMicrosPerMTok: 2_500_000
+	})
+];
+
+const options = () => screen.getAllByRole('option', { hidden: true });
+const optionNamed = (name: string) => options().find((o) => o.textContent?.includes(name))!;
+
+describe('ModelSelector', () => {
+	it('groups the models by provider, in the order given', () => {
+		render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini' });
+		const groups = screen.getAllByRole('group', { hidden: true });
+		expect(
+			groups.map((g) => g.getAttribute('aria-labelledby')).map((id) => document.getElementById(id!)?.textContent)
+		).toEqual(['OpenAI', 'Anthropic', 'Google Gemini']);
+		const namesIn = (group: HTMLElement) =>
+			within(group)
+				.getAllByRole('option', { hidden: true })
+				.map((o) => o.querySelector('.name')?.textContent);
+		expect(namesIn(groups[0]!)).toEqual(['GPT-4o mini', 'GPT-4o']);
+		expect(namesIn(groups[2]!)).toEqual(['Gemini 2.5 Pro', 'Gemini 2.5 Flash']);
+	});
+
+	it('marks each model with the key that would serve it', () => {
+		render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini' });
+		const badge = (name: string) => optionNamed(name).querySelector('.badge')?.textContent;
+		expect(badge('GPT-4o mini')).toBe('🔑 Your key');
+		expect(badge('Claude Sonnet 4')).toBe('App');
+		expect(badge('Gemini 2.5 Pro')).toBe('Needs a key');
+		// The closed combobox shows the chosen model and its badge.
+		const combobox = screen.getByRole('combobox', { name: 'Model' });
+		expect(combobox.textContent).toContain('GPT-4o mini');
+		expect(combobox.textContent).toContain('🔑 Your key');
+	});
+
+	it('shows prices per 1k input and output tokens', () => {
+		render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini' });
+		expect(optionNamed('GPT-4o mini').textContent).toContain('$0.00015 in · $0.0006 out per 1k tokens');
+		expect(optionNamed('Claude Sonnet 4').textContent).toContain('$0.003 in · $0.015 out per 1k tokens');
+		expect(optionNamed('Gemini 2.5 Flash').textContent).toContain('$0.0003 in · $0.0025 out per 1k tokens');
+	});
+
+	it('shows the warning of a choice that bills the app, and none for the own key', async () => {
+		const { rerender } = render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini' });
+		expect(screen.queryByRole('status')).toBeNull();
+		expect(screen.getByRole('combobox').getAttribute('aria-describedby')).toBeNull();
+
+		await rerender({ models: MODELS, value: 'anthropic/claude-sonnet-4' });
+		const warning = screen.getByRole('status');
+		expect(warning.textContent).toContain("This will use the app's key, within your daily app allowance.");
+		expect(screen.getByRole('combobox').getAttribute('aria-describedby')).toBe(warning.id);
+	});
+
+	it('shows a limit warning when the cap is reached', () => {
+		const capped = MODELS.map((m) =>
+			m.id === 'openai/gpt-4o'
+				? {
+						...m,
+						keySource: 'app' as const,
+						warning: "Your own-key cap for OpenAI is reached today; this will bill the app's key."
+					}
+				: m
+		);
+		render(ModelSelector, { models: capped, value: 'openai/gpt-4o' });
+		expect(screen.getByRole('status').textContent).toContain('Your own-key cap for OpenAI is reached today');
+	});
+
+	it('flags a model no key can serve and does not let it be chosen', async () => {
+		const onchange = vi.fn();
+		render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini', onchange });
+		const unavailable = optionNamed('Gemini 2.5 Pro');
+		expect(unavailable.getAttribute('aria-disabled')).toBe('true');
+		expect(unavailable.textContent).toContain('Needs your Google Gemini key (fallback is off).');
+		expect(optionNamed('Gemini 2.5 Flash').getAttribute('aria-disabled')).toBeNull();
+
+		await fireEvent.click(screen.getByRole('combobox'));
+		await fireEvent.click(unavailable);
+		expect(onchange).not.toHaveBeenCalled();
+		expect(screen.getByRole('combobox').textContent).toContain('GPT-4o mini');
+		expect(unavailable.getAttribute('aria-selected')).toBe('false');
+	});
+
+	it('chooses a model with the mouse', async () => {
+		const onchange = vi.fn();
+		render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini', onchange });
+		const combobox = screen.getByRole('combobox');
+		await fireEvent.click(combobox);
+		expect(combobox.getAttribute('aria-expanded')).toBe('true');
+		await fireEvent.click(optionNamed('Claude Sonnet 4'));
+		expect(onchange).toHaveBeenCalledWith('anthropic/claude-sonnet-4');
+		expect(combobox.getAttribute('aria-expanded')).toBe('false');
+		expect(combobox.textContent).toContain('Claude Sonnet 4');
+		expect(optionNamed('Claude Sonnet 4').getAttribute('aria-selected')).toBe('true');
+	});
+
+	it('is selectable with the keyboard alone', async () => {
+		const onchange = vi.fn();
+		render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini', onchange });
+		const combobox = screen.getByRole('combobox', { name: 'Model' });
+		expect(combobox.getAttribute('tabindex')).toBe('0');
+		combobox.focus();
+		const active = () => document.getElementById(combobox.getAttribute('aria-activedescendant') ?? '');
+
+		await fireEvent.keyDown(combobox, { key: 'ArrowDown' });
+		expect(combobox.getAttribute('aria-expanded')).toBe('true');
+		expect(screen.getByRole('listbox')).toBeTruthy();
+		// The list opens on the current choice.
+		expect(active()?.textContent).toContain('GPT-4o mini');
+
+		await fireEvent.keyDown(combobox, { key: 'ArrowDown' });
+		await fireEvent.keyDown(combobox, { key: 'ArrowDown' });
+		expect(active()?.textContent).toContain('Claude Sonnet 4');
+		await fireEvent.keyDown(combobox, { key: 'Enter' });
+		expect(onchange).toHaveBeenLastCalledWith('anthropic/claude-sonnet-4');
+		expect(combobox.getAttribute('aria-expanded')).toBe('false');
+
+		// End, then Enter on an unavailable model: it stays open and nothing changes.
+		await fireEvent.keyDown(combobox, { key: ' ' });
+		await fireEvent.keyDown(combobox, { key: 'ArrowDown' });
+		expect(active()?.textContent).toContain('Gemini 2.5 Pro');
+		await fireEvent.keyDown(combobox, { key: 'Enter' });
+		expect(onchange).toHaveBeenCalledTimes(1);
+		expect(combobox.getAttribute('aria-expanded')).toBe('true');
+		await fireEvent.keyDown(combobox, { key: 'End' });
+		expect(active()?.textContent).toContain('Gemini 2.5 Flash');
+		await fireEvent.keyDown(combobox, { key: 'Escape' });
+		expect(combobox.getAttribute('aria-expanded')).toBe('false');
+		expect(onchange).toHaveBeenCalledTimes(1);
+
+		// Typing the start of a name jumps to it.
+		await fireEvent.keyDown(combobox, { key: 'g' });
+		expect(combobox.getAttribute('aria-expanded')).toBe('true');
+		expect(active()?.textContent).toContain('Gemini');
+		await fireEvent.keyDown(combobox, { key: 'Home' });
+		await fireEvent.keyDown(combobox, { key: 'Enter' });
+		expect(onchange).toHaveBeenLastCalledWith('openai/gpt-4o-mini');
+	});
+
+	it('cannot be opened while disabled', async () => {
+		render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini', disabled: true });
+		const combobox = screen.getByRole('combobox');
+		expect(combobox.getAttribute('aria-disabled')).toBe('true');
+		expect(combobox.getAttribute('tabindex')).toBe('-1');
+		await fireEvent.keyDown(combobox, { key: 'ArrowDown' });
+		await fireEvent.click(combobox);
+		expect(combobox.getAttribute('aria-expanded')).toBe('false');
+	});
+});

@@ -1,0 +1,190 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseChatStream } from '$lib/chat/events';
+import { startFakeProviders, type FakeProviders } from '../fakes/server';
+import { startApp, type AppServer } from '../helpers/app-server';
+import { launchBrowser, type TestBrowser } from '../helpers/browser';
+import { createEmptyPostgresDatabase } from '../helpers/db';
+import { browserSkipReason, testDatabaseUrl } from '../helpers/env';
+import { TestClient } from '../helpers/http-client';
+import { fakeEnv, testKey } from '../integration/keys-fixtures';
+
+const ADMIN = { email: 'ops@example.com', password: 'operations desk 1' };
+const VICTIM = { email: 'leaky@example.com', password: 'leaky password 1' };
+
+/** Waits until `check` holds (the usage row is written just after the stream ends). */
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	while (!(await check())) {
+		if (Date.now() > deadline) throw new Error('timed out waiting for the usage record');
+		await new Promise((resolve) => setTimeout(resolve, 50));
+	}
+}
+
+/** The admin console in a real Chromium: users, incident response, limits, audit log, CSV download. */
+describe.skipIf(Boolean(browserSkipReason))(
+	`admin console in the browser [${testDatabaseUrl ? 'postgres' : 'pglite'}]`,
+	() => {
+		let app: AppServer;
+		let fake: FakeProviders;
+		let dropDatabase: (() => Promise<void>) | undefined;
+		let browser: TestBrowser;
+		let victim: TestClient;
+
+		beforeAll(async () => {
+			fake = await startFakeProviders();
+			const database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
+			dropDatabase = database?.drop;
+			app = await startApp({ databaseUrl: database?.url, env: { ...fakeEnv(fake), ADMIN_EMAILS: ADMIN.email } });
+
+			// A user with two keys who has chatted once: the incident.
+			victim = new TestClient(app.url);
+			await victim.trpc.auth.signUp.mutate(VICTIM);
+			for (const provider of ['openai', 'anthropic'] as const) {
+				const key = testKey(provider, 'leaky');
+				fake.registerKey(provider, key, 'ok');
+				await victim.trpc.keys.upsert.mutate({ provider, apiKey: key });
+			}
+			const chat = await victim.fetch('/api/chat', {
+				method: 'POST',
+				headers: { 'content-type': 'application/json' },
+				body: JSON.stringify({ model: 'openai/gpt-4o-mini', content: 'Something to bill' })
+			});
+			for await (const event of parseChatStream(chat.body!)) void event;
+			await waitUntil(async () => (await victim.trpc.usage.summary.query()).requests === 1);
+
+			browser = await launchBrowser();
+		});
+		afterAll(async () => {
+			await browser?.close();
+			await app?.stop();
+			await fake?.close();
+			await dropDatabase?.();
+		});
+
+		it('shows the overview with figures and charts to the admin', async () => {
+			const { page } = browser;
+			await page.goto(`${app.url}/signup`);
+			await page.getByLabel('Email').fill(ADMIN.email);
+			await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
+			await page.getByRole('button', { name: 'Create account' }).click();
+			await page.waitForURL(`${app.url}/chat`);
+
+			await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click();
+			await page.waitForURL(`${app.url}/admin`);
+			await page.getByRole('heading', { name: 'Admin overview' }).waitFor();
+			await page.getByRole('heading', { name: 'BYOK adoption' }).waitFor();
+			// One active user (the victim), who holds a valid key.
+			expect(await page.locator('.tile', { hasText: 'BYOK adoption' }).locator('.figure').textContent()).toBe('100 %');
+			expect(await page.locator('canvas').count()).toBeGreaterThanOrEqual(2);
+			await page.getByRole('link', { name: 'Last 7 days' }).click();
+			await page.waitForURL(`${app.url}/admin?days=7`);
+			expect(await page.getByRole('link', { name: 'Last 7 days' }).getAttribute('aria-current')).toBe('true');
+			await browser.screenshot('admin-01-overview');
+		});
+
+		it('finds the user, deactivates all their keys after confirming, and sets a limit', async () => {
+			const { page } = browser;
+			await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Users' }).click();
+			await page.waitForURL(`${app.url}/admin/users`);
+			await page.getByLabel('Search by email').fill('leaky');
+			await page.getByRole('button', { name: 'Search' }).click();
+			await page.waitForURL(`${app.url}/admin/users?q=leaky`);
+			const row = page.getByRole('row', { name: /leaky@example\.com/ });
+			await row.getByText('OpenAI').waitFor();
+			expect(await row.locator('.badge.valid').count()).toBe(2);
+			await browser.screenshot('admin-02-users');
+
+			await row.getByRole('link', { name: VICTIM.email }).click();
+			await page.getByRole('heading', { name: VICTIM.email }).waitFor();
+			await page.getByRole('heading', { name: 'Provider keys' }).waitFor();
+			expect(await page.locator('tr[data-key-id] .state.on').count()).toBe(2);
+
+			// One key first, then the rest at once.
+			await page.getByRole('button', { name: 'Deactivate the Anthropic key' }).click();
+			await page
+				.getByRole('status')
+				.filter({ hasText: /Switched off the Anthropic key …\w{4}\./ })
+				.waitFor();
+			expect(await page.locator('tr[data-key-id] .state.off').count()).toBe(1);
+
+			await page.locator('summary', { hasText: 'Deactivate all keys' }).click();
+			await page.getByText('Switch off the only active key of').waitFor();
+			await browser.screenshot('admin-03-confirm-deactivate-all');
+			await page.getByRole('button', { name: 'Yes, deactivate all keys' }).click();
+			await page
+				.getByRole('status')
+				.filter({ hasText: /Switched off 1 key: OpenAI …\w{4}\./ })
+				.waitFor();
+			expect(await page.locator('tr[data-key-id] .state.off').count()).toBe(2);
+			expect(await page.locator('summary', { hasText: 'Deactivate all keys' }).count()).toBe(0);
+			expect((await victim.trpc.keys.list.query()).map((k) => k.isActive)).toEqual([false, false]);
+
+			const openai = page.getByRole('group', { name: 'OpenAI' });
+			await openai.getByLabel('Requests per hour').fill('-1');
+			await openai.getByRole('button', { name: 'Save OpenAI limits' }).click();
+			await openai.getByRole('alert').filter({ hasText: 'requestsPerHour must be a whole number' }).waitFor();
+			await openai.getByLabel('Requests per hour').fill('42');
+			await openai.getByRole('button', { name: 'Save OpenAI limits' }).click();
+			await openai.getByRole('status').filter({ hasText: 'Saved the OpenAI limits.' }).waitFor();
+			const limits = await victim.trpc.limits.get.query();
+			expect(limits.providers.find((p) => p.provider === 'openai')?.own.requestsPerHour).toBe(42);
+			expect(await openai.getByLabel('Requests per hour').inputValue()).toBe('42');
+			await browser.screenshot('admin-04-user-after-incident');
+		});
+
+		it('filters the audit log by action and user', async () => {
+			const { page } = browser;
+			await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Audit log' }).click();
+			await page.waitForURL(`${app.url}/admin/audit`);
+			await page.getByLabel('Action').selectOption('key.deactivate');
+			await page.getByLabel('Concerning user (email or id)').fill(VICTIM.email);
+			await page.getByRole('button', { name: 'Filter' }).click();
+			await page.waitForURL(/\/admin\/audit\?action=key\.deactivate/);
+			await page.locator('tbody tr').first().waitFor();
+			const actions = await page.locator('tbody tr th code').allTextContents();
+			expect(actions).toEqual(['key.deactivate', 'key.deactivate']);
+			expect(await page.locator('tbody tr .details').allTextContents()).toEqual([
+				expect.stringContaining('scope=all'),
+				expect.stringContaining('scope=key')
+			]);
+			expect(await page.locator('tbody tr').first().textContent()).toContain(ADMIN.email);
+			expect(await page.getByLabel('Action').inputValue()).toBe('key.deactivate');
+			await browser.screenshot('admin-05-audit-filtered');
+		});
+
+		it('downloads the usage CSV from the overview', async () => {
+			const { page } = browser;
+			await page.goto(`${app.url}/admin`);
+			await page.getByRole('heading', { name: 'Usage export (CSV)' }).waitFor();
+			const [download] = await Promise.all([
+				page.waitForEvent('download'),
+				page.getByRole('button', { name: 'Download CSV' }).click()
+			]);
+			expect(download.suggestedFilename()).toMatch(/^latchkey-usage-\d{4}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}\.csv$/);
+			const path = await download.path();
+			const text = readFileSync(path, 'utf8');
+			expect(text.split('\r\n')[0]).toBe(
+				'timestamp,request_id,user_email,provider,model,key_source,prompt_tokens,completion_tokens,cost_usd,success,error_code,estimated'
+			);
+			expect(text).toContain(VICTIM.email);
+			await browser.screenshot('admin-06-after-download');
+		});
+
+		it('shows a non-admin the 403 page', async () => {
+			const { page, context } = browser;
+			await context.clearCookies();
+			await page.goto(`${app.url}/signin`);
+			await page.getByLabel('Email').fill(VICTIM.email);
+			await page.getByLabel('Password', { exact: true }).fill(VICTIM.password);
+			await page.getByRole('button', { name: 'Sign in' }).click();
+			await page.waitForURL(`${app.url}/chat`);
+			expect(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).count()).toBe(0);
+			const response = await page.goto(`${app.url}/admin`);
+			expect(response?.status()).toBe(403);
+			await page.getByRole('heading', { name: 'Not allowed' }).waitFor();
+			await page.getByText('Only admins can open the admin console.').waitFor();
+			await browser.screenshot('admin-07-forbidden');
+		});
+	}
+);
