@@ -20,6 +20,7 @@ function key(overrides: Partial<KeyView> = {}): KeyView {
 		lastUsedAt: new Date('2026-03-14T12:05:00Z'),
 		lastValidatedAt: new Date('2026-03-14T08:00:00Z'),
 		lastErrorCode: null,
+		disabledByAdmin: false,
 		...overrides
 	};
 }
@@ -120,6 +121,17 @@ describe('KeyCard', () => {
 		expect(screen.queryByRole('button', { name: 'Deactivate OpenAI key' })).toBeNull();
 		const form = screen.getByRole('button', { name: 'Activate OpenAI key' }).closest('form');
 		expect(form?.querySelector<HTMLInputElement>('input[name="active"]')?.value).toBe('true');
+	});
+
+	it('shows a key an admin switched off, without a way to switch it back on', () => {
+		const { container } = render(KeyCard, {
+			panel: panel({ key: key({ isActive: false, disabledByAdmin: true }) }),
+			now: NOW
+		});
+		expect(badge()).toBe('Inactive');
+		expect(container.textContent).toContain('Switched off by an admin');
+		expect(screen.queryByRole('button', { name: 'Activate OpenAI key' })).toBeNull();
+		expect(screen.getByRole('link', { name: 'Replace OpenAI key' })).toBeTruthy();
 	});
 
 	it('offers to add a key, with a link to the provider’s key page, when there is none', () => {

@@ -136,11 +136,37 @@ describe(`POST /api/chat [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => {
 		const refused = await postChat(client, { model: 'openai/gpt-4o-mini', content: 'third' });
 		expect(refused.status).toBe(429);
 		expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
-		const body = (await refused.json()) as { error: { message: string }; conversation: { id: string } };
+		const body = (await refused.json()) as {
+			error: { code: string; message: string; details: { limit: number; resetsAt: string } };
+			conversation: { id: string };
+		};
 		expect(body.error.message).toMatch(/requests-per-hour limit/);
+		// The page can say when it resets.
+		expect(body.error.code).toBe('requests_per_hour');
+		expect(body.error.details).toMatchObject({ limit: 1, provider: 'openai', keySource: 'app' });
+		expect(new Date(body.error.details.resetsAt).getUTCMinutes()).toBe(0);
+		expect(new Date(body.error.details.resetsAt).getTime()).toBeGreaterThan(Date.now());
 		// The refused turn is visible in its conversation after a reload.
 		const stored = await client.trpc.conversations.get.query({ id: body.conversation.id });
 		expect(stored.messages.at(-1)).toMatchObject({ role: 'assistant', content: '', errorCode: 'requests_per_hour' });
+	});
+
+	it('counts every request even when the client repeats its own x-request-id', async () => {
+		const { client } = await signedInWithKey('replayer');
+		await client.trpc.limits.set.mutate({ provider: 'openai', requestsPerHour: 1 });
+		await client.trpc.models.setFallback.mutate({ provider: 'openai', allowFallback: false });
+		const replay = { 'content-type': 'application/json', 'x-request-id': 'client-chosen-id-0001' };
+		const send = () =>
+			client.fetch('/api/chat', {
+				method: 'POST',
+				headers: replay,
+				body: JSON.stringify({ model: 'openai/gpt-4o-mini', content: 'hi' })
+			});
+		const first = await send();
+		expect(first.status).toBe(200);
+		expect(first.headers.get('x-request-id')).not.toBe('client-chosen-id-0001');
+		await collect(first);
+		expect((await send()).status).toBe(429);
 	});
 
 	it('closes the provider call within a second when the browser disconnects, and records it once', async () => {

@@ -192,6 +192,20 @@ describeEachDatabase('admin console (admin router)', (database) => {
 		expect((await as(admin).admin.disableKey({ keyId: openai.id })).changed).toBe(false);
 		expect(await auditOf({ action: 'key.deactivate', subject: user.id })).toHaveLength(1);
 
+		// The owner cannot switch it back on; they see why, and replacing the key works.
+		const reactivate = await trpcFailure(as(user).keys.setActive({ id: openai.id, active: true }));
+		expect(reactivate).toMatchObject({ code: 'CONFLICT', reason: 'key_disabled_by_admin' });
+		expect(reactivate.message).toMatch(/An admin switched this key off/);
+		expect((await as(user).keys.list()).find((k) => k.id === openai.id)).toMatchObject({
+			isActive: false,
+			disabledByAdmin: true
+		});
+		const fresh = testKey('openai', 'replaced');
+		fake.registerKey('openai', fresh, 'ok');
+		const replaced = await as(user).keys.upsert({ provider: 'openai', apiKey: fresh });
+		expect(replaced.key).toMatchObject({ isActive: true, disabledByAdmin: false });
+		expect(await getActiveKey(db, user.id, 'openai')).toBeDefined();
+
 		expect(await trpcFailure(as(admin).admin.disableKey({ keyId: randomUUID() }))).toMatchObject({
 			code: 'NOT_FOUND'
 		});

@@ -20,6 +20,7 @@ afterAll(async () => {
 
 const METADATA_FIELDS = [
 	'createdAt',
+	'disabledByAdmin',
 	'id',
 	'isActive',
 	'label',
@@ -249,6 +250,9 @@ describeEachDatabase('provider keys through the keys router', (database) => {
 		expect(rejected.result).toBe('invalid');
 		expect(rejected.key).toMatchObject({ status: 'invalid', lastErrorCode: 'http_401' });
 		expect(rejected.notice).toMatch(/Anthropic rejected this key \(401\)/);
+		// The bell says so too, once per key, however often the key is tested.
+		await caller.keys.validate({ id: stored.id });
+		expect((await caller.notifications.list({})).map((n) => n.kind)).toEqual(['key_invalid']);
 
 		fake.registerKey('anthropic', key, 'ok');
 		const back = await caller.keys.validate({ id: stored.id });

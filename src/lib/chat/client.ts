@@ -98,7 +98,7 @@ export function failureFromStored(code: string, message: string | null, partial:
 const isRecord = (value: unknown): value is Record<string, unknown> =>
 	typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** The JSON body of a refused request: `{error:{code,message}, conversation:{id,title,isNew}}`. */
+/** The JSON body of a refused request: `{error:{code,message,details}, conversation:{id,title,isNew}}`. */
 async function refusalOf(response: Response, now: number): Promise<Extract<ChatTurnResult, { outcome: 'refused' }>> {
 	const body: unknown = await response.json().catch(() => null);
 	const error = isRecord(body) && isRecord(body.error) ? body.error : {};
@@ -122,7 +122,11 @@ async function refusalOf(response: Response, now: number): Promise<Extract<ChatT
 			kind: failureKind(code),
 			code,
 			message,
-			resetsAt: resetsAtOf(null, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null, now),
+			resetsAt: resetsAtOf(
+				isRecord(error.details) ? error.details : null,
+				Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null,
+				now
+			),
 			partial: false
 		},
 		conversation

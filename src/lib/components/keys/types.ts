@@ -14,6 +14,8 @@ export interface KeyView {
 	lastUsedAt: Date | null;
 	lastValidatedAt: Date | null;
 	lastErrorCode: string | null;
+	/** An admin switched the key off (incident response); only replacing it brings it back. */
+	disabledByAdmin: boolean;
 }
 
 /** Limits in force for one key source of one provider, with today's and this hour's usage. */

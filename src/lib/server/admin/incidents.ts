@@ -51,9 +51,10 @@ export async function deactivateKey(db: Kysely<Database>, input: unknown, actor:
 	const result = await db.transaction().execute(async (trx) => {
 		const updated = await trx
 			.updateTable('provider_keys')
-			.set({ is_active: false, updated_at: sql`now()` })
+			.set({ is_active: false, disabled_by_admin_at: sql`now()`, updated_at: sql`now()` })
 			.where('id', '=', keyId)
-			.where('is_active', '=', true)
+			// Also locks a key its owner had switched off, so they cannot switch it back on.
+			.where('disabled_by_admin_at', 'is', null)
 			.returning(KEY_METADATA_COLUMNS)
 			.executeTakeFirst();
 		if (updated) {
@@ -86,9 +87,9 @@ export async function deactivateUserKeys(
 		if (!user) return undefined;
 		let update = trx
 			.updateTable('provider_keys')
-			.set({ is_active: false, updated_at: sql`now()` })
+			.set({ is_active: false, disabled_by_admin_at: sql`now()`, updated_at: sql`now()` })
 			.where('user_id', '=', userId)
-			.where('is_active', '=', true);
+			.where('disabled_by_admin_at', 'is', null);
 		if (provider) update = update.where('provider', '=', provider);
 		const updated = await update.returning(KEY_METADATA_COLUMNS).execute();
 		updated.sort((a, b) => a.provider.localeCompare(b.provider));

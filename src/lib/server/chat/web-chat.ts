@@ -78,8 +78,9 @@ export async function handleWebChat(ctx: WebChatContext, body: unknown): Promise
 		}).catch(() => {});
 		if (!appError) throw error;
 		const { status, headers, body: errorBody } = httpErrorOf(appError, ctx.requestId);
+		// `details` tells the page which limit was hit and when it resets (details.resetsAt).
 		const payload = {
-			...errorBody,
+			error: { ...errorBody.error, details: appError.details ?? null },
 			conversation: { id: conversation.id, title: conversation.title, isNew: conversation.isNew }
 		};
 		return new Response(JSON.stringify(payload), { status, headers });

@@ -71,6 +71,8 @@ export interface ProviderKeysTable {
 	last_used_at: NullableTimestamp;
 	last_validated_at: NullableTimestamp;
 	next_validation_at: Timestamp;
+	/** Set when an admin switched the key off; the owner can then only replace it (migration 0006). */
+	disabled_by_admin_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 /** Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE. Write with audit's `recordAudit`. */

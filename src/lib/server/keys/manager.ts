@@ -50,6 +50,8 @@ export interface KeyMetadata {
 	lastUsedAt: Date | null;
 	lastValidatedAt: Date | null;
 	lastErrorCode: string | null;
+	/** An admin switched this key off; only replacing it brings the provider back. */
+	disabledByAdmin: boolean;
 }
 
 export interface UpsertedKey {
@@ -85,7 +87,8 @@ const METADATA_COLUMNS = [
 	'created_at',
 	'last_used_at',
 	'last_validated_at',
-	'last_error_code'
+	'last_error_code',
+	'disabled_by_admin_at'
 ] as const;
 
 interface MetadataRow {
@@ -99,6 +102,7 @@ interface MetadataRow {
 	last_used_at: Date | null;
 	last_validated_at: Date | null;
 	last_error_code: string | null;
+	disabled_by_admin_at: Date | null;
 }
 
 export function toMetadata(row: MetadataRow): KeyMetadata {
@@ -112,7 +116,8 @@ export function toMetadata(row: MetadataRow): KeyMetadata {
 		createdAt: row.created_at,
 		lastUsedAt: row.last_used_at,
 		lastValidatedAt: row.last_validated_at,
-		lastErrorCode: row.last_error_code
+		lastErrorCode: row.last_error_code,
+		disabledByAdmin: row.disabled_by_admin_at !== null
 	};
 }
 
@@ -311,9 +316,27 @@ export async function setKeyActive(
 			.set({ is_active: active, updated_at: sql`now()` })
 			.where('id', '=', id)
 			.where('user_id', '=', actor.userId)
+			// A key an admin switched off cannot be switched back on by its owner.
+			.where((eb) => (active ? eb('disabled_by_admin_at', 'is', null) : eb.lit(true)))
 			.returning(METADATA_COLUMNS)
 			.executeTakeFirst();
-		if (!updated) return undefined;
+		if (!updated) {
+			const locked = await trx
+				.selectFrom('provider_keys')
+				.select('id')
+				.where('id', '=', id)
+				.where('user_id', '=', actor.userId)
+				.where('disabled_by_admin_at', 'is not', null)
+				.executeTakeFirst();
+			if (locked) {
+				throw new AppError(
+					'conflict',
+					'An admin switched this key off. Add a new key for this provider to replace it, or contact your admin.',
+					{ reason: 'key_disabled_by_admin' }
+				);
+			}
+			return undefined;
+		}
 		await recordAudit(trx, {
 			action: active ? 'key.activate' : 'key.deactivate',
 			actorUserId: actor.userId,
@@ -386,7 +409,8 @@ export async function recordCheck(
 			.returning([...METADATA_COLUMNS, 'user_id'])
 			.executeTakeFirst();
 		if (!row) return undefined;
-		if (row.status === 'invalid' && context.trigger === 'scheduled') {
+		// Once per key (the window is the key id): from a scheduled check or a Test the user ran.
+		if (row.status === 'invalid') {
 			await notifyKeyInvalid(trx, { userId: row.user_id, provider: row.provider, keyId: row.id });
 		}
 		await recordAudit(trx, {

@@ -20,7 +20,6 @@ import {
 	type ProviderLimits,
 	type SourceLimits
 } from '$lib/server/limits';
-import { notify } from '$lib/server/notifications';
 import { fallbackPreferences, setFallbackPreference } from '$lib/server/routing';
 import { usageSummary } from '$lib/server/usage';
 import { parseInput } from '$lib/server/validation';
@@ -144,19 +143,8 @@ export const actions: Actions = {
 		const id = text(await request.formData(), 'id');
 		const before = await keyOf(locals, actor.userId, id);
 		try {
+			// A key found invalid is announced in the bell by the key manager itself.
 			const checked = await validateKey(locals.services, actor, { id });
-			if (checked.key.status === 'invalid' && before?.status !== 'invalid') {
-				// The key manager notifies for scheduled checks and rejected requests; a test the
-				// user ran goes to the bell too, so every device sees the key needs replacing.
-				await notify(locals.services.db, {
-					userId: actor.userId,
-					kind: 'key_invalid',
-					provider: checked.key.provider,
-					keySource: 'user',
-					windowKey: `key:${checked.key.id}`,
-					message: `${PROVIDER_DISPLAY_NAMES[checked.key.provider]} rejected your key (…${checked.key.last4}) when you tested it, so it is marked invalid. Replace it on the API keys page.`
-				});
-			}
 			return ok('test', checked.key.provider, checked.notice);
 		} catch (error) {
 			return failed('test', before?.provider ?? null, error);
