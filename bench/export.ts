@@ -197,7 +197,8 @@ try {
 	}
 	app = await startApp({
 		databaseUrl: url.toString(),
-		env: { ADMIN_EMAILS: ADMIN.email, LOG_LEVEL: 'warn' }
+		env: { ADMIN_EMAILS: ADMIN.email, LOG_LEVEL: 'warn' },
+		nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean)
 	});
 	const pid = app.process.pid;
 	if (pid === undefined) throw new Error('server has no pid');

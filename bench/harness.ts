@@ -135,10 +135,11 @@ export async function startBenchApp(
 			DEFAULT_TOKENS_PER_HOUR: '1000000000',
 			DEFAULT_DAILY_CAP_USD: '100000',
 			DEFAULT_APP_DAILY_CAP_USD: '100000',
-			// e.g. BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/latchkey-prof" to profile the server.
-			...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
 			...env
-		}
+		},
+		// e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/latchkey-prof" to profile the server
+		// (written when it exits; Node refuses --cpu-prof in NODE_OPTIONS).
+		nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean)
 	});
 }
 

@@ -42,6 +42,8 @@ const userCount = Number(process.env.BENCH_USERS ?? '50');
 const poolSize = process.env.BENCH_POOL_SIZE ?? '10';
 const chunkDelayMs = Number(process.env.BENCH_CHUNK_DELAY_MS ?? '10');
 const REPLY = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');
+/** One stream lasts about this long (the fake sends ~10 chunks, one every chunkDelayMs). */
+const streamMs = 10 * chunkDelayMs;
 const PROMPT = 'Say thirty words, please.';
 
 type Target = 'direct' | 'v1' | 'web';
@@ -152,6 +154,10 @@ async function measure(
 	await Promise.all(
 		Array.from({ length: level }, async (_, worker) => {
 			const send = requestOf(target, app, fake, users[worker % users.length]!);
+			// Workers start spread over one stream's length: equal-length streams started together
+			// would stay in lockstep and hit the app in bursts of `level` at once, which real clients
+			// do not. The same offsets apply to the direct and the app runs.
+			await new Promise((resolve) => setTimeout(resolve, (worker / level) * streamMs));
 			while (performance.now() < end) {
 				result.requests += 1;
 				const timing = await send().catch(() => undefined);

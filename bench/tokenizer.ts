@@ -35,7 +35,8 @@ function percentile(values: number[], p: number): number {
 }
 
 const importStart = performance.now();
-const { countPromptTokens, countTextTokens } = await import('../src/lib/server/catalog/tokenizer');
+const { countPromptTokens, countTextTokens, loadTokenizer } = await import('../src/lib/server/catalog/tokenizer');
+await loadTokenizer();
 const importMs = performance.now() - importStart;
 // The same module instance the tokenizer uses: lets the cold-cache run start from nothing.
 const { clearMergeCache } = await import('gpt-tokenizer/encoding/o200k_base');

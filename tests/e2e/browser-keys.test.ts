@@ -141,17 +141,17 @@ describe.skipIf(Boolean(browserSkipReason))(
 			expect(await card('openai').innerText()).toContain('401 Unauthorized');
 
 			const toasts = page.getByRole('status', { name: 'New notifications' });
-			await toasts.getByText(/OpenAI rejected your key \(…\w{4}\) when you tested it/).waitFor();
+			await toasts.getByText(/OpenAI rejected your key \(…\w{4}\), so it is marked invalid/).waitFor();
 			await page.getByLabel('Notifications, 1 unread').waitFor();
 			await browser.screenshot('keys-05-invalid-toast');
 
 			await page.getByLabel('Notifications, 1 unread').click();
 			const bell = page.locator('details.bell');
-			await bell.getByRole('listitem').filter({ hasText: 'when you tested it' }).waitFor();
+			await bell.getByRole('listitem').filter({ hasText: 'so it is marked invalid' }).waitFor();
 			await browser.screenshot('keys-06-bell');
 			await bell.getByRole('button', { name: 'Mark all read' }).click();
 			await page.getByLabel('Notifications', { exact: true }).waitFor();
-			expect(await toasts.getByText('when you tested it').count()).toBe(0);
+			expect(await toasts.getByText('so it is marked invalid').count()).toBe(0);
 			await page.keyboard.press('Escape');
 			expect(await bell.evaluate((el) => (el as HTMLDetailsElement).open)).toBe(false);
 

@@ -115,12 +115,17 @@ describe(`the OpenAI-compatible API [${testDatabaseUrl ? 'postgres' : 'pglite'}]
 				expect(streamUsage.cost).toBeGreaterThan(0);
 				expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
 
-				// One usage record per request, with the same cost the API reported.
-				const summary = await client.trpc.usage.summary.query();
-				expect(summary.totals).toEqual([
-					expect.objectContaining({ provider, keySource, requests: 2, failedRequests: 0 })
-				]);
-				expect(summary.costMicros).toBe(Math.round((usage.cost + streamUsage.cost) * 1_000_000));
+				// One usage record per request, with the same cost the API reported. The record is written
+				// while the last chunk goes out, so it may land a moment after the stream ends.
+				await expect
+					.poll(async () => {
+						const summary = await client.trpc.usage.summary.query();
+						return { totals: summary.totals, costMicros: summary.costMicros };
+					})
+					.toEqual({
+						totals: [expect.objectContaining({ provider, keySource, requests: 2, failedRequests: 0 })],
+						costMicros: Math.round((usage.cost + streamUsage.cost) * 1_000_000)
+					});
 			}
 		);
 	});
@@ -246,8 +251,9 @@ describe(`the OpenAI-compatible API [${testDatabaseUrl ? 'postgres' : 'pglite'}]
 			expect(first.response.headers.get('x-request-id')).not.toBe(headers['x-request-id']);
 			expect(first.data.id).toBe(`chatcmpl-${first.response.headers.get('x-request-id')}`);
 			expect(await failureOf(create())).toBeInstanceOf(RateLimitError);
-			const summary = await client.trpc.usage.summary.query();
-			expect(summary.totals).toEqual([expect.objectContaining({ provider: 'openai', requests: 2, failedRequests: 1 })]);
+			await expect
+				.poll(async () => (await client.trpc.usage.summary.query()).totals)
+				.toEqual([expect.objectContaining({ provider: 'openai', requests: 2, failedRequests: 1 })]);
 		});
 
 		it('answers 402 when no request can fit under the daily spending caps', async () => {

@@ -38,6 +38,8 @@ export interface StartAppOptions {
 	/** Wait for /healthz (default true). */
 	waitUntilReady?: boolean;
 	port?: number;
+	/** Extra arguments for node itself, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
+	nodeArgs?: string[];
 }
 
 /** Starts the built adapter-node server (`npm run build` first) as a child process. */
@@ -62,7 +64,11 @@ export async function startApp(options: StartAppOptions = {}): Promise<AppServer
 		...options.env
 	};
 	let output = '';
-	const child = spawn(process.execPath, [BUILD_ENTRY], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+	const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BUILD_ENTRY], {
+		cwd: ROOT,
+		env,
+		stdio: ['ignore', 'pipe', 'pipe']
+	});
 	child.stdout?.on('data', (chunk) => (output += String(chunk)));
 	child.stderr?.on('data', (chunk) => (output += String(chunk)));
 	const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));

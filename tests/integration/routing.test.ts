@@ -153,7 +153,7 @@ describeEachDatabase('chat routing', (database) => {
 		expect(notices.map((n) => [n.kind, n.message])).toEqual([
 			[
 				'key_invalid',
-				'Anthropic rejected your key, so it is marked invalid. Replace or re-test it on the API keys page.'
+				`Anthropic rejected your key (…${key!.last4}), so it is marked invalid. Replace or re-test it on the API keys page.`
 			]
 		]);
 		// The next request does not try the invalid key again.

@@ -1,13 +1,14 @@
 // The model catalog: ids, limits, prices (as PROVIDERS.md lists them), costs that never
 // under-bill, and the tokenizer used for reservations and usage estimates.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
 	costMicros,
 	countPromptTokens,
 	countTextTokens,
 	getModel,
 	listModels,
+	loadTokenizer,
 	PRICE_SOURCE,
 	requireModel,
 	worstCaseCostMicros,
@@ -160,6 +161,8 @@ describe('costs', () => {
 });
 
 describe('tokenizer (o200k_base)', () => {
+	beforeAll(() => loadTokenizer());
+
 	it('counts known strings the same every time', () => {
 		expect(countTextTokens('Hello, world!')).toBe(4);
 		expect(countTextTokens('Latchkey seals your provider keys with libsodium.')).toBe(10);

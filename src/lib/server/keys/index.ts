@@ -8,6 +8,8 @@ export {
 	validateKey,
 	recordCheck,
 	withOpenedKey,
+	routableKeysOf,
+	withRoutableKey,
 	markKeyUsed,
 	markKeyInvalid,
 	RECHECK_AFTER_SECONDS,
@@ -15,6 +17,7 @@ export {
 	type KeyHooks,
 	type KeyActor,
 	type KeyMetadata,
+	type RoutableKey,
 	type UpsertedKey,
 	type ValidatedKey
 } from './manager';

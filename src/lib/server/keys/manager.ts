@@ -13,6 +13,7 @@ import {
 	sealKey,
 	withUnsealedKey,
 	type Keyring,
+	type SealedKey,
 	type SealSubject
 } from '$lib/server/vault';
 import { checkProviderKey, type KeyCheck } from './check';
@@ -411,7 +412,7 @@ export async function recordCheck(
 		if (!row) return undefined;
 		// Once per key (the window is the key id): from a scheduled check or a Test the user ran.
 		if (row.status === 'invalid') {
-			await notifyKeyInvalid(trx, { userId: row.user_id, provider: row.provider, keyId: row.id });
+			await notifyKeyInvalid(trx, { userId: row.user_id, provider: row.provider, keyId: row.id, last4: row.last4 });
 		}
 		await recordAudit(trx, {
 			action: 'key.validate',
@@ -434,7 +435,7 @@ export async function recordCheck(
 /** Tells the user (bell and toast) once per key that it stopped working. */
 async function notifyKeyInvalid(
 	db: Kysely<Database>,
-	key: { userId: string; provider: Provider; keyId: string }
+	key: { userId: string; provider: Provider; keyId: string; last4: string }
 ): Promise<void> {
 	const name = PROVIDER_DISPLAY_NAMES[key.provider];
 	await notify(db, {
@@ -443,7 +444,7 @@ async function notifyKeyInvalid(
 		provider: key.provider,
 		keySource: 'user',
 		windowKey: `key:${key.keyId}`,
-		message: `${name} rejected your key, so it is marked invalid. Replace or re-test it on the API keys page.`
+		message: `${name} rejected your key (…${key.last4}), so it is marked invalid. Replace or re-test it on the API keys page.`
 	});
 }
 
@@ -485,6 +486,43 @@ export async function withOpenedKey<T>(
 	);
 }
 
+/** An active key with its sealed form, so routing can plan and open it from one query. */
+export interface RoutableKey extends KeyMetadata {
+	sealed: SealedKey;
+}
+
+/**
+ * The user's active keys for `providers` with their sealed material, in one query: routing plans
+ * with the metadata and opens the chosen key without asking the database again.
+ */
+export async function routableKeysOf(
+	db: Kysely<Database>,
+	userId: string,
+	providers: readonly Provider[]
+): Promise<RoutableKey[]> {
+	const rows = await db
+		.selectFrom('provider_keys')
+		.select([...METADATA_COLUMNS, 'master_key_id', 'nonce', 'ciphertext'])
+		.where('user_id', '=', userId)
+		.where('provider', 'in', [...providers])
+		.where('is_active', '=', true)
+		.execute();
+	return rows.map((row) => ({
+		...toMetadata(row),
+		sealed: { masterKeyId: row.master_key_id, nonce: row.nonce, ciphertext: row.ciphertext }
+	}));
+}
+
+/** Opens a key fetched by `routableKeysOf` for one call; the bytes are zeroed afterwards. */
+export function withRoutableKey<T>(
+	keyring: Keyring,
+	userId: string,
+	key: RoutableKey,
+	fn: (apiKey: string) => T | Promise<T>
+): Promise<T> {
+	return withUnsealedKey(keyring, { userId, provider: key.provider }, key.sealed, (apiKey) => fn(apiKey));
+}
+
 /** Records that a request used the key; at most one write a minute per key. */
 export async function markKeyUsed(db: Kysely<Database>, keyId: string): Promise<void> {
 	await db
@@ -520,10 +558,10 @@ export async function markKeyInvalid(
 			})
 			.where('id', '=', keyId)
 			.where('status', '<>', 'invalid')
-			.returning(['id', 'user_id', 'provider'])
+			.returning(['id', 'user_id', 'provider', 'last4'])
 			.executeTakeFirst();
 		if (!row) return false;
-		await notifyKeyInvalid(trx, { userId: row.user_id, provider: row.provider, keyId: row.id });
+		await notifyKeyInvalid(trx, { userId: row.user_id, provider: row.provider, keyId: row.id, last4: row.last4 });
 		await recordAudit(trx, {
 			action: 'key.invalidate',
 			actorUserId: context.actorUserId ?? null,

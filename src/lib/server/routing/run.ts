@@ -7,6 +7,7 @@ import type { Logger } from '$lib/server/log';
 import {
 	countPromptTokens,
 	countTextTokens,
+	loadTokenizer,
 	costMicros,
 	getModel,
 	worstCaseCostMicros,
@@ -25,7 +26,7 @@ import {
 	type ProviderId
 } from '$lib/server/providers';
 import { admit, release, settle, type Admission, type AdmitRequest } from '$lib/server/limits';
-import { activeKeysOf, markKeyInvalid, markKeyUsed, withOpenedKey } from '$lib/server/keys';
+import { markKeyInvalid, markKeyUsed, routableKeysOf, withRoutableKey, type RoutableKey } from '$lib/server/keys';
 import type { Keyring } from '$lib/server/vault';
 import type { UsageRecord, UsageWriter } from '$lib/server/usage';
 import { planRoute, type RouteAttempt, type UserKeyState } from './plan';
@@ -126,6 +127,7 @@ export async function startChat(deps: ChatDeps, request: ChatRequest): Promise<C
 		});
 	}
 	const maxOutputTokens = Math.min(request.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS, model.maxOutputTokens);
+	await loadTokenizer();
 	const promptTokens = countPromptTokens(request.messages);
 	if (promptTokens + maxOutputTokens > model.contextWindow) {
 		throw badRequest(
@@ -159,10 +161,13 @@ interface RouteInput {
 
 async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput): Promise<ChatSession> {
 	const { model, maxOutputTokens, promptTokens, reserveMicros, lifetime } = input;
+	// Only the model's provider and OpenRouter can serve it; their sealed keys come along, so the
+	// chosen one opens without another query.
 	const [keys, allowFallback] = await Promise.all([
-		activeKeysOf(deps.db, request.userId),
+		routableKeysOf(deps.db, request.userId, [...new Set<ProviderId>([model.provider, 'openrouter'])]),
 		isFallbackAllowed(deps.db, request.userId, model.provider)
 	]);
+	const keysByProvider = new Map<ProviderId, RoutableKey>(keys.map((k) => [k.provider, k]));
 	const userKeys = new Map<ProviderId, UserKeyState>(
 		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status }])
 	);
@@ -216,7 +221,7 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 			const upstream = new AbortController();
 			const detach = linkAborts(upstream, request.signal, lifetime.signal);
 			try {
-				const opened = await openStream(deps, attempt, request, maxOutputTokens, upstream.signal);
+				const opened = await openStream(deps, attempt, keysByProvider, request, maxOutputTokens, upstream.signal);
 				if (fallback) deps.hooks?.fellBack?.({ provider: model.provider, reason: fallback.reason });
 				return {
 					requestId: request.requestId,
@@ -316,6 +321,7 @@ interface OpenedStream {
 async function openStream(
 	deps: ChatDeps,
 	attempt: RouteAttempt,
+	keysByProvider: ReadonlyMap<ProviderId, RoutableKey>,
 	request: ChatRequest,
 	maxOutputTokens: number,
 	signal: AbortSignal
@@ -344,7 +350,9 @@ async function openStream(
 		if (!appKey) throw new ProviderError({ provider: 'openrouter', failure: 'auth', afterFirstToken: false });
 		return start(appKey);
 	}
-	return withOpenedKey(deps.db, deps.keyring, { userId: request.userId, provider: attempt.key.provider }, start);
+	const key = keysByProvider.get(attempt.key.provider);
+	if (!key) throw new ProviderError({ provider: attempt.servedBy, failure: 'auth', afterFirstToken: false });
+	return withRoutableKey(deps.keyring, request.userId, key, start);
 }
 
 interface StreamContext {
@@ -373,6 +381,7 @@ async function* streamEvents(
 	let outcome: 'ok' | 'failed' | 'aborted' = 'aborted';
 	let failure: AppError | undefined;
 	let usage: FinalUsage | undefined;
+	let bookkeeping: Promise<void> | undefined;
 	deps.hooks?.streamOpened?.();
 	try {
 		for (let next = opened.first; !next.done; next = await opened.iterator.next()) {
@@ -413,24 +422,56 @@ async function* streamEvents(
 	} finally {
 		ctx.detach();
 		if (outcome !== 'ok') ctx.upstream.abort();
-		// Settling and recording must happen even when the consumer stopped iterating (client gone).
 		usage = finalUsage(ctx.model, reported, ctx.promptTokens, text);
-		await settleQuietly(deps, ctx.admission, usage);
-		await writeUsage(deps, ctx, ctx.attempt, {
-			success: outcome === 'ok',
-			errorCode:
-				outcome === 'aborted' ? 'client_aborted' : outcome === 'failed' ? (failure?.reason ?? 'upstream_error') : null,
-			fallbackReason: ctx.fallback?.reason ?? null,
+		// Settling and recording happen even when the consumer stopped iterating (client gone). They
+		// run while the last event goes out, not before it: the client does not wait for them.
+		// `ctx.lifetime` stays open until they finish, so a graceful shutdown waits for them.
+		bookkeeping = recordOutcome(deps, ctx, {
+			outcome,
+			failure,
 			usage,
 			ttftMs: firstTokenAt === undefined ? null : firstTokenAt - ctx.started
 		});
-		if (ctx.attempt.key.kind === 'user') await markKeyUsed(deps.db, ctx.attempt.key.keyId).catch(() => {});
-		deps.hooks?.streamClosed?.();
-		ctx.lifetime.end();
+		if (outcome === 'aborted') await bookkeeping;
 	}
 	if (outcome === 'ok') yield { type: 'done', finishReason, usage };
 	else if (outcome === 'failed' && failure) yield { type: 'error', error: failure, usage };
+	// A consumer that keeps iterating after the last event (tests, non-stream responses) sees the
+	// bookkeeping finished when the iteration ends.
+	await bookkeeping;
 	// 'aborted': nobody is listening any more.
+}
+
+/** Settles the reservation, writes the usage record, marks the key used; never throws. */
+async function recordOutcome(
+	deps: ChatDeps,
+	ctx: StreamContext,
+	result: {
+		outcome: 'ok' | 'failed' | 'aborted';
+		failure: AppError | undefined;
+		usage: FinalUsage;
+		ttftMs: number | null;
+	}
+): Promise<void> {
+	try {
+		await settleQuietly(deps, ctx.admission, result.usage);
+		await writeUsage(deps, ctx, ctx.attempt, {
+			success: result.outcome === 'ok',
+			errorCode:
+				result.outcome === 'aborted'
+					? 'client_aborted'
+					: result.outcome === 'failed'
+						? (result.failure?.reason ?? 'upstream_error')
+						: null,
+			fallbackReason: ctx.fallback?.reason ?? null,
+			usage: result.usage,
+			ttftMs: result.ttftMs
+		});
+		if (ctx.attempt.key.kind === 'user') await markKeyUsed(deps.db, ctx.attempt.key.keyId).catch(() => {});
+	} finally {
+		deps.hooks?.streamClosed?.();
+		ctx.lifetime.end();
+	}
 }
 
 /**
