@@ -3,7 +3,7 @@ import type { Config } from '$lib/server/config';
 import type { Database, KeySource } from '$lib/server/db';
 import { listModels } from '$lib/server/catalog';
 import { activeKeysOf } from '$lib/server/keys';
-import { sourceStatus } from '$lib/server/limits';
+import { getEffectiveLimits, type SourceLimits } from '$lib/server/limits';
 import { PROVIDER_LABELS, type ProviderId } from '$lib/server/providers';
 import { planRoute, type UserKeyState } from './plan';
 import { fallbackPreferences } from './preferences';
@@ -30,33 +30,51 @@ export interface ModelOption {
 }
 
 export async function listModelsForUser(db: Kysely<Database>, config: Config, userId: string): Promise<ModelOption[]> {
-	const [keys, preferences, statuses] = await Promise.all([
+	const [keys, preferences, limits] = await Promise.all([
 		activeKeysOf(db, userId),
 		fallbackPreferences(db, userId),
-		sourceStatus(db, config.limitDefaults, userId)
+		getEffectiveLimits(db, config.limitDefaults, userId)
 	]);
 	const userKeys = new Map<ProviderId, UserKeyState>(
 		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status }])
 	);
-	const paused = new Set(statuses.filter((s) => s.paused).map((s) => `${s.provider}:${s.keySource}`));
+	// Which (provider, key source) cannot take a request right now, and why.
+	const blocked = new Map<string, 'day' | 'hour'>();
+	for (const provider of limits.providers) {
+		for (const source of [provider.own, provider.app]) {
+			const reason = blockedBy(source);
+			if (reason) blocked.set(`${provider.provider}:${source.keySource}`, reason);
+		}
+	}
+	const hourResets = `${limits.hourResetsAt.toISOString().slice(11, 16)} UTC`;
 	const appKeyConfigured = Boolean(config.appOpenRouterKey);
 
 	return listModels().map((model) => {
 		const allowFallback = preferences[model.provider];
 		const plan = planRoute({ model, userKeys, allowFallback, appKeyConfigured });
-		const open = plan.attempts.filter((a) => !paused.has(`${model.provider}:${a.keySource}`));
+		const reasonOf = (source: KeySource) => blocked.get(`${model.provider}:${source}`);
+		const open = plan.attempts.filter((a) => !reasonOf(a.keySource));
 		const next = open[0];
 		const name = PROVIDER_LABELS[model.provider];
+		const ownReason = reasonOf('user');
+		const ownLimit =
+			ownReason === 'hour'
+				? `Your requests-per-hour limit for ${name} on your own key is reached until ${hourResets}`
+				: `Your own-key cap for ${name} is reached today`;
 		let warning: string | null = null;
 		if (plan.attempts.length === 0) {
 			warning =
 				appKeyConfigured && !allowFallback ? `Needs your ${name} key (fallback is off).` : `Needs your ${name} key.`;
 		} else if (!next) {
-			warning = `Today's spending cap for ${name} is reached; it resets at 00:00 UTC.`;
+			const reason = reasonOf(plan.attempts[plan.attempts.length - 1]!.keySource);
+			warning =
+				reason === 'hour'
+					? `Your requests-per-hour limit for ${name} is reached; it resets at ${hourResets}.`
+					: `Today's spending cap for ${name} is reached; it resets at 00:00 UTC.`;
 		} else if (next.keySource === 'app') {
 			warning =
-				open.length < plan.attempts.length
-					? `Your own-key cap for ${name} is reached today; this will bill the app's key.`
+				open.length < plan.attempts.length && ownReason
+					? `${ownLimit}; this will bill the app's key.`
 					: "This will use the app's key, within your daily app allowance.";
 		}
 		return {
@@ -67,7 +85,7 @@ export async function listModelsForUser(db: Kysely<Database>, config: Config, us
 			maxOutputTokens: model.maxOutputTokens,
 			inputMicrosPerMTok: model.inputMicrosPerMTok,
 			outputMicrosPerMTok: model.outputMicrosPerMTok,
-			keySource: next?.keySource ?? (plan.attempts.length === 0 ? 'unavailable' : plan.attempts[0]!.keySource),
+			keySource: next?.keySource ?? plan.attempts[0]?.keySource ?? 'unavailable',
 			servedBy: next?.servedBy ?? null,
 			userHasKey: plan.attempts.some((a) => a.keySource === 'user'),
 			requiresKey: !(appKeyConfigured && allowFallback),
@@ -75,4 +93,12 @@ export async function listModelsForUser(db: Kysely<Database>, config: Config, us
 			warning
 		};
 	});
+}
+
+/** A key source refuses new requests: its day's cap is spent, or this hour's requests or tokens. */
+function blockedBy(source: SourceLimits): 'day' | 'hour' | undefined {
+	if (source.paused) return 'day';
+	if (source.used.requestsThisHour >= source.requestsPerHour) return 'hour';
+	if (source.used.tokensThisHour >= source.tokensPerHour) return 'hour';
+	return undefined;
 }
