@@ -1,15 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { formatUsd } from '$lib/format';
-import { startFakeProviders, type FakeProviders } from '../fakes/server';
-import { startApp, type AppServer } from '../helpers/app-server';
+import type { FakeProviders } from '../fakes/server';
+import type { AppServer } from '../helpers/app-server';
 import { launchBrowser, type TestBrowser } from '../helpers/browser';
-import { createEmptyPostgresDatabase } from '../helpers/db';
-import { browserSkipReason, testDatabaseUrl } from '../helpers/env';
+import { browserSkipReason } from '../helpers/env';
 import { TestClient } from '../helpers/http-client';
-import { fakeEnv, testKey } from '../integration/keys-fixtures';
-
-const APP_KEY = 'sk-or-v1-appkeybrowserchat0123456789abcdefghijklmnopqrstuvwxyz';
+import { startStack, type Stack } from '../helpers/stack';
+import { testKey } from '../integration/keys-fixtures';
 const SESSION_COOKIE = 'latchkey_session';
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
@@ -28,24 +26,19 @@ const LONG_REPLY = Array.from({ length: 120 }, (_, i) => `word${i}`).join(' ');
 
 /** The chat page and the usage dashboard in a real Chromium, against fake providers. */
 describe.skipIf(Boolean(browserSkipReason))('chat and usage in the browser', () => {
+	let stack: Stack;
 	let app: AppServer;
 	let fake: FakeProviders;
 	let browser: TestBrowser;
-	let dropDatabase: (() => Promise<void>) | undefined;
 
 	beforeAll(async () => {
-		fake = await startFakeProviders();
-		fake.registerKey('openrouter', APP_KEY, { behaviour: 'ok', chunkDelayMs: 20 });
-		const database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
-		dropDatabase = database?.drop;
-		app = await startApp({ databaseUrl: database?.url, env: { ...fakeEnv(fake), OPENROUTER_API_KEY: APP_KEY } });
+		stack = await startStack({ appKeyBehaviour: { behaviour: 'ok', chunkDelayMs: 20 } });
+		({ app, fake } = stack);
 		browser = await launchBrowser();
 	});
 	afterAll(async () => {
 		await browser?.close();
-		await app?.stop();
-		await fake?.close();
-		await dropDatabase?.();
+		await stack?.stop();
 	});
 
 	/** A user with an OpenAI key (added over tRPC), signed in in the browser with the same session. */

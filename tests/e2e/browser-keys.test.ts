@@ -1,15 +1,13 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator } from 'playwright-core';
-import { startFakeProviders, type FakeProviders } from '../fakes/server';
-import { startApp, type AppServer } from '../helpers/app-server';
+import type { FakeProviders } from '../fakes/server';
+import type { AppServer } from '../helpers/app-server';
 import { launchBrowser, SCREENSHOT_DIR, type TestBrowser } from '../helpers/browser';
-import { createEmptyPostgresDatabase } from '../helpers/db';
 import { browserSkipReason, testDatabaseUrl } from '../helpers/env';
 import { TestClient } from '../helpers/http-client';
-import { fakeEnv, testKey } from '../integration/keys-fixtures';
-
-const APP_KEY = 'sk-or-v1-appkeybrowserkeys0123456789abcdefghijklmnopqrstuvw';
+import { startStack, type Stack } from '../helpers/stack';
+import { testKey } from '../integration/keys-fixtures';
 const EMAIL = 'grace@example.com';
 const PASSWORD = 'compiler pioneer';
 
@@ -17,26 +15,21 @@ const PASSWORD = 'compiler pioneer';
 describe.skipIf(Boolean(browserSkipReason))(
 	`API keys page in the browser [${testDatabaseUrl ? 'postgres' : 'pglite'}]`,
 	() => {
+		let stack: Stack;
 		let app: AppServer;
 		let fake: FakeProviders;
 		let browser: TestBrowser;
-		let dropDatabase: (() => Promise<void>) | undefined;
 		const firstKey = testKey('openai', 'first');
 		const secondKey = testKey('openai', 'second');
 
 		beforeAll(async () => {
-			fake = await startFakeProviders();
-			fake.registerKey('openrouter', APP_KEY, 'ok');
-			const database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
-			dropDatabase = database?.drop;
-			app = await startApp({ databaseUrl: database?.url, env: { ...fakeEnv(fake), OPENROUTER_API_KEY: APP_KEY } });
+			stack = await startStack();
+			({ app, fake } = stack);
 			browser = await launchBrowser();
 		});
 		afterAll(async () => {
 			await browser?.close();
-			await app?.stop();
-			await fake?.close();
-			await dropDatabase?.();
+			await stack?.stop();
 		});
 
 		const card = (provider: string): Locator => browser.page.locator(`article[data-provider="${provider}"]`);

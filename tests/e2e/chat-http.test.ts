@@ -1,31 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseChatStream, type ChatStreamEvent } from '$lib/chat/events';
-import { startFakeProviders, type FakeProviders } from '../fakes/server';
-import { startApp, type AppServer } from '../helpers/app-server';
-import { createEmptyPostgresDatabase } from '../helpers/db';
+import type { FakeProviders } from '../fakes/server';
+import type { AppServer } from '../helpers/app-server';
 import { testDatabaseUrl } from '../helpers/env';
 import { TestClient } from '../helpers/http-client';
-import { fakeEnv, testKey } from '../integration/keys-fixtures';
-
-const APP_KEY = 'sk-or-v1-appkeyhttp0123456789abcdefghijklmnopqrstuvwxyz01';
+import { startStack, type Stack } from '../helpers/stack';
+import { testKey } from '../integration/keys-fixtures';
 
 /** The web chat endpoint over real HTTP: Server-Sent Events, history, errors, aborts. */
 describe(`POST /api/chat [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => {
+	let stack: Stack;
 	let app: AppServer;
 	let fake: FakeProviders;
-	let dropDatabase: (() => Promise<void>) | undefined;
 
 	beforeAll(async () => {
-		fake = await startFakeProviders();
-		fake.registerKey('openrouter', APP_KEY, 'ok');
-		const database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
-		dropDatabase = database?.drop;
-		app = await startApp({ databaseUrl: database?.url, env: { ...fakeEnv(fake), OPENROUTER_API_KEY: APP_KEY } });
+		stack = await startStack();
+		({ app, fake } = stack);
 	});
 	afterAll(async () => {
-		await app?.stop();
-		await fake?.close();
-		await dropDatabase?.();
+		await stack?.stop();
 	});
 
 	async function signedInWithKey(name: string, behaviour: Parameters<FakeProviders['registerKey']>[2] = 'ok') {

@@ -12,6 +12,7 @@ import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
 import { fakeEnv, testKey, trpcFailure } from './keys-fixtures';
+import { usageRecord } from '../helpers/usage';
 
 let fake: FakeProviders;
 beforeAll(async () => {
@@ -33,25 +34,8 @@ async function createAccount(
 		.executeTakeFirstOrThrow();
 }
 
-const usage = (userId: string, overrides: Partial<UsageRecord> = {}): UsageRecord => ({
-	requestId: `req-${randomUUID()}`,
-	userId,
-	provider: 'openai',
-	model: 'openai/gpt-4o-mini',
-	keySource: 'user',
-	servedBy: 'openai',
-	api: 'web',
-	success: true,
-	errorCode: null,
-	fallbackReason: null,
-	promptTokens: 100,
-	completionTokens: 50,
-	costMicros: 1_000,
-	estimated: false,
-	latencyMs: 100,
-	ttftMs: 30,
-	...overrides
-});
+const usage = (userId: string, overrides: Partial<UsageRecord> = {}) =>
+	usageRecord(userId, { costMicros: 1_000, ...overrides });
 
 /** A key row with placeholder sealed bytes, for tests about metadata and status only. */
 async function insertKey(

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import { sql, type Kysely } from 'kysely';
@@ -14,6 +13,7 @@ import {
 } from '$lib/server/usage';
 import { appErrorFrom } from '../helpers/errors';
 import { describeEachDatabase } from '../helpers/db';
+import { usageRecord } from '../helpers/usage';
 
 type CsvRow = Record<(typeof USAGE_CSV_COLUMNS)[number], string>;
 
@@ -21,25 +21,8 @@ const JAN = (day: number, hour = 12, minute = 0, ms = 0) => new Date(Date.UTC(20
 // Lower case: the schema keeps emails normalised, but checks nothing else about them.
 const EVIL_EMAIL = '=hyperlink("http://x","y")@example.com';
 
-const record = (userId: string, overrides: Partial<UsageRecord> = {}): UsageRecord => ({
-	requestId: `req-${randomUUID()}`,
-	userId,
-	provider: 'openai',
-	model: 'openai/gpt-4o-mini',
-	keySource: 'user',
-	servedBy: 'openai',
-	api: 'web',
-	success: true,
-	errorCode: null,
-	fallbackReason: null,
-	promptTokens: 100,
-	completionTokens: 50,
-	costMicros: 123,
-	estimated: false,
-	latencyMs: 100,
-	ttftMs: 30,
-	...overrides
-});
+const record = (userId: string, overrides: Partial<UsageRecord> = {}) =>
+	usageRecord(userId, { costMicros: 123, ...overrides });
 
 /** Dollars with six decimals back to integer micros, without floating point. */
 const micros = (usd: string) => {

@@ -14,26 +14,10 @@ import { createTestDatabase, describeEachDatabase } from '../helpers/db';
 import { testDatabaseUrl } from '../helpers/env';
 import { startTcpProxy, throughProxy } from '../helpers/tcp-proxy';
 import { testServices } from '../helpers/services';
+import { usageRecord } from '../helpers/usage';
 
-const record = (userId: string, overrides: Partial<UsageRecord> = {}): UsageRecord => ({
-	requestId: `req-${Math.random().toString(36).slice(2)}`,
-	userId,
-	provider: 'openai',
-	model: 'openai/gpt-4o-mini',
-	keySource: 'user',
-	servedBy: 'openai',
-	api: 'web',
-	success: true,
-	errorCode: null,
-	fallbackReason: null,
-	promptTokens: 100,
-	completionTokens: 50,
-	costMicros: 45,
-	estimated: false,
-	latencyMs: 120,
-	ttftMs: 40,
-	...overrides
-});
+const record = (userId: string, overrides: Partial<UsageRecord> = {}) =>
+	usageRecord(userId, { costMicros: 45, ...overrides });
 
 describeEachDatabase('usage records', (database) => {
 	let services: Services;

@@ -1,34 +1,6 @@
-import {
-	BarController,
-	BarElement,
-	CategoryScale,
-	Chart,
-	Legend,
-	LinearScale,
-	LineController,
-	LineElement,
-	PointElement,
-	Tooltip
-} from 'chart.js';
 import type { ProviderKey } from '$lib/format';
 
-/**
- * Chart.js for the usage dashboard. Only the pieces the two charts use are registered (bars,
- * one line, category and linear scales, tooltip, legend), which keeps the bundle small.
- */
-Chart.register(
-	BarController,
-	BarElement,
-	LineController,
-	LineElement,
-	PointElement,
-	CategoryScale,
-	LinearScale,
-	Tooltip,
-	Legend
-);
-
-export { Chart };
+export { Chart, themeColors } from '$lib/charts';
 
 /** One hue per provider; the app key's share is the same hue, lighter, so the pairs read together. */
 export const PROVIDER_COLORS: Record<ProviderKey, { own: string; app: string }> = {
@@ -39,13 +11,6 @@ export const PROVIDER_COLORS: Record<ProviderKey, { own: string; app: string }> 
 };
 
 export const KEY_SOURCE_COLORS = { user: '#1f7a3a', app: '#8a5a00' } as const;
-
-/** Theme colours from the page's CSS variables, so the charts follow light and dark mode. */
-export function themeColors(): { text: string; muted: string; grid: string } {
-	const style = getComputedStyle(document.documentElement);
-	const read = (name: string, fallback: string) => style.getPropertyValue(name).trim() || fallback;
-	return { text: read('--text', '#1d1d1b'), muted: read('--muted', '#5b5b57'), grid: read('--border', '#d9d9d3') };
-}
 
 /** Every UTC day (YYYY-MM-DD) from `from` (inclusive) to `to` (exclusive): days without use are charted as 0. */
 export function daysBetween(from: Date, to: Date): string[] {

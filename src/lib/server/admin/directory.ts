@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import type { Provider } from '$lib/server/config';
-import type { Database, KeySource, KeyStatus, Role } from '$lib/server/db';
+import type { Database, KeySource, Role } from '$lib/server/db';
 import { notFound } from '$lib/server/errors';
+import { METADATA_COLUMNS, toMetadata, type KeyMetadata, type MetadataRow } from '$lib/server/keys';
 import { getEffectiveLimits, type EffectiveLimits, type LimitDefaults } from '$lib/server/limits';
 import { startOfUtcDay, startOfUtcMonth, summarizeUsage, type UsageTotals } from '$lib/server/usage';
 import { parseInput } from '$lib/server/validation';
@@ -10,62 +10,14 @@ import { adminUserInput, adminUsersInput } from './schemas';
 /** The user directory admins browse: accounts, their keys' metadata (never key material), spend. */
 
 /** What an admin may see of a stored key: the same metadata its owner sees. */
-export interface AdminKey {
-	id: string;
-	provider: Provider;
-	label: string | null;
-	last4: string;
-	status: KeyStatus;
-	isActive: boolean;
-	createdAt: Date;
-	lastUsedAt: Date | null;
-	lastValidatedAt: Date | null;
-	lastErrorCode: string | null;
-}
+export type AdminKey = KeyMetadata;
 
-/** Only these columns are ever read: ciphertext, nonce and fingerprint stay in the database. */
-export const KEY_METADATA_COLUMNS = [
-	'id',
-	'user_id',
-	'provider',
-	'label',
-	'last4',
-	'status',
-	'is_active',
-	'created_at',
-	'last_used_at',
-	'last_validated_at',
-	'last_error_code'
-] as const;
+/** The keys domain's metadata columns plus the owner: ciphertext, nonce and fingerprint stay put. */
+export const KEY_METADATA_COLUMNS = [...METADATA_COLUMNS, 'user_id'] as const;
 
-export interface KeyMetadataRow {
-	id: string;
-	user_id: string;
-	provider: Provider;
-	label: string | null;
-	last4: string;
-	status: KeyStatus;
-	is_active: boolean;
-	created_at: Date;
-	last_used_at: Date | null;
-	last_validated_at: Date | null;
-	last_error_code: string | null;
-}
+export type KeyMetadataRow = MetadataRow & { user_id: string };
 
-export function adminKeyOf(row: KeyMetadataRow): AdminKey {
-	return {
-		id: row.id,
-		provider: row.provider,
-		label: row.label,
-		last4: row.last4,
-		status: row.status,
-		isActive: row.is_active,
-		createdAt: row.created_at,
-		lastUsedAt: row.last_used_at,
-		lastValidatedAt: row.last_validated_at,
-		lastErrorCode: row.last_error_code
-	};
-}
+export const adminKeyOf = (row: KeyMetadataRow): AdminKey => toMetadata(row);
 
 export interface SourceSpend {
 	requests: number;

@@ -78,7 +78,8 @@ export const RECHECK_AFTER_SECONDS: Record<KeyStatus, number> = {
 	unverified: HOUR
 };
 
-const METADATA_COLUMNS = [
+/** The only columns read for metadata: ciphertext, nonce and fingerprint stay in the database. */
+export const METADATA_COLUMNS = [
 	'id',
 	'provider',
 	'label',
@@ -92,7 +93,7 @@ const METADATA_COLUMNS = [
 	'disabled_by_admin_at'
 ] as const;
 
-interface MetadataRow {
+export interface MetadataRow {
 	id: string;
 	provider: Provider;
 	label: string | null;
