@@ -3,8 +3,9 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenerativeAIError, GoogleGenerativeAIFetchError } from '@google/generative-ai';
 import OpenAI from 'openai';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { classifyProviderFailure, ProviderError, type ProviderFailure, type ProviderId } from '$lib/server/providers';
+import { loadSdks } from '$lib/server/providers/sdk';
 import { BEHAVIOURS, type Behaviour } from '../fakes/server';
 import { callFor, drain, newKey, PROVIDERS, providerError, useFakeProviders } from './providers-support';
 
@@ -165,6 +166,8 @@ describe('keys never leak into errors', () => {
 
 describe('classifyProviderFailure', () => {
 	const before = { afterFirstToken: false };
+	// As after any real call: the SDKs load with the first one (providers/sdk.ts).
+	beforeAll(() => loadSdks());
 
 	it('reads OpenRouter numeric error codes inside a stream', () => {
 		const error = new OpenAI.APIError(undefined, { code: 502, message: 'upstream died' }, undefined, undefined);

@@ -1,5 +1,6 @@
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import { guardedCall, isRecord, tokenCount, type CallControl } from './call';
+import { loadSdks } from './sdk';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
 
 /**
@@ -15,7 +16,8 @@ export const anthropicAdapter: ProviderAdapter = {
 		)
 };
 
-function clientFor(call: ChatCall, baseUrl: string): Anthropic {
+async function clientFor(call: ChatCall, baseUrl: string): Promise<Anthropic> {
+	const { Anthropic } = await loadSdks();
 	return new Anthropic({
 		apiKey: call.apiKey,
 		baseURL: baseUrl,
@@ -41,10 +43,9 @@ function requestBody(call: ChatCall) {
 }
 
 async function* streamChat(call: ChatCall, baseUrl: string, control: CallControl): AsyncGenerator<ProviderEvent> {
-	const stream = await clientFor(call, baseUrl).messages.create(
-		{ ...requestBody(call), stream: true },
-		{ signal: control.signal }
-	);
+	const stream = await (
+		await clientFor(call, baseUrl)
+	).messages.create({ ...requestBody(call), stream: true }, { signal: control.signal });
 	let promptTokens: number | undefined;
 	let completionTokens: number | undefined;
 	let finish: FinishReason | undefined;
@@ -72,10 +73,9 @@ async function* streamChat(call: ChatCall, baseUrl: string, control: CallControl
 }
 
 async function* completeChat(call: ChatCall, baseUrl: string, control: CallControl): AsyncGenerator<ProviderEvent> {
-	const message = await clientFor(call, baseUrl).messages.create(
-		{ ...requestBody(call), stream: false },
-		{ signal: control.signal }
-	);
+	const message = await (
+		await clientFor(call, baseUrl)
+	).messages.create({ ...requestBody(call), stream: false }, { signal: control.signal });
 	const raw: unknown = message;
 	if (!isRecord(raw) || !Array.isArray(raw.content)) throw new SyntaxError('message without content');
 	const text = message.content.map((block) => (block.type === 'text' ? block.text : '')).join('');

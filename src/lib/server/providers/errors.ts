@@ -1,11 +1,12 @@
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import {
 	GoogleGenerativeAIAbortError,
 	GoogleGenerativeAIError,
 	GoogleGenerativeAIFetchError,
 	GoogleGenerativeAIRequestInputError
 } from '@google/generative-ai';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
+import { loadedSdks } from './sdk';
 import type { ProviderId } from './types';
 
 /**
@@ -155,18 +156,23 @@ export function classifyProviderFailure(provider: ProviderId, error: unknown, co
 }
 
 function classifyError(provider: ProviderId, error: unknown): Classified {
-	// The SDKs' own subclasses first: abort and connection errors are APIError subclasses too.
-	if (error instanceof OpenAI.APIUserAbortError || error instanceof Anthropic.APIUserAbortError) {
-		return { failure: 'aborted' };
+	// The SDKs load with the first call (sdk.ts); before that no error of theirs can exist.
+	const sdks = loadedSdks();
+	if (sdks) {
+		const { OpenAI, Anthropic } = sdks;
+		// The SDKs' own subclasses first: abort and connection errors are APIError subclasses too.
+		if (error instanceof OpenAI.APIUserAbortError || error instanceof Anthropic.APIUserAbortError) {
+			return { failure: 'aborted' };
+		}
+		if (error instanceof OpenAI.APIConnectionTimeoutError || error instanceof Anthropic.APIConnectionTimeoutError) {
+			return { failure: 'timeout' };
+		}
+		if (error instanceof OpenAI.APIConnectionError || error instanceof Anthropic.APIConnectionError) {
+			return { failure: causeIsTimeout(error) ? 'timeout' : 'network' };
+		}
+		if (error instanceof OpenAI.APIError) return classifyOpenAIError(provider, error);
+		if (error instanceof Anthropic.APIError) return classifyAnthropicError(error);
 	}
-	if (error instanceof OpenAI.APIConnectionTimeoutError || error instanceof Anthropic.APIConnectionTimeoutError) {
-		return { failure: 'timeout' };
-	}
-	if (error instanceof OpenAI.APIConnectionError || error instanceof Anthropic.APIConnectionError) {
-		return { failure: causeIsTimeout(error) ? 'timeout' : 'network' };
-	}
-	if (error instanceof OpenAI.APIError) return classifyOpenAIError(provider, error);
-	if (error instanceof Anthropic.APIError) return classifyAnthropicError(error);
 	if (error instanceof GoogleGenerativeAIError) return classifyGoogleError(error);
 	return classifyPlainError(error);
 }

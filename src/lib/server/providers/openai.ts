@@ -1,10 +1,11 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type {
 	ChatCompletion,
 	ChatCompletionCreateParamsNonStreaming,
 	ChatCompletionCreateParamsStreaming
 } from 'openai/resources/chat/completions';
 import { guardedCall, isRecord, tokenCount, usdToMicrosRoundedUp, type CallControl } from './call';
+import { loadSdks } from './sdk';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
 
 /**
@@ -39,7 +40,8 @@ export function openAICompatibleChat(
 	);
 }
 
-function clientFor(call: ChatCall, baseUrl: string): OpenAI {
+async function clientFor(call: ChatCall, baseUrl: string): Promise<OpenAI> {
+	const { OpenAI } = await loadSdks();
 	// A client per call: it holds the user's key only for this call. Retries and fallback belong
 	// to routing. organization/project are pinned so OPENAI_ORG_ID in the server's environment
 	// never rides along with a user's key.
@@ -76,7 +78,7 @@ async function* streamChat(
 		// Without this OpenAI sends no usage at all in a stream.
 		stream_options: { include_usage: true }
 	};
-	const stream = await clientFor(call, baseUrl).chat.completions.create(body, { signal: control.signal });
+	const stream = await (await clientFor(call, baseUrl)).chat.completions.create(body, { signal: control.signal });
 	let finish: FinishReason | undefined;
 	let usage: ProviderEvent | undefined;
 	for await (const chunk of stream) {
@@ -98,12 +100,12 @@ async function* completeChat(
 	control: CallControl
 ): AsyncGenerator<ProviderEvent> {
 	const body: ChatCompletionCreateParamsNonStreaming = { ...requestBody(call, options), stream: false };
-	const completion: ChatCompletion = await clientFor(call, baseUrl).chat.completions.create(body, {
-		signal: control.signal
-	});
+	const client = await clientFor(call, baseUrl);
+	const completion: ChatCompletion = await client.chat.completions.create(body, { signal: control.signal });
 	const raw: unknown = completion;
 	// OpenRouter can answer 200 with only an `error` (the upstream failed after routing).
 	if (isRecord(raw) && isRecord(raw.error)) {
+		const { OpenAI } = await loadSdks();
 		throw new OpenAI.APIError(undefined, raw.error, undefined, undefined);
 	}
 	if (!isRecord(raw) || !Array.isArray(raw.choices)) throw new SyntaxError('chat completion without choices');
