@@ -134,6 +134,32 @@ describe('Message', () => {
 		expect(screen.getByText(/^Resets in/).textContent).toMatch(/^Resets in (29|30) min, at \d\d:\d\d UTC/);
 	});
 
+	it('explains a reached spending cap with the amount and when it resets', async () => {
+		const resetsAt = new Date(Date.now() + 3 * 3_600_000);
+		const { container } = await show(
+			answer({
+				content: '',
+				keySource: null,
+				promptTokens: null,
+				completionTokens: null,
+				costMicros: null,
+				failure: {
+					kind: 'cap',
+					code: 'daily_cap',
+					message: "You reached your daily OpenAI spending cap on the app's key ($0.50). It resets at 00:00 UTC.",
+					resetsAt: resetsAt.toISOString(),
+					partial: false
+				}
+			})
+		);
+		expect(screen.getByText('Daily spending cap reached')).toBeTruthy();
+		expect(screen.getByText(/spending cap on the app's key \(\$0\.50\)/)).toBeTruthy();
+		expect(screen.getByText(/^Resets in/).textContent).toMatch(/^Resets in (2|3) h/);
+		expect(container.querySelector('.failure.cap')).not.toBeNull();
+		// A cap is not a key problem: no link sending the user to replace a working key.
+		expect(screen.queryByRole('link', { name: 'Manage your API keys' })).toBeNull();
+	});
+
 	it('links to the keys page when a key is the problem', async () => {
 		await show(
 			answer({

@@ -52,7 +52,14 @@ describe.skipIf(Boolean(browserSkipReason))('a new user’s journey in the brows
 
 		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API keys' }).click();
 		fake.registerKey('openai', key, { behaviour: 'ok', chunkDelayMs: 60 });
+		// The form hints at each provider's key shape and links to where to get one.
+		const hint = page.locator('#key-hint');
+		await page.getByLabel('Provider').selectOption('anthropic');
+		expect(await hint.textContent()).toContain('Looks like sk-ant-…');
+		expect(await hint.getByRole('link').textContent()).toContain('Get a key from Anthropic');
 		await page.getByLabel('Provider').selectOption('openai');
+		expect(await hint.textContent()).toContain('Looks like sk-…');
+		expect(await hint.getByRole('link').textContent()).toContain('Get a key from OpenAI');
 		await page.locator('#key-secret').fill(key);
 		await page.getByRole('button', { name: 'Save key' }).click();
 		await page.getByRole('status').filter({ hasText: 'Saved: OpenAI accepted this key.' }).waitFor();
@@ -69,16 +76,26 @@ describe.skipIf(Boolean(browserSkipReason))('a new user’s journey in the brows
 		expect(await selector(page).textContent()).toContain('🔑 Your key');
 		await browser.screenshot('journey-03-selector');
 
+		// Record, inside the page, every length the answer's text has while it is on screen: a
+		// streamed answer shows several growing lengths before the last one.
+		await page.evaluate(() => {
+			const seen: number[] = [];
+			(window as unknown as { answerLengths: number[] }).answerLengths = seen;
+			new MutationObserver(() => {
+				const text = document.querySelector('article.assistant[aria-busy="true"] .text');
+				const length = text?.textContent?.length ?? 0;
+				if (length > 0 && seen.at(-1) !== length) seen.push(length);
+			}).observe(document.body, { subtree: true, childList: true, characterData: true });
+		});
 		await send(page, 'What does Latchkey do?');
-		// The answer grows while it streams, then settles with its key, tokens and cost.
-		const streaming = page.locator('article.assistant[aria-busy="true"] .text');
-		await streaming.waitFor();
-		const partial = (await streaming.textContent()) ?? '';
 		await finished(page).first().waitFor();
 		const answer = answers(page).first();
 		const text = (await answer.locator('.text').textContent()) ?? '';
 		expect(text).toContain('You said: What does Latchkey do?');
-		expect(text.length).toBeGreaterThan(partial.length);
+		const lengths = await page.evaluate(() => (window as unknown as { answerLengths: number[] }).answerLengths);
+		expect(lengths.length).toBeGreaterThanOrEqual(3);
+		expect(lengths.every((length, i) => i === 0 || length > lengths[i - 1]!)).toBe(true);
+		expect(lengths.at(-1)!).toBeLessThanOrEqual(text.length);
 		const meta = (await answer.locator('.meta').textContent()) ?? '';
 		expect(meta).toContain('🔑 Your key');
 		expect(meta).toMatch(/\d+ tokens/);
