@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { FakeProviders } from '../fakes/server';
 import type { AppServer } from '../helpers/app-server';
-import { launchBrowser, type TestBrowser } from '../helpers/browser';
+import { answerLengths, launchBrowser, recordAnswerLengths, type TestBrowser } from '../helpers/browser';
 import { browserSkipReason } from '../helpers/env';
 import { startStack, type Stack } from '../helpers/stack';
 import { testKey } from '../integration/keys-fixtures';
@@ -76,23 +76,13 @@ describe.skipIf(Boolean(browserSkipReason))('a new user’s journey in the brows
 		expect(await selector(page).textContent()).toContain('🔑 Your key');
 		await browser.screenshot('journey-03-selector');
 
-		// Record, inside the page, every length the answer's text has while it is on screen: a
-		// streamed answer shows several growing lengths before the last one.
-		await page.evaluate(() => {
-			const seen: number[] = [];
-			(window as unknown as { answerLengths: number[] }).answerLengths = seen;
-			new MutationObserver(() => {
-				const text = document.querySelector('article.assistant[aria-busy="true"] .text');
-				const length = text?.textContent?.length ?? 0;
-				if (length > 0 && seen.at(-1) !== length) seen.push(length);
-			}).observe(document.body, { subtree: true, childList: true, characterData: true });
-		});
+		await recordAnswerLengths(page);
 		await send(page, 'What does Latchkey do?');
 		await finished(page).first().waitFor();
 		const answer = answers(page).first();
 		const text = (await answer.locator('.text').textContent()) ?? '';
 		expect(text).toContain('You said: What does Latchkey do?');
-		const lengths = await page.evaluate(() => (window as unknown as { answerLengths: number[] }).answerLengths);
+		const lengths = await answerLengths(page);
 		expect(lengths.length).toBeGreaterThanOrEqual(3);
 		expect(lengths.every((length, i) => i === 0 || length > lengths[i - 1]!)).toBe(true);
 		expect(lengths.at(-1)!).toBeLessThanOrEqual(text.length);

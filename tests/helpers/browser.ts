@@ -52,3 +52,25 @@ export async function launchBrowser(
 		}
 	};
 }
+
+/**
+ * Starts recording, inside the page, each length the streaming answer's text takes on screen
+ * (`article.assistant[aria-busy="true"] .text`); `answerLengths` reads them back. A streamed
+ * answer shows several growing lengths; a test that polls from outside could miss them on a busy
+ * machine.
+ */
+export async function recordAnswerLengths(page: Page): Promise<void> {
+	await page.evaluate(() => {
+		const seen: number[] = [];
+		(window as unknown as { answerLengths: number[] }).answerLengths = seen;
+		new MutationObserver(() => {
+			const text = document.querySelector('article.assistant[aria-busy="true"] .text');
+			const length = text?.textContent?.length ?? 0;
+			if (length > 0 && seen.at(-1) !== length) seen.push(length);
+		}).observe(document.body, { subtree: true, childList: true, characterData: true });
+	});
+}
+
+export async function answerLengths(page: Page): Promise<number[]> {
+	return page.evaluate(() => (window as unknown as { answerLengths: number[] }).answerLengths);
+}
