@@ -27,12 +27,16 @@ const running: Script[] = [];
 const tempDirs: string[] = [];
 
 afterEach(async () => {
-	// A failed test must not leave servers behind.
+	// A failed test must not leave servers behind: SIGTERM lets the demo stop its app; whatever
+	// still runs after that (the script or one of its children) is killed.
 	for (const script of running.splice(0)) {
-		if (script.process.exitCode === null && script.process.signalCode === null) {
+		if (script.process.exitCode !== null || script.process.signalCode !== null) continue;
+		const children = childrenOf(script.process.pid!);
+		await terminate(script).catch(() => {
 			script.process.kill('SIGKILL');
-			await script.exited;
-		}
+			return script.exited;
+		});
+		for (const child of children) if (isAlive(child)) process.kill(child, 'SIGKILL');
 	}
 	for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
