@@ -49,20 +49,30 @@ const app = spawn(process.execPath, ['build/index.js'], {
 		ANTHROPIC_BASE_URL: fakes.baseUrls.anthropic,
 		GOOGLE_BASE_URL: fakes.baseUrls.google,
 		OPENROUTER_BASE_URL: fakes.baseUrls.openrouter,
-		ADMIN_EMAILS: DEMO_ADMIN.email,
-		DEMO_MODE: 'true'
+		ADMIN_EMAILS: DEMO_ADMIN.email
 	}
 });
+const appExited = new Promise<number | null>((resolve) => app.once('exit', (code) => resolve(code)));
+let stopping = false;
+// Ctrl-C or SIGTERM stops the app, waits for it to exit (it finishes open streams first), then
+// the fakes: nothing is left running after the demo process is gone.
 const stop = async () => {
+	if (stopping) return;
+	stopping = true;
 	app.kill('SIGTERM');
+	const forced = setTimeout(() => app.kill('SIGKILL'), 15_000);
+	await appExited;
+	clearTimeout(forced);
 	await fakes.close();
 	process.exit(0);
 };
-process.once('SIGINT', stop);
-process.once('SIGTERM', stop);
-app.once('exit', (code) => {
+process.once('SIGINT', () => void stop());
+process.once('SIGTERM', () => void stop());
+void appExited.then(async (code) => {
+	if (stopping) return;
 	console.error(`Latchkey exited (${code}).`);
-	void fakes.close().then(() => process.exit(code ?? 1));
+	await fakes.close();
+	process.exit(code ?? 1);
 });
 
 await waitForHealthy();
@@ -84,7 +94,7 @@ Latchkey demo is running at ${ORIGIN}
   Try a failure: make the demo OpenAI key fail and watch the fallback message:
     curl -XPOST ${fakes.url}/__control/keys -H 'content-type: application/json' \\
       -d '{"provider":"openai","key":"${DEMO_KEYS.openai}","behaviour":"401"}'
-  Behaviours: ok 401 403 429 quota 500 503 slow reset malformed no_usage midstream_error.
+  Behaviours: ok 401 403 429 quota 500 503 slow reset reset_before malformed no_usage midstream_error.
   A key the fakes do not know is invalid, e.g. ${DEMO_KEYS.brokenGoogle} for Google.
 
 Ctrl-C stops everything. Data lives in ${DATA_DIR}.

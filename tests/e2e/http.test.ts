@@ -8,11 +8,18 @@ import { TestClient } from '../helpers/http-client';
 describe(`the HTTP surface [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => {
 	let app: AppServer;
 	let dropDatabase: (() => Promise<void>) | undefined;
+	/** An admin who counts accounts through the admin view, to prove that bad input created none. */
+	let auditor: TestClient;
 
 	beforeAll(async () => {
 		const database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
 		dropDatabase = database?.drop;
-		app = await startApp({ databaseUrl: database?.url, env: { ADMIN_EMAILS: 'root@example.com' } });
+		app = await startApp({
+			databaseUrl: database?.url,
+			env: { ADMIN_EMAILS: 'root@example.com,auditor@example.com' }
+		});
+		auditor = new TestClient(app.url);
+		await auditor.trpc.auth.signUp.mutate({ email: 'auditor@example.com', password: 'auditor password 1' });
 	});
 	afterAll(async () => {
 		await app?.stop();
@@ -49,43 +56,117 @@ describe(`the HTTP surface [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => 
 		expect(replay.status).toBe(401);
 	});
 
+	const accountCount = async () => (await auditor.trpc.admin.users.query({})).total;
+
+	/** Signing up with this email now works, so the refused attempt left no account behind. */
+	async function expectFreshSignUp(email: string, normalised = email.trim().toLowerCase()): Promise<void> {
+		const client = new TestClient(app.url);
+		const response = await postJson(client, '/api/trpc/auth.signUp', {
+			json: { email, password: 'a valid password 1' }
+		});
+		expect(response.status, await response.clone().text()).toBe(200);
+		expect(await client.trpc.auth.me.query()).toMatchObject({ email: normalised });
+	}
+
 	it.each([
-		['a malformed email', { email: 'no at sign', password: 'long enough password' }, 400, /valid email/],
-		['a short password', { email: 'a@example.com', password: 'short' }, 400, /at least 10 characters/]
-	])('answers %s with a clear 400 and creates nothing', async (_name, input, status, message) => {
+		['a malformed email', { email: 'no at sign', password: 'long enough password' }, /valid email/],
+		['a short password', { email: 'Short.Password@Example.com', password: 'short' }, /at least 10 characters/]
+	])('answers %s with a clear 400 and creates nothing', async (_name, input, message) => {
+		const before = await accountCount();
 		const client = new TestClient(app.url);
 		const response = await postJson(client, '/api/trpc/auth.signUp', { json: input });
-		expect(response.status).toBe(status);
+		expect(response.status).toBe(400);
 		const body = (await response.json()) as { error: { json: { message: string } } };
 		expect(body.error.json.message).toMatch(message);
-		const signIn = await postJson(client, '/api/trpc/auth.signIn', {
-			json: { email: input.email, password: input.password }
-		});
-		expect(signIn.status).not.toBe(200);
+		expect(response.headers.getSetCookie().some((c) => c.startsWith('latchkey_session='))).toBe(false);
+		expect(await accountCount()).toBe(before);
+		if (input.email.includes('@')) {
+			await expectFreshSignUp(input.email);
+			expect(await accountCount()).toBe(before + 1);
+		}
 	});
 
-	it('refuses a 1 MB password with 413 before doing any work', async () => {
+	it('refuses a 1 MB password with 413 before doing any work, and creates nothing', async () => {
+		const before = await accountCount();
 		const client = new TestClient(app.url);
 		const response = await postJson(client, '/api/trpc/auth.signUp', {
 			json: { email: 'huge@example.com', password: 'x'.repeat(1_048_576) }
 		});
 		expect(response.status).toBe(413);
-		const signIn = await postJson(client, '/api/trpc/auth.signIn', {
-			json: { email: 'huge@example.com', password: 'x'.repeat(20) }
-		});
-		expect(signIn.status).toBe(401);
+		expect(await accountCount()).toBe(before);
+		// The same address, spelled differently, still signs up: no account was made for it.
+		await expectFreshSignUp('  HUGE@Example.com ', 'huge@example.com');
+		expect(await accountCount()).toBe(before + 1);
 	});
 
-	it('answers an unknown tRPC path with 404 and a wrong content type with 415', async () => {
+	it('answers an unknown tRPC path with 404 and creates nothing', async () => {
+		const before = await accountCount();
 		const client = new TestClient(app.url);
 		expect((await client.fetch('/api/trpc/nothing.here')).status).toBe(404);
-		const wrongType = await client.fetch('/api/trpc/auth.signUp', {
+		const account = { email: 'unknown-path@example.com', password: 'long enough password' };
+		for (const path of ['/api/trpc/nothing.here', '/api/trpc/auth.signUpp', '/api/trpc/auth']) {
+			const response = await postJson(client, path, { json: account });
+			expect(response.status, path).toBe(404);
+		}
+		expect(await accountCount()).toBe(before);
+		await expectFreshSignUp(account.email);
+	});
+
+	it('answers a wrong content type with 415, even for a well-formed body, and creates nothing', async () => {
+		const before = await accountCount();
+		const client = new TestClient(app.url);
+		const account = { email: 'plain-text@example.com', password: 'long enough password' };
+		for (const [type, body] of [
+			['text/plain', JSON.stringify({ json: account })],
+			['application/x-www-form-urlencoded', new URLSearchParams(account).toString()]
+		] as const) {
+			const response = await client.fetch('/api/trpc/auth.signUp', {
+				method: 'POST',
+				headers: { 'content-type': type },
+				body
+			});
+			expect(response.status, type).toBe(415);
+			expect(await response.json()).toMatchObject({ error: { message: expect.stringMatching(/as JSON/) } });
+		}
+		expect(client.cookie('latchkey_session')).toBeUndefined();
+		expect(await accountCount()).toBe(before);
+		await expectFreshSignUp(account.email);
+	});
+
+	it.each([
+		['a malformed email', 'no at sign', 'long enough password', 400, /valid email/],
+		['a short password', 'form-short@example.com', 'short', 400, /at least 10 characters/],
+		['an email that is already taken', 'auditor@example.com', 'long enough password', 409, /already/]
+	])('shows the sign-up form again with %s, and creates nothing', async (_name, email, password, status, message) => {
+		const before = await accountCount();
+		const client = new TestClient(app.url);
+		const response = await client.fetch('/signup', {
 			method: 'POST',
-			headers: { 'content-type': 'text/plain' },
-			body: 'email=a@b.c'
+			// A browser without JavaScript: a native form post that asks for HTML.
+			headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html,application/xhtml+xml' },
+			body: new URLSearchParams({ email, password }).toString()
 		});
-		expect(wrongType.status).toBe(415);
-		expect(await wrongType.json()).toMatchObject({ error: { message: expect.stringMatching(/as JSON/) } });
+		expect(response.status).toBe(status);
+		const html = await response.text();
+		expect(html).toMatch(/<p class="alert error" role="alert" id="form-error">[^<]+<\/p>/);
+		expect(/id="form-error">([^<]+)</.exec(html)?.[1]).toMatch(message);
+		expect(client.cookie('latchkey_session')).toBeUndefined();
+		expect(await accountCount()).toBe(before);
+		if (email === 'form-short@example.com') await expectFreshSignUp(email);
+	});
+
+	it('refuses a 1 MB password on the sign-up form, and creates nothing', async () => {
+		const before = await accountCount();
+		const client = new TestClient(app.url);
+		const response = await client.fetch('/signup', {
+			method: 'POST',
+			headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html,application/xhtml+xml' },
+			body: new URLSearchParams({ email: 'huge-form@example.com', password: 'x'.repeat(1_048_576) }).toString()
+		});
+		expect(response.status).toBe(413);
+		expect(client.cookie('latchkey_session')).toBeUndefined();
+		expect(await accountCount()).toBe(before);
+		await expectFreshSignUp('huge-form@example.com');
 	});
 
 	it('refuses cross-site state changes, for JSON and for forms', async () => {

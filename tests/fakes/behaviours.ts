@@ -11,6 +11,7 @@ export const BEHAVIOURS = [
 	'503',
 	'slow',
 	'reset',
+	'reset_before',
 	'malformed',
 	'no_usage',
 	'midstream_error'

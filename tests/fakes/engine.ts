@@ -233,6 +233,11 @@ async function serveChat(turn: Turn, match: RouteMatch & { kind: 'chat' }): Prom
 	if (!(await exchange.sleep(behaviour.firstByteDelayMs))) return;
 	const failure = behaviourFailure(turn, behaviour, call.model);
 	if (failure) return send(turn, failure);
+	if (behaviour.behaviour === 'reset_before') {
+		// The connection dies before a single response byte, headers included (stream or not).
+		await exchange.cutConnection();
+		return;
+	}
 
 	const reply = behaviour.reply ?? defaultReply(dialect.provider, call.model, call.lastUserText);
 	const usage = usageFor(call.promptTexts, reply);

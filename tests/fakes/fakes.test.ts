@@ -583,6 +583,64 @@ describe('stream failures', () => {
 		).rejects.toBeInstanceOf(OpenAI.APIConnectionError);
 	});
 
+	it('reset_before: every SDK fails with a connection error and no text, stream or not', async () => {
+		const attempts: [ProviderName, (key: string, stream: boolean) => Promise<unknown>][] = [
+			[
+				'openai',
+				async (key, stream) => {
+					const client = openai(key).chat.completions;
+					const params = { model: 'gpt-4o', messages: USER_MESSAGES };
+					if (!stream) return client.create(params);
+					return drain(await client.create({ ...params, stream: true }), openAIText);
+				}
+			],
+			[
+				'openrouter',
+				async (key, stream) => {
+					const client = openrouter(key).chat.completions;
+					const params = { model: 'openai/gpt-4o', messages: USER_MESSAGES };
+					if (!stream) return client.create(params);
+					return drain(await client.create({ ...params, stream: true }), openAIText);
+				}
+			],
+			[
+				'anthropic',
+				async (key, stream) => {
+					const client = anthropic(key).messages;
+					const params = { model: 'claude-sonnet-4', max_tokens: 64, messages: USER_MESSAGES };
+					if (!stream) return client.create(params);
+					return drain(await client.create({ ...params, stream: true }), anthropicText);
+				}
+			],
+			[
+				'google',
+				async (key, stream) => {
+					if (!stream) return gemini(key).generateContent(PROMPT);
+					const result = await gemini(key).generateContentStream(PROMPT);
+					result.response.catch(() => undefined);
+					return drain(result.stream, (chunk) => chunk.text());
+				}
+			]
+		];
+		for (const [provider, call] of attempts) {
+			for (const stream of [false, true]) {
+				const key = newKey();
+				fake.registerKey(provider, key, 'reset_before');
+				const error = await call(key, stream).then(
+					() => undefined,
+					(e: unknown) => e
+				);
+				expect(error, `${provider} stream=${stream}`).toBeInstanceOf(Error);
+				if (provider === 'openai' || provider === 'openrouter') expect(error).toBeInstanceOf(OpenAI.APIConnectionError);
+				if (provider === 'anthropic') expect(error).toBeInstanceOf(Anthropic.APIConnectionError);
+				const entry = lastRequest();
+				expect(entry).toMatchObject({ provider, kind: 'chat', stream, completed: false, closedByClient: false });
+				expect(entry.status).toBeUndefined();
+				expect(entry.firstByteAt).toBeUndefined();
+			}
+		}
+	});
+
 	it('midstream_error: in-stream error events become SDK errors after the first text', async () => {
 		const oaiKey = newKey();
 		fake.registerKey('openai', oaiKey, 'midstream_error');

@@ -3,10 +3,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { admit } from '$lib/server/limits';
 import { listModelsForUser, setFallbackPreference, type ModelOption } from '$lib/server/routing';
 import type { Services } from '$lib/server/services';
+import { MODELS } from '$lib/server/catalog';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
 import { describeEachDatabase } from '../helpers/db';
 import { testConfig, testServices } from '../helpers/services';
-import { callerFor, createUser, fakeEnv, testKey, type TestUser } from './keys-fixtures';
+import { callerFor, createUser, fakeEnv, testKey, trpcFailure, type TestUser } from './keys-fixtures';
 
 const APP_KEY = 'sk-or-v1-appkeymodels0123456789abcdefghijklmnopqrstuvwxyz';
 
@@ -52,6 +53,68 @@ describeEachDatabase('the model list (what the selector shows)', (database) => {
 			warning: "This will use the app's key, within your daily app allowance."
 		});
 		expect(model('openai/gpt-4o-mini').inputMicrosPerMTok).toBe(150_000);
+	});
+
+	it('answers models.list over tRPC with key source, own-key flags and catalog prices per model', async () => {
+		const user = await withOpenAIKey('trpc');
+		const caller = callerFor(services, user);
+		// An Anthropic key the provider rejects on re-test is marked invalid and no longer counts.
+		const anthropicKey = testKey('anthropic', 'models');
+		fake.registerKey('anthropic', anthropicKey, 'ok');
+		const saved = await caller.keys.upsert({ provider: 'anthropic', apiKey: anthropicKey });
+		fake.registerKey('anthropic', anthropicKey, '401');
+		await caller.keys.validate({ id: saved.key.id });
+		expect((await caller.keys.list()).find((k) => k.provider === 'anthropic')?.status).toBe('invalid');
+		await caller.models.setFallback({ provider: 'google', allowFallback: false });
+
+		const list = await caller.models.list();
+		expect(list.map((m) => m.id)).toEqual(MODELS.map((m) => m.id));
+		const byId = new Map(list.map((m) => [m.id, m]));
+		expect(byId.get('openai/gpt-4o-mini')).toMatchObject({
+			keySource: 'user',
+			servedBy: 'openai',
+			userHasKey: true,
+			requiresKey: false,
+			inputMicrosPerMTok: 150_000,
+			outputMicrosPerMTok: 600_000
+		});
+		expect(byId.get('anthropic/claude-sonnet-4')).toMatchObject({
+			keySource: 'app',
+			servedBy: 'openrouter',
+			userHasKey: false,
+			requiresKey: false,
+			inputMicrosPerMTok: 3_000_000,
+			outputMicrosPerMTok: 15_000_000
+		});
+		expect(byId.get('google/gemini-2.5-flash')).toMatchObject({
+			keySource: 'unavailable',
+			servedBy: null,
+			userHasKey: false,
+			requiresKey: true,
+			allowFallback: false,
+			inputMicrosPerMTok: 300_000,
+			outputMicrosPerMTok: 2_500_000,
+			warning: 'Needs your Google Gemini key (fallback is off).'
+		});
+		for (const model of MODELS) {
+			expect(byId.get(model.id)).toMatchObject({
+				provider: model.provider,
+				displayName: model.displayName,
+				inputMicrosPerMTok: model.inputMicrosPerMTok,
+				outputMicrosPerMTok: model.outputMicrosPerMTok
+			});
+		}
+		// Nothing about the key itself travels with the list.
+		expect(JSON.stringify(list)).not.toContain(anthropicKey.slice(-12));
+
+		// Another user sees their own situation, not this one's.
+		const other = await callerFor(services, await createUser(services.db, 'trpc-other')).models.list();
+		expect(other.find((m) => m.id === 'openai/gpt-4o-mini')).toMatchObject({ keySource: 'app', userHasKey: false });
+		expect(other.find((m) => m.id === 'google/gemini-2.5-flash')).toMatchObject({
+			keySource: 'app',
+			requiresKey: false
+		});
+		expect(await trpcFailure(callerFor(services, null).models.list())).toMatchObject({ code: 'UNAUTHORIZED' });
 	});
 
 	it('says a key is needed when fallback is off or the server has no app key', async () => {

@@ -80,6 +80,18 @@ describeEachDatabase('chat routing', (database) => {
 
 	const chatRequests = () => fake.requests.filter((r) => r.kind === 'chat');
 
+	const usageRowsOf = (user: TestUser) =>
+		services.db.selectFrom('usage_records').selectAll().where('user_id', '=', user.id).execute();
+
+	/** The spending-cap reservations a request took, one per key source tried, oldest first. */
+	const reservationsOf = (user: TestUser) =>
+		services.db
+			.selectFrom('limit_reservations')
+			.select(['request_id', 'key_source', 'outcome', 'amount_micros', 'cost_micros'])
+			.where('user_id', '=', user.id)
+			.orderBy('request_id')
+			.execute();
+
 	it.each([
 		['openai/gpt-4o-mini', 'openai', 'gpt-4o-mini'],
 		['anthropic/claude-sonnet-4', 'anthropic', 'claude-sonnet-4'],
@@ -146,7 +158,26 @@ describeEachDatabase('chat routing', (database) => {
 		expect(session.fallback?.message).toMatch(
 			/^Anthropic rejected your key \(401\), so the app's key answered\. Your key is now marked invalid/
 		);
-		await readAll(session);
+		const { text, end } = await readAll(session);
+		expect(text).toContain('Hello from fake-openrouter (model anthropic/claude-sonnet-4)');
+		expect(end).toMatchObject({ type: 'done' });
+		// One usage row for the request: the app key's answer, which says why it was used. The own
+		// key's failed attempt cost nothing: its reservation was returned, not charged.
+		const rows = await usageRowsOf(user);
+		expect(rows).toHaveLength(1);
+		expect(rows[0]).toMatchObject({
+			request_id: session.requestId,
+			key_source: 'app',
+			served_by: 'openrouter',
+			success: true,
+			error_code: null,
+			fallback_reason: 'key_rejected'
+		});
+		expect(rows[0]?.cost_micros).toBeGreaterThan(0);
+		expect(await reservationsOf(user)).toEqual([
+			expect.objectContaining({ request_id: `${session.requestId}:0`, key_source: 'user', outcome: 'released' }),
+			expect.objectContaining({ request_id: `${session.requestId}:1`, key_source: 'app', outcome: 'settled' })
+		]);
 		const [key] = await callerFor(services, user).keys.list();
 		expect(key?.status).toBe('invalid');
 		const notices = await callerFor(services, user).notifications.list({});
@@ -177,8 +208,23 @@ describeEachDatabase('chat routing', (database) => {
 		expect(chatRequests().filter((r) => r.provider === 'openai' && r.key === key.slice(-4))).toHaveLength(2);
 		const [key1] = await callerFor(services, user).keys.list();
 		expect(key1?.status).toBe('valid');
-		const [row] = await usageRow(session.requestId);
-		expect(row).toMatchObject({ key_source: 'app', success: true, fallback_reason: reason });
+		const rows = await usageRowsOf(user);
+		expect(rows).toHaveLength(1);
+		expect(rows[0]).toMatchObject({
+			request_id: session.requestId,
+			key_source: 'app',
+			served_by: 'openrouter',
+			success: true,
+			error_code: null,
+			fallback_reason: reason
+		});
+		// Both tries of the own key ran under one reservation, returned; only the app key's answer is charged.
+		const reservations = await reservationsOf(user);
+		expect(reservations.map((r) => [r.request_id, r.key_source, r.outcome])).toEqual([
+			[`${session.requestId}:0`, 'user', 'released'],
+			[`${session.requestId}:1`, 'app', 'settled']
+		]);
+		expect(reservations[1]?.cost_micros).toBe(rows[0]?.cost_micros);
 	});
 
 	it('falls back when the connection resets before the first token (non-stream)', async () => {
@@ -187,6 +233,92 @@ describeEachDatabase('chat routing', (database) => {
 		expect(session.keySource).toBe('app');
 		expect(session.fallback?.reason).toBe('network');
 		expect((await readAll(session)).text).toContain('fake-openrouter');
+	});
+
+	it('retries once when the connection resets before any byte of a stream, then falls back', async () => {
+		const { user, key } = await userWithKey('anthropic', 'reset_before');
+		const session = await chat(user, 'anthropic/claude-sonnet-4', { stream: true });
+		expect(session).toMatchObject({ keySource: 'app', servedBy: 'openrouter' });
+		expect(session.fallback).toEqual({
+			reason: 'network',
+			message: "Anthropic failed, so the app's key answered."
+		});
+		const { text, end } = await readAll(session);
+		expect(text).toContain('Hello from fake-openrouter (model anthropic/claude-sonnet-4)');
+		expect(text).not.toContain('fake-anthropic');
+		expect(end).toMatchObject({ type: 'done', finishReason: 'stop' });
+		const ownTries = chatRequests().filter((r) => r.provider === 'anthropic' && r.key === key.slice(-4));
+		expect(ownTries.map((r) => [r.stream, r.status, r.completed])).toEqual([
+			[true, undefined, false],
+			[true, undefined, false]
+		]);
+		// A dropped connection says nothing about the key.
+		expect((await callerFor(services, user).keys.list())[0]?.status).toBe('valid');
+		const rows = await usageRowsOf(user);
+		expect(rows).toHaveLength(1);
+		expect(rows[0]).toMatchObject({
+			request_id: session.requestId,
+			key_source: 'app',
+			served_by: 'openrouter',
+			success: true,
+			error_code: null,
+			fallback_reason: 'network',
+			estimated: false
+		});
+		expect((await reservationsOf(user)).map((r) => [r.key_source, r.outcome])).toEqual([
+			['user', 'released'],
+			['app', 'settled']
+		]);
+	});
+
+	it('retries once when the provider is slower than PROVIDER_TIMEOUT_MS, then falls back', async () => {
+		const hasty = await testServices(database().handle, {
+			...fakeEnv(fake),
+			OPENROUTER_API_KEY: APP_KEY,
+			PROVIDER_TIMEOUT_MS: '1000'
+		});
+		const { user, key } = await userWithKey('openai', 'ok');
+		fake.registerKey('openai', key, { behaviour: 'slow', firstByteDelayMs: 5000 });
+		const started = Date.now();
+		const session = await startChat(chatDeps(hasty), {
+			userId: user.id,
+			modelId: 'openai/gpt-4o-mini',
+			messages: [{ role: 'user', content: 'Are you there?' }],
+			stream: true,
+			api: 'web',
+			requestId: randomUUID(),
+			signal: new AbortController().signal
+		});
+		const elapsed = Date.now() - started;
+		expect(session).toMatchObject({ keySource: 'app', servedBy: 'openrouter' });
+		expect(session.fallback).toEqual({
+			reason: 'timeout',
+			message: "OpenAI did not answer in time, so the app's key answered."
+		});
+		// Two tries of about a second each: less than the fake's one slow answer.
+		expect(elapsed).toBeGreaterThanOrEqual(2000);
+		expect(elapsed).toBeLessThan(5000);
+		const { text, end } = await readAll(session);
+		expect(text).toContain('Hello from fake-openrouter (model openai/gpt-4o-mini)');
+		expect(end).toMatchObject({ type: 'done' });
+		const ownTries = chatRequests().filter((r) => r.provider === 'openai' && r.key === key.slice(-4));
+		expect(ownTries).toHaveLength(2);
+		// The app stopped waiting and hung up on both.
+		await expect.poll(() => ownTries.every((r) => r.closedByClient), { timeout: 1000 }).toBe(true);
+		const rows = await usageRowsOf(user);
+		expect(rows).toHaveLength(1);
+		expect(rows[0]).toMatchObject({
+			request_id: session.requestId,
+			key_source: 'app',
+			served_by: 'openrouter',
+			success: true,
+			error_code: null,
+			fallback_reason: 'timeout'
+		});
+		expect((await reservationsOf(user)).map((r) => [r.key_source, r.outcome])).toEqual([
+			['user', 'released'],
+			['app', 'settled']
+		]);
 	});
 
 	it('ends with an error after the first token and never splices in a second answer', async () => {
@@ -214,11 +346,16 @@ describeEachDatabase('chat routing', (database) => {
 	it('gives a clear error instead of the app key when the user turned fallback off', async () => {
 		const user = await createUser(services.db, 'nofallback');
 		await setFallbackPreference(services.db, user.id, { provider: 'openai', allowFallback: false });
+		const calls = chatRequests().length;
 		const noKey = await appErrorFrom(chat(user, 'openai/gpt-4o-mini'));
-		expect(noKey).toMatchObject({ code: 'bad_request', reason: 'no_key' });
+		expect(noKey).toMatchObject({ code: 'bad_request', status: 400, reason: 'no_key' });
 		expect(noKey.message).toBe(
 			'You have no OpenAI key, and fallback to the app key is off for OpenAI. Add a key on the API keys page, or turn fallback on.'
 		);
+		// Refused before anything was reserved or called: no usage row, no reservation, no provider call.
+		expect(await usageRowsOf(user)).toEqual([]);
+		expect(await reservationsOf(user)).toEqual([]);
+		expect(chatRequests()).toHaveLength(calls);
 
 		const { user: withKey } = await userWithKey('openai', '401');
 		await setFallbackPreference(services.db, withKey.id, { provider: 'openai', allowFallback: false });
@@ -228,6 +365,8 @@ describeEachDatabase('chat routing', (database) => {
 		const rows = await services.db.selectFrom('usage_records').selectAll().where('user_id', '=', withKey.id).execute();
 		expect(rows).toHaveLength(1);
 		expect(rows[0]).toMatchObject({ success: false, key_source: 'user', error_code: 'upstream_auth' });
+		// The own key's reservation was returned, and the app key was never tried.
+		expect((await reservationsOf(withKey)).map((r) => [r.key_source, r.outcome])).toEqual([['user', 'released']]);
 	});
 
 	it('estimates tokens with the tokenizer when the provider sends no usage', async () => {

@@ -116,6 +116,21 @@ describe.each(PROVIDERS)('%s failures', (provider: ProviderId) => {
 		}
 	);
 
+	it.each([true, false])(
+		'classifies a connection reset before any response byte (stream: %s) as a retryable network failure',
+		async (stream) => {
+			const { fake } = fakes;
+			const key = newKey(fake, provider, 'reset_before');
+			const { events, error } = await drain(fake, provider, callFor(provider, key, { stream }));
+			expect(events).toEqual([]);
+			const failure = providerError(error);
+			expect(failure).toMatchObject({ provider, failure: 'network', afterFirstToken: false });
+			expect(failure.status).toBeUndefined();
+			expect(failure.isRetryable).toBe(true);
+			expect(failure.invalidatesKey).toBe(false);
+		}
+	);
+
 	it('classifies a reset and a broken body without streaming, before any token', async () => {
 		const { fake } = fakes;
 		const reset = await drain(fake, provider, callFor(provider, newKey(fake, provider, 'reset'), { stream: false }));

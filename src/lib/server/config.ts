@@ -91,15 +91,6 @@ const emailList = z
 	)
 	.pipe(z.array(z.string().email({ message: 'expected comma-separated email addresses' })));
 
-const boolean = z
-	.string()
-	.trim()
-	.toLowerCase()
-	.refine((v) => ['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(v), {
-		message: 'expected true or false'
-	})
-	.transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
-
 const envSchema = z.object({
 	NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
 	DATABASE_URL: optionalString.pipe(
@@ -135,8 +126,7 @@ const envSchema = z.object({
 	/** Sign-in throttling. */
 	SIGNIN_MAX_FAILURES_PER_EMAIL: wholeNumber('failures per window', 1, 1000).default('5'),
 	SIGNIN_MAX_FAILURES_PER_IP: wholeNumber('failures per window', 1, 100_000).default('20'),
-	SIGNIN_WINDOW_SECONDS: wholeNumber('seconds', 1, 86_400).default('900'),
-	DEMO_MODE: boolean.default('false')
+	SIGNIN_WINDOW_SECONDS: wholeNumber('seconds', 1, 86_400).default('900')
 });
 
 export type Provider = (typeof PROVIDERS)[number];
@@ -167,7 +157,6 @@ export interface Config {
 		appDailyCapMicros: number;
 	};
 	signInThrottle: { maxFailuresPerEmail: number; maxFailuresPerIp: number; windowSeconds: number };
-	demoMode: boolean;
 }
 
 export class ConfigError extends Error {
@@ -220,7 +209,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 			maxFailuresPerEmail: e.SIGNIN_MAX_FAILURES_PER_EMAIL,
 			maxFailuresPerIp: e.SIGNIN_MAX_FAILURES_PER_IP,
 			windowSeconds: e.SIGNIN_WINDOW_SECONDS
-		},
-		demoMode: e.DEMO_MODE
+		}
 	};
 }
