@@ -59,6 +59,7 @@ async function run(handle: DbHandle, userIds: string[], hot: boolean, concurrenc
 			provider: 'openai',
 			keySource: 'user',
 			reserveMicros: 1_000,
+			reserveTokens: 500,
 			requestId: randomUUID()
 		});
 		await settle(handle.db, admission, { costMicros: 800, totalTokens: 100 });

@@ -103,4 +103,46 @@ describe.skipIf(!testDatabaseUrl)('spending caps across two app processes sharin
 			.execute();
 		expect(reservations.map((r) => r.outcome)).toEqual(Array(10).fill('settled'));
 	});
+
+	it('admits exactly 10 of 100 concurrent requests against a tokens-per-hour limit with room for 10 worst cases, over two processes', async () => {
+		const config = loadConfig({ NODE_ENV: 'test', MASTER_KEYS: TEST_MASTER_KEYS });
+		const [admin, user] = await handle.db
+			.insertInto('users')
+			.values([
+				{ email: `admin-${randomUUID().slice(0, 8)}@example.com`, password_hash: 'x', role: 'admin' },
+				{ email: `user-${randomUUID().slice(0, 8)}@example.com`, password_hash: 'x' }
+			])
+			.returning('id')
+			.execute();
+		await setAdminLimits(
+			handle.db,
+			config.limitDefaults,
+			{ userId: user!.id, provider: 'openai', tokensPerHour: 10_000 },
+			{ actorUserId: admin!.id }
+		);
+
+		const env = {
+			DATABASE_URL: url,
+			USER_ID: user!.id,
+			PROVIDER: 'openai',
+			REQUESTS: '50',
+			RESERVE_MICROS: '1',
+			RESERVE_TOKENS: '1000'
+		};
+		const workers = [startWorker(env), startWorker(env)];
+		await Promise.all(workers.map((w) => w.ready));
+		for (const w of workers) w.go();
+		const results = await Promise.all(workers.map((w) => w.result));
+
+		expect(results.reduce((n, r) => n + r.admitted, 0)).toBe(10);
+		for (const r of results) expect(Object.keys(r.refused).filter((code) => code !== 'rate_limited')).toEqual([]);
+		expect(results.reduce((n, r) => n + (r.refused.rate_limited ?? 0), 0)).toBe(90);
+		const hour = await handle.db
+			.selectFrom('limit_hourly')
+			.select(['requests', 'tokens', 'reserved_tokens'])
+			.where('user_id', '=', user!.id)
+			.execute();
+		// Refused requests are not counted; the admitted ones settled exactly their worst case.
+		expect(hour).toEqual([{ requests: 10, tokens: 10_000, reserved_tokens: 0 }]);
+	});
 });

@@ -81,6 +81,7 @@ describeEachDatabase('limit settings (limits.get, limits.set, admin.setLimits)',
 				provider: 'anthropic',
 				keySource: 'user',
 				reserveMicros: 1,
+				reserveTokens: 10,
 				requestId: randomUUID(),
 				now
 			});
@@ -95,6 +96,7 @@ describeEachDatabase('limit settings (limits.get, limits.set, admin.setLimits)',
 				provider: 'anthropic',
 				keySource: 'app',
 				reserveMicros: 100_001,
+				reserveTokens: 10,
 				requestId: randomUUID(),
 				now
 			})
@@ -247,6 +249,7 @@ describeEachDatabase('limit settings (limits.get, limits.set, admin.setLimits)',
 				provider: 'google',
 				keySource: 'app',
 				reserveMicros: 0,
+				reserveTokens: 10,
 				requestId: randomUUID()
 			})
 		).rejects.toMatchObject({

@@ -47,12 +47,19 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 
 	const request = (
 		userId: string,
-		overrides: Partial<{ provider: Provider; keySource: KeySource; reserveMicros: number; now: Date }> = {}
+		overrides: Partial<{
+			provider: Provider;
+			keySource: KeySource;
+			reserveMicros: number;
+			reserveTokens: number;
+			now: Date;
+		}> = {}
 	) => ({
 		userId,
 		provider: overrides.provider ?? ('openai' as Provider),
 		keySource: overrides.keySource ?? ('user' as KeySource),
 		reserveMicros: overrides.reserveMicros ?? 1_000,
+		reserveTokens: overrides.reserveTokens ?? 100,
 		requestId: randomUUID(),
 		now: overrides.now
 	});
@@ -65,6 +72,16 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 			.where('provider', '=', provider)
 			.where('key_source', '=', keySource)
 			.where('day', '=', sql<Date>`${day}::date`)
+			.executeTakeFirst();
+
+	const hourRow = (userId: string, windowStart: string) =>
+		db
+			.selectFrom('limit_hourly')
+			.select(['requests', 'tokens', 'reserved_tokens'])
+			.where('user_id', '=', userId)
+			.where('provider', '=', 'openai')
+			.where('key_source', '=', 'user')
+			.where('window_start', '=', at(windowStart))
 			.executeTakeFirst();
 
 	it('admits the hourly number of requests, refuses the next with when it resets, and admits again the next hour', async () => {
@@ -133,6 +150,8 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 			settled_micros: 0,
 			reserved_micros: 1_000_000
 		});
+		// The 90 refused by the cap still count as requests, but their tokens went back to the hour.
+		expect(await hourRow(userId, '2030-02-01T12:00:00Z')).toEqual({ requests: 100, tokens: 0, reserved_tokens: 1_000 });
 
 		await Promise.all(admitted.map((a) => settle(db, a, { costMicros: a.reservedMicros, totalTokens: 100 })));
 		const spend = await spendRow(userId, 'openai', 'user', '2030-02-01');
@@ -201,12 +220,7 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 			settled_micros: 20_000,
 			reserved_micros: 0
 		});
-		const hour = await db
-			.selectFrom('limit_hourly')
-			.select(['requests', 'tokens'])
-			.where('user_id', '=', userId)
-			.executeTakeFirstOrThrow();
-		expect(hour).toEqual({ requests: 1, tokens: 300 });
+		expect(await hourRow(userId, '2030-02-04T10:00:00Z')).toEqual({ requests: 1, tokens: 300, reserved_tokens: 0 });
 	});
 
 	it('returns the first admission when the same request id is admitted again', async () => {
@@ -261,6 +275,7 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 				keySource: 'user',
 				day: '2030-02-06',
 				amountMicros: 500_000,
+				reservedTokens: 100,
 				createdAt: started
 			}
 		]);
@@ -329,13 +344,174 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 			userSetting: { requestsPerHour: null, tokensPerHour: null, dailyCapMicros: null },
 			adminCeiling: { requestsPerHour: null, tokensPerHour: null, dailyCapMicros: null },
 			ceiling: { requestsPerHour: 100, tokensPerHour: 200_000, dailyCapMicros: 5_000_000 },
-			used: { requestsThisHour: 2, tokensThisHour: 777, settledTodayMicros: 12_345, reservedTodayMicros: 5_000 },
+			used: {
+				requestsThisHour: 2,
+				tokensThisHour: 777,
+				reservedTokensThisHour: 100,
+				settledTodayMicros: 12_345,
+				reservedTodayMicros: 5_000
+			},
 			paused: false,
 			pausedUntil: null
 		});
 		expect(google?.app.dailyCapMicros).toBe(500_000);
 		expect(google?.app.used.requestsThisHour).toBe(0);
 		await release(db, open);
+	});
+
+	it('admits exactly as many of 100 concurrent requests as the tokens-per-hour limit has room for their worst case', async () => {
+		const userId = await createUser(db);
+		// Room for exactly 10 worst cases of 4,000 tokens (the 11th would need 44,000).
+		const limits = { ...defaults, tokensPerHour: 43_999, requestsPerHour: 1_000 };
+		const now = at('2030-03-01T12:15:00Z');
+		const results = await Promise.allSettled(
+			Array.from({ length: 100 }, () => admit(db, limits, request(userId, { reserveTokens: 4_000, now })))
+		);
+		const admitted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+		const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+		expect(admitted).toHaveLength(10);
+		expect(refused).toHaveLength(90);
+		for (const error of refused) {
+			expect(error).toBeInstanceOf(AppError);
+			const appError = error as AppError;
+			expect(appError.code).toBe('rate_limited');
+			expect(appError.reason).toBe('tokens_per_hour');
+			expect(appError.retryAfterSeconds).toBe(45 * 60);
+			expect(httpErrorOf(appError)).toMatchObject({
+				status: 429,
+				headers: { 'retry-after': '2700' },
+				body: { error: { type: 'rate_limit_error', code: 'tokens_per_hour' } }
+			});
+		}
+		expect((refused[0] as AppError).message).toBe(
+			'This request could use up to 4,000 tokens, more than the 3,999 left (counting requests still running) of your OpenAI tokens-per-hour limit (43,999). It resets at 13:00 UTC.'
+		);
+		expect((refused[0] as AppError).details).toMatchObject({
+			limit: 43_999,
+			usedTokens: 0,
+			reservedTokens: 40_000,
+			requestedTokens: 4_000,
+			resetsAt: '2030-03-01T13:00:00.000Z'
+		});
+		// Requests refused by the hour row are not counted at all (only the 10 admitted are).
+		expect(await hourRow(userId, '2030-03-01T12:00:00Z')).toEqual({ requests: 10, tokens: 0, reserved_tokens: 40_000 });
+
+		// Each settles at or under its worst case: the hour ends up within the limit.
+		await Promise.all(admitted.map((a) => settle(db, a, { costMicros: 1, totalTokens: 4_000 })));
+		expect(await hourRow(userId, '2030-03-01T12:00:00Z')).toEqual({ requests: 10, tokens: 40_000, reserved_tokens: 0 });
+		const limitsView = await getEffectiveLimits(db, limits, userId, { now });
+		expect(limitsView.providers[0]?.own.used).toMatchObject({ tokensThisHour: 40_000, reservedTokensThisHour: 0 });
+	});
+
+	it('settles real tokens below and above the reservation: the room left follows the real counts', async () => {
+		const userId = await createUser(db);
+		const limits = { ...defaults, tokensPerHour: 1_000 };
+		const now = at('2030-03-02T10:00:00Z');
+		const a = await admit(db, limits, request(userId, { reserveTokens: 400, now }));
+		const b = await admit(db, limits, request(userId, { reserveTokens: 400, now }));
+		expect(a.reservedTokens).toBe(400);
+		const full = await appErrorFrom(admit(db, limits, request(userId, { reserveTokens: 400, now })));
+		expect(full.reason).toBe('tokens_per_hour');
+		expect(full.message).toMatch(/could use up to 400 tokens, more than the 200 left/);
+
+		// A request refused by the hour row is not counted. Below the reserve: 300 tokens come back.
+		expect(await settle(db, a, { costMicros: 1, totalTokens: 100 })).toBe(true);
+		expect(await hourRow(userId, '2030-03-02T10:00:00Z')).toEqual({ requests: 2, tokens: 100, reserved_tokens: 400 });
+		const c = await admit(db, limits, request(userId, { reserveTokens: 400, now }));
+
+		// Above the reserve (the caller underestimated): the real count is recorded.
+		expect(await settle(db, b, { costMicros: 1, totalTokens: 700 })).toBe(true);
+		expect(await hourRow(userId, '2030-03-02T10:00:00Z')).toEqual({ requests: 3, tokens: 800, reserved_tokens: 400 });
+		const noRoom = await appErrorFrom(admit(db, limits, request(userId, { reserveTokens: 100, now })));
+		expect(noRoom.reason).toBe('tokens_per_hour');
+
+		// A release gives the tokens back without using any.
+		expect(await release(db, c)).toBe(true);
+		expect(await hourRow(userId, '2030-03-02T10:00:00Z')).toEqual({ requests: 3, tokens: 800, reserved_tokens: 0 });
+		const d = await admit(db, limits, request(userId, { reserveTokens: 200, now }));
+		await settle(db, d, { costMicros: 1, totalTokens: 250 });
+		expect(await hourRow(userId, '2030-03-02T10:00:00Z')).toEqual({ requests: 4, tokens: 1_050, reserved_tokens: 0 });
+
+		// The limit is now reached, whatever the request's size.
+		const reached = await appErrorFrom(admit(db, limits, request(userId, { reserveTokens: 0, now })));
+		expect(reached.message).toBe('You reached your OpenAI tokens-per-hour limit (1,000). It resets at 11:00 UTC.');
+		expect(reached.details).toMatchObject({ usedTokens: 1_050, reservedTokens: 0 });
+	});
+
+	it('refuses with a 400, not a 429, a request whose worst case alone exceeds the whole tokens-per-hour limit', async () => {
+		const userId = await createUser(db);
+		const limits = { ...defaults, tokensPerHour: 5_000 };
+		const now = at('2030-03-03T10:00:00Z');
+		const tooBig = await appErrorFrom(admit(db, limits, request(userId, { reserveTokens: 5_001, now })));
+		expect(tooBig.code).toBe('bad_request');
+		expect(tooBig.status).toBe(400);
+		expect(tooBig.reason).toBe('request_exceeds_tokens_per_hour');
+		expect(tooBig.retryAfterSeconds).toBeUndefined();
+		expect(tooBig.message).toBe(
+			'This request could use up to 5,001 tokens (its prompt plus the longest answer allowed), more than your whole OpenAI tokens-per-hour limit (5,000), so waiting will not help. Ask for a shorter answer (a lower max_tokens) or shorten the conversation.'
+		);
+		expect(httpErrorOf(tooBig)).toMatchObject({
+			status: 400,
+			body: { error: { type: 'invalid_request_error', code: 'request_exceeds_tokens_per_hour', param: 'max_tokens' } }
+		});
+		// Nothing was counted; a request that fits exactly is admitted.
+		expect(await hourRow(userId, '2030-03-03T10:00:00Z')).toBeUndefined();
+		const exact = await admit(db, limits, request(userId, { reserveTokens: 5_000, now }));
+		const again = await appErrorFrom(admit(db, limits, request(userId, { reserveTokens: 5_001, now })));
+		expect(again.reason).toBe('request_exceeds_tokens_per_hour');
+		await release(db, exact);
+	});
+
+	it('gives the tokens back when the spending cap refuses after the hour took them', async () => {
+		const userId = await createUser(db);
+		const limits = { ...defaults, tokensPerHour: 1_000, dailyCapMicros: 100 };
+		const now = at('2030-03-04T10:00:00Z');
+		const refused = await appErrorFrom(
+			admit(db, limits, request(userId, { reserveMicros: 101, reserveTokens: 900, now }))
+		);
+		expect(refused.code).toBe('spend_cap_reached');
+		expect(await hourRow(userId, '2030-03-04T10:00:00Z')).toEqual({ requests: 1, tokens: 0, reserved_tokens: 0 });
+		const admitted = await admit(db, limits, request(userId, { reserveMicros: 100, reserveTokens: 900, now }));
+		expect(await hourRow(userId, '2030-03-04T10:00:00Z')).toEqual({ requests: 2, tokens: 0, reserved_tokens: 900 });
+		await release(db, admitted);
+	});
+
+	it('reclaims the tokens of a request that never settled, and a late settle adds only its real tokens', async () => {
+		const userId = await createUser(db);
+		const limits = { ...defaults, tokensPerHour: 1_000 };
+		const started = at('2030-03-05T10:00:00Z');
+		const crashed = await admit(db, limits, request(userId, { reserveTokens: 1_000, now: started }));
+		expect((await appErrorFrom(admit(db, limits, request(userId, { reserveTokens: 1, now: started })))).reason).toBe(
+			'tokens_per_hour'
+		);
+		const reclaimed = await reclaimExpiredReservations(db, { olderThanSeconds: 900, now: at('2030-03-05T10:16:00Z') });
+		expect(reclaimed.filter((r) => r.userId === userId).map((r) => r.reservedTokens)).toEqual([1_000]);
+		expect(await hourRow(userId, '2030-03-05T10:00:00Z')).toEqual({ requests: 1, tokens: 0, reserved_tokens: 0 });
+
+		const next = await admit(db, limits, request(userId, { reserveTokens: 600, now: at('2030-03-05T10:17:00Z') }));
+		expect(await settle(db, crashed, { costMicros: 1, totalTokens: 300 })).toBe(true);
+		expect(await hourRow(userId, '2030-03-05T10:00:00Z')).toEqual({ requests: 2, tokens: 300, reserved_tokens: 600 });
+		await release(db, next);
+		expect(await hourRow(userId, '2030-03-05T10:00:00Z')).toEqual({ requests: 2, tokens: 300, reserved_tokens: 0 });
+	});
+
+	it('starts every hour with the full token limit; a request settles its tokens in the hour it was admitted', async () => {
+		const userId = await createUser(db);
+		const limits = { ...defaults, tokensPerHour: 1_000 };
+		const running = await admit(db, limits, request(userId, { reserveTokens: 1_000, now: at('2030-03-06T10:59:00Z') }));
+		const refused = await appErrorFrom(
+			admit(db, limits, request(userId, { reserveTokens: 10, now: at('2030-03-06T10:59:30Z') }))
+		);
+		expect(refused.retryAfterSeconds).toBe(30);
+		const nextHour = await admit(
+			db,
+			limits,
+			request(userId, { reserveTokens: 1_000, now: at('2030-03-06T11:00:00Z') })
+		);
+		await settle(db, running, { costMicros: 1, totalTokens: 900 });
+		await settle(db, nextHour, { costMicros: 1, totalTokens: 20 });
+		expect(await hourRow(userId, '2030-03-06T10:00:00Z')).toEqual({ requests: 1, tokens: 900, reserved_tokens: 0 });
+		expect(await hourRow(userId, '2030-03-06T11:00:00Z')).toEqual({ requests: 1, tokens: 20, reserved_tokens: 0 });
 	});
 
 	it('reclaims each expired reservation exactly once when several instances reclaim at the same time', async () => {
@@ -354,12 +530,15 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 		expect(new Set(mine).size).toBe(mine.length);
 		expect(mine.sort()).toEqual(admissions.map((a) => a.reservationId).sort());
 		expect(await spendRow(userId, 'openai', 'user', '2030-02-10')).toEqual({ settled_micros: 0, reserved_micros: 0 });
+		expect(await hourRow(userId, '2030-02-10T10:00:00Z')).toEqual({ requests: 30, tokens: 0, reserved_tokens: 0 });
 	});
 
 	it('refuses a malformed reservation from the caller as a programming error', async () => {
 		const userId = await createUser(db);
 		await expect(admit(db, defaults, { ...request(userId), reserveMicros: 1.5 })).rejects.toThrow(TypeError);
 		await expect(admit(db, defaults, { ...request(userId), reserveMicros: -1 })).rejects.toThrow(TypeError);
+		await expect(admit(db, defaults, { ...request(userId), reserveTokens: 2.5 })).rejects.toThrow(TypeError);
+		await expect(admit(db, defaults, { ...request(userId), reserveTokens: -1 })).rejects.toThrow(TypeError);
 		const admission = await admit(db, defaults, request(userId, { now: at('2030-02-11T10:00:00Z') }));
 		await expect(settle(db, admission, { costMicros: Number.NaN, totalTokens: 1 })).rejects.toThrow(TypeError);
 		await release(db, admission);

@@ -143,6 +143,7 @@ describeEachDatabase('the model list (what the selector shows)', (database) => {
 				provider: 'openai',
 				keySource,
 				reserveMicros: 10,
+				reserveTokens: 10,
 				requestId: randomUUID()
 			});
 		await take('user');

@@ -43,6 +43,7 @@ describeEachDatabase('limit notifications', (database) => {
 			provider: 'openai',
 			keySource,
 			reserveMicros: costMicros,
+			reserveTokens: 10,
 			requestId: randomUUID(),
 			now
 		});
@@ -116,6 +117,7 @@ describeEachDatabase('limit notifications', (database) => {
 			provider: 'openai',
 			keySource: 'user',
 			reserveMicros: 1,
+			reserveTokens: 100,
 			requestId: randomUUID(),
 			now
 		});

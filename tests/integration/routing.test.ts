@@ -396,6 +396,40 @@ describeEachDatabase('chat routing', (database) => {
 		);
 	});
 
+	it('reserves worst-case tokens against tokens per hour, and refuses with a 400 a request that can never fit', async () => {
+		const { user } = await userWithKey('openai');
+		await callerFor(services, user).limits.set({ provider: 'openai', tokensPerHour: 1_000 });
+		// The default answer budget (4,096 tokens) alone is over the limit, on the own key and the app key.
+		const tooBig = await appErrorFrom(chat(user, 'openai/gpt-4o-mini'));
+		expect(tooBig).toMatchObject({ code: 'bad_request', status: 400, reason: 'request_exceeds_tokens_per_hour' });
+		expect(tooBig.message).toMatch(/more than your whole OpenAI tokens-per-hour limit on the app's key \(1,000\)/);
+
+		const session = await startChat(chatDeps(services), {
+			userId: user.id,
+			modelId: 'openai/gpt-4o-mini',
+			messages: [{ role: 'user', content: 'What is a latchkey?' }],
+			maxOutputTokens: 200,
+			stream: true,
+			api: 'web',
+			requestId: randomUUID(),
+			signal: new AbortController().signal
+		});
+		expect(session.keySource).toBe('user');
+		await readAll(session);
+		const [row] = await usageRow(session.requestId);
+		const hour = await services.db
+			.selectFrom('limit_hourly')
+			.select(['requests', 'tokens', 'reserved_tokens'])
+			.where('user_id', '=', user.id)
+			.where('key_source', '=', 'user')
+			.executeTakeFirstOrThrow();
+		expect(hour).toEqual({
+			requests: 1,
+			tokens: row!.prompt_tokens + row!.completion_tokens,
+			reserved_tokens: 0
+		});
+	});
+
 	it('stops the upstream call when the client goes away, and records one aborted usage row', async () => {
 		const user = await createUser(services.db, 'abort');
 		const key = testKey('openai', 'ab');

@@ -1,7 +1,8 @@
 /**
  * One "app instance" for tests/e2e/limits-multiprocess.test.ts: connects to DATABASE_URL with its
  * own pool, prints "ready", waits for "go" on stdin (so both instances fire together), then runs
- * REQUESTS concurrent admit+settle calls for USER_ID and prints one JSON line with what happened.
+ * REQUESTS concurrent admit+settle calls for USER_ID (reserving RESERVE_MICROS and RESERVE_TOKENS, default
+ * 100, and settling exactly those) and prints one JSON line with what happened.
  */
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -22,6 +23,7 @@ const userId = required('USER_ID');
 const provider = required('PROVIDER') as Provider;
 const requests = Number(required('REQUESTS'));
 const reserveMicros = Number(required('RESERVE_MICROS'));
+const reserveTokens = Number(process.env.RESERVE_TOKENS ?? '100');
 const limits = {
 	requestsPerHour: 100_000,
 	tokensPerHour: 1_000_000_000,
@@ -54,10 +56,15 @@ await Promise.all(
 				provider,
 				keySource: 'user',
 				reserveMicros,
+				reserveTokens,
 				requestId: randomUUID()
 			});
 			admitted += 1;
-			await settle(handle.db, admission, { costMicros: admission.reservedMicros, totalTokens: 100 });
+			// The worst case, exactly: nothing comes back for another request to take.
+			await settle(handle.db, admission, {
+				costMicros: admission.reservedMicros,
+				totalTokens: admission.reservedTokens
+			});
 			settledMicros += admission.reservedMicros;
 		} catch (error) {
 			const code = isAppError(error) ? error.code : `unexpected: ${String(error)}`;

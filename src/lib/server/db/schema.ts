@@ -117,7 +117,10 @@ export interface LimitHourlyTable {
 	/** Start of the UTC hour. */
 	window_start: Timestamp;
 	requests: ColumnType<number, number | undefined, number>;
+	/** Tokens of requests settled (real counts). */
 	tokens: ColumnType<number, number | undefined, number>;
+	/** Worst-case tokens of admitted requests not yet settled, released or reclaimed (migration 0007). */
+	reserved_tokens: ColumnType<number, number | undefined, number>;
 }
 
 export interface LimitDailySpendTable {
@@ -139,6 +142,8 @@ export interface LimitReservationsTable {
 	day: ColumnType<Date, string, string>;
 	window_start: Timestamp;
 	amount_micros: number;
+	/** Worst-case tokens reserved in the admission hour (migration 0007; 0 for older rows). */
+	reserved_tokens: ColumnType<number, number | undefined, number>;
 	created_at: CreatedAt;
 	outcome: ColumnType<
 		'settled' | 'released' | 'reclaimed' | null,

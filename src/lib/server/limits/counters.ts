@@ -3,7 +3,14 @@ import { providers, type Provider } from '$lib/server/config';
 import { isUniqueViolation, type Database } from '$lib/server/db';
 import { AppError } from '$lib/server/errors';
 import { notify, type NewNotification } from '$lib/server/notifications';
-import { capOffMessage, capReachedMessage, capTooSmallMessage, rateLimitMessage } from './messages';
+import {
+	capOffMessage,
+	capReachedMessage,
+	capTooSmallMessage,
+	rateLimitMessage,
+	tokensDoNotFitMessage,
+	tokensOverWholeLimitMessage
+} from './messages';
 import { getLimitValues } from './settings';
 import { thresholdNotifications } from './thresholds';
 import type {
@@ -34,6 +41,7 @@ interface AdmitRow {
 	reservation_id: string | null;
 	snapshot_requests: number | null;
 	snapshot_tokens: number | null;
+	snapshot_reserved_tokens: number | null;
 	snapshot_settled: number | null;
 	snapshot_reserved: number | null;
 }
@@ -44,33 +52,40 @@ function checkRequest(request: AdmitRequest): void {
 	if (request.keySource !== 'user' && request.keySource !== 'app') throw new TypeError('admit: unknown key source');
 	if (!Number.isSafeInteger(request.reserveMicros) || request.reserveMicros < 0)
 		throw new TypeError('admit: reserveMicros must be a whole, non-negative number of micro-dollars');
+	if (!Number.isSafeInteger(request.reserveTokens) || request.reserveTokens < 0)
+		throw new TypeError('admit: reserveTokens must be a whole, non-negative number of tokens');
 	if (request.requestId.length < 1 || request.requestId.length > 200)
 		throw new TypeError('admit: requestId must have 1 to 200 characters');
 }
 
 /**
- * Admits one request in ONE statement (`limits_admit` in migrations/0003_limits.sql), or refuses it:
- *   1. count it in this UTC hour's row, only while requests < requests-per-hour and tokens so far
- *      < tokens-per-hour (ON CONFLICT DO UPDATE ... WHERE locks and re-reads the latest row, so
- *      concurrent admissions on any instance are serialized on it);
+ * Admits one request in ONE statement (`limits_admit`, migrations/0007_token_reservations.sql), or refuses it:
+ *   1. count it in this UTC hour's row and reserve its worst-case tokens there, only while
+ *      requests < requests-per-hour, tokens settled < tokens-per-hour and settled + reserved tokens
+ *      + reserveTokens <= tokens-per-hour (ON CONFLICT DO UPDATE ... WHERE locks and re-reads the
+ *      latest row, so concurrent admissions on any instance are serialized on it);
  *   2. only if that succeeded, add `reserveMicros` to today's reserved amount, only while the cap
- *      is not reached and settled + reserved + reserveMicros <= cap;
+ *      is not reached and settled + reserved + reserveMicros <= cap (if not, the same call gives
+ *      the tokens of step 1 back);
  *   3. only if that succeeded, insert the reservation (its unique request id makes a retry of the
  *      same request fail the whole statement, which then returns the first admission).
  * A request refused by the spending cap still counts against the hourly request limit (step 1
  * already happened); see docs/limits.md.
  *
- * Throws AppError 'rate_limited' (429, retry-after) or 'spend_cap_reached' (402).
+ * Throws AppError 'rate_limited' (429, retry-after), 'spend_cap_reached' (402), or 'bad_request'
+ * (400, reason `request_exceeds_tokens_per_hour`) when the request's worst case alone is more than
+ * the whole tokens-per-hour limit, so waiting would never help.
  */
 export async function admit(db: Kysely<Database>, limits: LimitDefaults, request: AdmitRequest): Promise<Admission> {
 	checkRequest(request);
-	const { userId, provider, keySource, reserveMicros, requestId } = request;
+	const { userId, provider, keySource, reserveMicros, reserveTokens, requestId } = request;
 	let row: AdmitRow | undefined;
 	try {
 		const defaultCap = keySource === 'user' ? limits.dailyCapMicros : limits.appDailyCapMicros;
 		const result = await sql<AdmitRow>`
 			select * from limits_admit(
-				${userId}::uuid, ${provider}::text, ${keySource}::text, ${reserveMicros}::bigint, ${requestId}::text,
+				${userId}::uuid, ${provider}::text, ${keySource}::text, ${reserveMicros}::bigint,
+				${reserveTokens}::bigint, ${requestId}::text,
 				${request.now ?? null}::timestamptz,
 				${limits.requestsPerHour}::integer, ${limits.tokensPerHour}::bigint, ${defaultCap}::bigint
 			)`.execute(db);
@@ -110,21 +125,14 @@ export async function admit(db: Kysely<Database>, limits: LimitDefaults, request
 			provider,
 			keySource,
 			reservedMicros: reserveMicros,
+			reservedTokens: reserveTokens,
 			windowHour: row.hour_start,
 			day: row.day,
 			limits: limitValues
 		};
 	}
 
-	if (row.requests_after === null) {
-		const reason = await rateLimitReason(db, request, row);
-		const limit = reason === 'requests_per_hour' ? limitValues.requestsPerHour : limitValues.tokensPerHour;
-		throw new AppError('rate_limited', rateLimitMessage(provider, keySource, reason, limit, hourEnd, row.now), {
-			reason,
-			retryAfterSeconds: Math.max(1, Math.ceil((hourEnd.getTime() - row.now.getTime()) / 1000)),
-			details: { limit, provider, keySource, resetsAt: hourEnd.toISOString() }
-		});
-	}
+	if (row.requests_after === null) throw await hourlyRefusal(db, request, row, hourEnd);
 
 	// The spending cap refused it: either the cap is reached (the key source is paused for the day)
 	// or this request's worst case does not fit in what is left.
@@ -155,31 +163,95 @@ export async function admit(db: Kysely<Database>, limits: LimitDefaults, request
 	});
 }
 
+type HourlyRefusal =
+	| { reason: 'requests_per_hour' }
+	| { reason: 'tokens_per_hour'; tokens: number; reservedTokens: number; reached: boolean }
+	| { reason: 'request_exceeds_tokens_per_hour' };
+
 /**
- * Which hourly limit refused: decided from the statement's snapshot of the hour row; only when
- * that snapshot is stale (a concurrent request crossed the limit meanwhile) is the row read again.
+ * Why the hour row refused and the error to throw. Decided from the statement's snapshot of the hour
+ * row; only when that snapshot is stale (a concurrent request took the room meanwhile) is the row
+ * read again. A worst case above the whole tokens-per-hour limit is a 400, not a 429: no retry
+ * could ever be admitted.
  */
-async function rateLimitReason(
+async function hourlyRefusal(
 	db: Kysely<Database>,
 	request: AdmitRequest,
-	row: AdmitRow
-): Promise<'requests_per_hour' | 'tokens_per_hour'> {
-	const decide = (requests: number, tokens: number) => {
-		if (row.requests_per_hour <= 0 || requests >= row.requests_per_hour) return 'requests_per_hour' as const;
-		if (row.tokens_per_hour <= 0 || tokens >= row.tokens_per_hour) return 'tokens_per_hour' as const;
+	row: AdmitRow,
+	hourEnd: Date
+): Promise<AppError> {
+	const { provider, keySource, reserveTokens } = request;
+	const decide = (requests: number, tokens: number, reservedTokens: number): HourlyRefusal | undefined => {
+		if (row.tokens_per_hour > 0 && reserveTokens > row.tokens_per_hour)
+			return { reason: 'request_exceeds_tokens_per_hour' };
+		if (row.requests_per_hour <= 0 || requests >= row.requests_per_hour) return { reason: 'requests_per_hour' };
+		if (row.tokens_per_hour <= 0 || tokens >= row.tokens_per_hour)
+			return { reason: 'tokens_per_hour', tokens, reservedTokens, reached: true };
+		if (tokens + reservedTokens + reserveTokens > row.tokens_per_hour)
+			return { reason: 'tokens_per_hour', tokens, reservedTokens, reached: false };
 		return undefined;
 	};
-	const fromSnapshot = decide(row.snapshot_requests ?? 0, row.snapshot_tokens ?? 0);
-	if (fromSnapshot) return fromSnapshot;
-	const fresh = await db
-		.selectFrom('limit_hourly')
-		.select(['requests', 'tokens'])
-		.where('user_id', '=', request.userId)
-		.where('provider', '=', request.provider)
-		.where('key_source', '=', request.keySource)
-		.where('window_start', '=', row.hour_start)
-		.executeTakeFirst();
-	return decide(fresh?.requests ?? 0, fresh?.tokens ?? 0) ?? 'requests_per_hour';
+	let refusal = decide(row.snapshot_requests ?? 0, row.snapshot_tokens ?? 0, row.snapshot_reserved_tokens ?? 0);
+	if (!refusal) {
+		const fresh = await db
+			.selectFrom('limit_hourly')
+			.select(['requests', 'tokens', 'reserved_tokens'])
+			.where('user_id', '=', request.userId)
+			.where('provider', '=', provider)
+			.where('key_source', '=', keySource)
+			.where('window_start', '=', row.hour_start)
+			.executeTakeFirst();
+		refusal = decide(fresh?.requests ?? 0, fresh?.tokens ?? 0, fresh?.reserved_tokens ?? 0) ?? {
+			reason: 'requests_per_hour'
+		};
+	}
+	const base = { provider, keySource, resetsAt: hourEnd.toISOString() };
+	if (refusal.reason === 'request_exceeds_tokens_per_hour') {
+		return new AppError(
+			'bad_request',
+			tokensOverWholeLimitMessage(provider, keySource, row.tokens_per_hour, reserveTokens),
+			{
+				reason: refusal.reason,
+				details: { ...base, limit: row.tokens_per_hour, requestedTokens: reserveTokens, param: 'max_tokens' }
+			}
+		);
+	}
+	const retryAfterSeconds = Math.max(1, Math.ceil((hourEnd.getTime() - row.now.getTime()) / 1000));
+	if (refusal.reason === 'requests_per_hour') {
+		const limit = row.requests_per_hour;
+		return new AppError(
+			'rate_limited',
+			rateLimitMessage(provider, keySource, refusal.reason, limit, hourEnd, row.now),
+			{
+				reason: refusal.reason,
+				retryAfterSeconds,
+				details: { ...base, limit }
+			}
+		);
+	}
+	const limit = row.tokens_per_hour;
+	const message = refusal.reached
+		? rateLimitMessage(provider, keySource, refusal.reason, limit, hourEnd, row.now)
+		: tokensDoNotFitMessage(
+				provider,
+				keySource,
+				limit,
+				limit - refusal.tokens - refusal.reservedTokens,
+				reserveTokens,
+				hourEnd,
+				row.now
+			);
+	return new AppError('rate_limited', message, {
+		reason: refusal.reason,
+		retryAfterSeconds,
+		details: {
+			...base,
+			limit,
+			usedTokens: refusal.tokens,
+			reservedTokens: refusal.reservedTokens,
+			requestedTokens: reserveTokens
+		}
+	});
 }
 
 /** A retried admission with the same request id gets the first one back (or a conflict if it is not the same request). */
@@ -196,6 +268,7 @@ async function existingAdmission(
 			'provider',
 			'key_source',
 			'amount_micros',
+			'reserved_tokens',
 			'window_start',
 			sql<string>`to_char(day, 'YYYY-MM-DD')`.as('day')
 		])
@@ -216,6 +289,7 @@ async function existingAdmission(
 		provider: request.provider,
 		keySource: request.keySource,
 		reservedMicros: existing.amount_micros,
+		reservedTokens: existing.reserved_tokens,
 		windowHour: existing.window_start,
 		day: existing.day,
 		limits: await getLimitValues(db, limits, request.userId, request.provider, request.keySource)
@@ -255,10 +329,11 @@ function checkUsage(actual: ActualUsage): void {
 /**
  * Records the real cost and tokens of an admitted request, in ONE statement (`limits_settle`): marks the
  * reservation settled (only if it is not yet, so settling twice changes nothing), moves its
- * amount out of today's reserved money, adds the real cost to the settled money and the tokens to
- * the admission hour. The real cost is recorded even when it exceeds the reservation (or the
- * request was already reclaimed): money information is never dropped; admission refuses once
- * settled >= cap. Returns whether this call settled it.
+ * amount out of today's reserved money and its tokens out of the admission hour's reserved tokens,
+ * adds the real cost to the settled money and the real tokens to the admission hour. Both are
+ * recorded even when they exceed the reservation (or the request was already reclaimed): usage is
+ * never dropped; admission refuses once settled >= cap or tokens >= tokens-per-hour. Returns
+ * whether this call settled it.
  */
 export async function settle(db: Kysely<Database>, admission: Admission, actual: ActualUsage): Promise<boolean> {
 	checkUsage(actual);
@@ -307,7 +382,7 @@ export async function settle(db: Kysely<Database>, admission: Admission, actual:
 
 /**
  * Cancels an admitted request without spending (ONE statement, `limits_release`) (it failed before any cost, e.g. before a
- * fallback): returns its reservation. The request still counts against the hourly request limit.
+ * fallback): gives its reserved money and tokens back. The request still counts against the hourly request limit.
  * Idempotent; does nothing to a request already settled. Returns whether this call released it.
  */
 export async function release(db: Kysely<Database>, admission: Admission): Promise<boolean> {
@@ -326,9 +401,10 @@ export interface ReclaimOptions {
 
 /**
  * Returns the reservations of requests that never settled (their process died) within the
- * timeout, in ONE statement. `FOR UPDATE SKIP LOCKED` lets every instance run it at once: each
- * reservation is reclaimed by exactly one of them, and a request settling right now is skipped.
- * Spend rows are locked in a fixed order so two reclaimers cannot deadlock. A request that settles
+ * timeout, in ONE statement, giving back their reserved money and tokens. `FOR UPDATE SKIP LOCKED`
+ * lets every instance run it at once: each reservation is reclaimed by exactly one of them, and a
+ * request settling right now is skipped. Hour rows, then spend rows, are locked in a fixed order (the
+ * order admission and settlement use), so reclaimers and requests cannot deadlock. A request that settles
  * after being reclaimed still records its real cost. Returns what was reclaimed so the caller can
  * write usage records for it.
  */
@@ -350,6 +426,7 @@ export async function reclaimExpiredReservations(
 		key_source: KeySource;
 		day: string;
 		amount_micros: number;
+		reserved_tokens: number;
 		created_at: Date;
 	}>`
 		with
@@ -368,7 +445,32 @@ export async function reclaimExpiredReservations(
 			set outcome = 'reclaimed', reclaimed_at = (select ts from clock)
 			from expired
 			where r.id = expired.id
-			returning r.id, r.request_id, r.user_id, r.provider, r.key_source, r.day, r.amount_micros, r.created_at
+			returning r.id, r.request_id, r.user_id, r.provider, r.key_source, r.day, r.window_start,
+				r.amount_micros, r.reserved_tokens, r.created_at
+		),
+		hour_totals as (
+			select user_id, provider, key_source, window_start, sum(reserved_tokens)::bigint as tokens
+			from res
+			where reserved_tokens > 0
+			group by user_id, provider, key_source, window_start
+		),
+		hour_ordered as (
+			select h.user_id, h.provider, h.key_source, h.window_start
+			from limit_hourly h
+			join hour_totals t on t.user_id = h.user_id and t.provider = h.provider and t.key_source = h.key_source
+				and t.window_start = h.window_start
+			order by h.user_id, h.provider, h.key_source, h.window_start
+			for update of h
+		),
+		hour as (
+			update limit_hourly h
+			set reserved_tokens = h.reserved_tokens - t.tokens
+			from hour_totals t, hour_ordered o
+			where t.user_id = h.user_id and t.provider = h.provider and t.key_source = h.key_source
+				and t.window_start = h.window_start
+				and o.user_id = h.user_id and o.provider = h.provider and o.key_source = h.key_source
+				and o.window_start = h.window_start
+			returning 1
 		),
 		totals as (
 			select user_id, provider, key_source, day, sum(amount_micros)::bigint as amount
@@ -379,6 +481,8 @@ export async function reclaimExpiredReservations(
 			select d.user_id, d.provider, d.key_source, d.day
 			from limit_daily_spend d
 			join totals t on t.user_id = d.user_id and t.provider = d.provider and t.key_source = d.key_source and t.day = d.day
+			-- Hour rows first (admission and settlement lock hour before spend too).
+			where (select count(*) from hour) >= 0
 			order by d.user_id, d.provider, d.key_source, d.day
 			for update of d
 		),
@@ -390,7 +494,8 @@ export async function reclaimExpiredReservations(
 				and o.user_id = d.user_id and o.provider = d.provider and o.key_source = d.key_source and o.day = d.day
 			returning 1
 		)
-		select id, request_id, user_id, provider, key_source, to_char(day, 'YYYY-MM-DD') as day, amount_micros, created_at
+		select id, request_id, user_id, provider, key_source, to_char(day, 'YYYY-MM-DD') as day, amount_micros,
+			reserved_tokens, created_at
 		from res
 		order by created_at`.execute(db);
 	return result.rows.map((r) => ({
@@ -401,6 +506,7 @@ export async function reclaimExpiredReservations(
 		keySource: r.key_source,
 		day: r.day,
 		amountMicros: r.amount_micros,
+		reservedTokens: r.reserved_tokens,
 		createdAt: r.created_at
 	}));
 }

@@ -79,3 +79,36 @@ export function capTooSmallMessage(
 export function capOffMessage(provider: Provider, keySource: KeySource) {
 	return `Your daily ${providerName(provider)} spending cap ${onKey(keySource)} is $0.00, so requests there are switched off.`;
 }
+
+/** Refused because this request's worst-case tokens do not fit in what is left of this hour's limit. */
+export function tokensDoNotFitMessage(
+	provider: Provider,
+	keySource: KeySource,
+	limit: number,
+	leftTokens: number,
+	reserveTokens: number,
+	resetsAt: Date,
+	now: Date
+): string {
+	const where = keySource === 'app' ? ` ${onKey(keySource)}` : '';
+	return (
+		`This request could use up to ${formatCount(reserveTokens)} tokens, more than the ${formatCount(Math.max(0, leftTokens))} left ` +
+		`(counting requests still running) of your ${providerName(provider)} tokens-per-hour limit${where} ` +
+		`(${formatCount(limit)}). It resets at ${formatResetTime(resetsAt, now)}.`
+	);
+}
+
+/** Refused for good: this request's worst case alone is more than the whole hourly token limit. */
+export function tokensOverWholeLimitMessage(
+	provider: Provider,
+	keySource: KeySource,
+	limit: number,
+	reserveTokens: number
+): string {
+	const where = keySource === 'app' ? ` ${onKey(keySource)}` : '';
+	return (
+		`This request could use up to ${formatCount(reserveTokens)} tokens (its prompt plus the longest answer allowed), ` +
+		`more than your whole ${providerName(provider)} tokens-per-hour limit${where} (${formatCount(limit)}), so waiting will not help. ` +
+		`Ask for a shorter answer (a lower max_tokens) or shorten the conversation.`
+	);
+}

@@ -182,6 +182,7 @@ interface UsageRow extends SettingsRow {
 	key_source: KeySource;
 	requests: number | null;
 	tokens: number | null;
+	reserved_tokens: number | null;
 	settled_micros: number | null;
 	reserved_micros: number | null;
 	now: Date;
@@ -212,7 +213,7 @@ async function usageRows(
 		select pairs.provider, pairs.key_source,
 			s.requests_per_hour, s.tokens_per_hour, s.daily_cap_micros,
 			s.admin_requests_per_hour, s.admin_tokens_per_hour, s.admin_daily_cap_micros,
-			h.requests, h.tokens, d.settled_micros, d.reserved_micros,
+			h.requests, h.tokens, h.reserved_tokens, d.settled_micros, d.reserved_micros,
 			win.ts as now, win.hour_start, to_char(win.day, 'YYYY-MM-DD') as day
 		from pairs cross join win
 		left join limit_settings s
@@ -245,6 +246,7 @@ function sourceLimitsOf(row: UsageRow, limits: LimitDefaults): SourceLimits {
 		used: {
 			requestsThisHour: row.requests ?? 0,
 			tokensThisHour: row.tokens ?? 0,
+			reservedTokensThisHour: row.reserved_tokens ?? 0,
 			settledTodayMicros: settled,
 			reservedTodayMicros: row.reserved_micros ?? 0
 		},

@@ -17,6 +17,8 @@ export interface AdmitRequest {
 	keySource: KeySource;
 	/** Worst-case cost of the request, computed by the caller (prompt tokens × input price + max output × output price). */
 	reserveMicros: number;
+	/** Worst-case tokens of the request, computed by the caller (prompt tokens counted with a tokenizer + max output tokens). */
+	reserveTokens: number;
 	/** Unique per request; admitting the same id twice returns the first admission. */
 	requestId: string;
 	/** Tests only: the moment of admission (defaults to the database's clock, shared by every instance). */
@@ -37,6 +39,8 @@ export interface Admission {
 	provider: Provider;
 	keySource: KeySource;
 	reservedMicros: number;
+	/** Worst-case tokens held in the admission hour until settle, release or reclaim. */
+	reservedTokens: number;
 	/** Start of the UTC hour the request counts in (its tokens are added to this hour at settle). */
 	windowHour: Date;
 	/** UTC day (YYYY-MM-DD) the request's cost counts in. */
@@ -58,6 +62,8 @@ export interface ReclaimedReservation {
 	keySource: KeySource;
 	day: string;
 	amountMicros: number;
+	/** The worst-case tokens given back to the admission hour. */
+	reservedTokens: number;
 	createdAt: Date;
 }
 
@@ -86,7 +92,10 @@ export interface SourceLimits extends LimitValues {
 	ceiling: LimitValues;
 	used: {
 		requestsThisHour: number;
+		/** Tokens of requests settled this hour (what the gauges show as used). */
 		tokensThisHour: number;
+		/** Worst-case tokens of requests still running this hour (held, not used: they come back at settle). */
+		reservedTokensThisHour: number;
 		settledTodayMicros: number;
 		reservedTodayMicros: number;
 	};

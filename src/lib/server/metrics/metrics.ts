@@ -28,7 +28,13 @@ export type ChatOutcome =
 
 const RATE_LIMIT_CODES = new Set(['requests_per_hour', 'tokens_per_hour']);
 const CAP_CODES = new Set(['daily_cap', 'app_daily_cap']);
-const REJECTED_CODES = new Set(['upstream_bad_request', 'upstream_not_found', 'no_key', 'model_not_found']);
+const REJECTED_CODES = new Set([
+	'upstream_bad_request',
+	'upstream_not_found',
+	'no_key',
+	'model_not_found',
+	'request_exceeds_tokens_per_hour'
+]);
 
 export function chatOutcomeOf(record: Pick<UsageRecord, 'success' | 'errorCode'>): ChatOutcome {
 	if (record.success) return 'success';

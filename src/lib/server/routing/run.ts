@@ -135,16 +135,22 @@ export async function startChat(deps: ChatDeps, request: ChatRequest): Promise<C
 			{ reason: 'context_length_exceeded' }
 		);
 	}
-	const reserveMicros = worstCaseCostMicros(
-		model,
-		Math.ceil(promptTokens * PROMPT_ESTIMATE_MARGIN) + 16,
-		maxOutputTokens
-	);
+	// The worst case, reserved against the daily cap (money) and the tokens-per-hour limit (tokens).
+	const promptReserveTokens = Math.ceil(promptTokens * PROMPT_ESTIMATE_MARGIN) + 16;
+	const reserveMicros = worstCaseCostMicros(model, promptReserveTokens, maxOutputTokens);
+	const reserveTokens = promptReserveTokens + maxOutputTokens;
 
 	if (deps.activeChats?.isStopping) throw serverRestarting(false);
 	const lifetime = deps.activeChats?.begin(request.requestId) ?? UNREGISTERED;
 	try {
-		return await routeChat(deps, request, { model, maxOutputTokens, promptTokens, reserveMicros, lifetime });
+		return await routeChat(deps, request, {
+			model,
+			maxOutputTokens,
+			promptTokens,
+			reserveMicros,
+			reserveTokens,
+			lifetime
+		});
 	} catch (error) {
 		lifetime.end();
 		throw error;
@@ -156,11 +162,12 @@ interface RouteInput {
 	maxOutputTokens: number;
 	promptTokens: number;
 	reserveMicros: number;
+	reserveTokens: number;
 	lifetime: Lifetime;
 }
 
 async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput): Promise<ChatSession> {
-	const { model, maxOutputTokens, promptTokens, reserveMicros, lifetime } = input;
+	const { model, maxOutputTokens, promptTokens, reserveMicros, reserveTokens, lifetime } = input;
 	// Only the model's provider and OpenRouter can serve it; their sealed keys come along, so the
 	// chosen one opens without another query.
 	const [keys, allowFallback] = await Promise.all([
@@ -189,6 +196,7 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 				provider: model.provider,
 				keySource: attempt.keySource,
 				reserveMicros,
+				reserveTokens,
 				requestId: `${request.requestId}:${index}`
 			});
 		} catch (error) {
@@ -198,11 +206,12 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 					provider: model.provider,
 					keySource: attempt.keySource,
 					reserveMicros,
+					reserveTokens,
 					requestId: `${request.requestId}:${index}`
 				});
 				throw error;
 			}
-			if (isAppError(error) && (error.code === 'rate_limited' || error.code === 'spend_cap_reached')) {
+			if (isAppError(error) && isLimitRefusal(error)) {
 				deps.hooks?.refused?.({
 					provider: model.provider,
 					keySource: attempt.keySource,
@@ -307,6 +316,16 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 	});
 	throw finalError;
 }
+
+/**
+ * The limits refused this key source; the next one in the plan may still serve the request (its
+ * limits are its own). A worst case above a whole tokens-per-hour limit is a 400, but another key
+ * source's limit may be larger.
+ */
+const isLimitRefusal = (error: AppError) =>
+	error.code === 'rate_limited' ||
+	error.code === 'spend_cap_reached' ||
+	error.reason === 'request_exceeds_tokens_per_hour';
 
 interface OpenedStream {
 	first: IteratorResult<ProviderEvent>;
