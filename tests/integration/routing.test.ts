@@ -369,6 +369,33 @@ describeEachDatabase('chat routing', (database) => {
 		expect((await reservationsOf(withKey)).map((r) => [r.key_source, r.outcome])).toEqual([['user', 'released']]);
 	});
 
+	it("records the key's last use at most once a minute, after the answer", async () => {
+		const { user } = await userWithKey('anthropic');
+		const lastUsed = async () =>
+			(
+				await services.db
+					.selectFrom('provider_keys')
+					.select(['id', 'last_used_at'])
+					.where('user_id', '=', user.id)
+					.executeTakeFirstOrThrow()
+			).last_used_at;
+		expect(await lastUsed()).toBeNull();
+		await readAll(await chat(user, 'anthropic/claude-sonnet-4'));
+		const first = await lastUsed();
+		expect(first).toBeInstanceOf(Date);
+		await readAll(await chat(user, 'anthropic/claude-sonnet-4'));
+		expect(await lastUsed()).toEqual(first);
+
+		const twoMinutesAgo = new Date(Date.now() - 120_000);
+		await services.db
+			.updateTable('provider_keys')
+			.set({ last_used_at: twoMinutesAgo })
+			.where('user_id', '=', user.id)
+			.execute();
+		await readAll(await chat(user, 'anthropic/claude-sonnet-4'));
+		expect((await lastUsed())?.getTime()).toBeGreaterThan(twoMinutesAgo.getTime() + 60_000);
+	});
+
 	it('estimates tokens with the tokenizer when the provider sends no usage', async () => {
 		const { user } = await userWithKey('openai', 'no_usage');
 		const session = await chat(user, 'openai/gpt-4o-mini');

@@ -295,13 +295,20 @@ export async function revokeAllAccessTokens(db: Kysely<Database>, userId: string
 	return rows.length;
 }
 
+/** A token's last use is recorded at most this often (one write a minute per busy client). */
+const staleUseSql = sql<boolean>`(access_tokens.last_used_at is null or access_tokens.last_used_at < now() - interval '1 minute')`;
+
+interface CheckedToken {
+	owner: AccessTokenOwner;
+	/** Whether `last_used_at` is older than a minute (or unset) and should be written. */
+	stale: boolean;
+}
+
 /**
- * Checks a token presented by an API client (the part after `Bearer `). Returns its owner, or null
- * for anything else: malformed, unknown, wrong secret, revoked, expired. The stored hash is
- * compared in constant time. `last_used_at` is written at most once a minute per token, so busy
- * clients do not cost a write per request.
+ * One query: the token's row, its owner, whether it is usable and whether its last use is stale.
+ * The stored hash is compared in constant time. Null for anything but a valid token.
  */
-export async function verifyAccessToken(db: Kysely<Database>, bearer: string): Promise<AccessTokenOwner | null> {
+async function checkAccessToken(db: Kysely<Database>, bearer: string): Promise<CheckedToken | null> {
 	// The shape check comes first: garbage of any size never reaches the database.
 	const match = typeof bearer === 'string' && bearer.length < 100 ? TOKEN_PATTERN.exec(bearer) : null;
 	const lookupId = match?.[1];
@@ -315,7 +322,8 @@ export async function verifyAccessToken(db: Kysely<Database>, bearer: string): P
 			'users.id as user_id',
 			'users.email',
 			'users.role',
-			usableSql.as('usable')
+			usableSql.as('usable'),
+			staleUseSql.as('stale')
 		])
 		.where('access_tokens.lookup_id', '=', lookupId)
 		.executeTakeFirst();
@@ -323,25 +331,45 @@ export async function verifyAccessToken(db: Kysely<Database>, bearer: string): P
 	const stored = row ? Buffer.from(row.token_hash, 'hex') : NO_MATCH_HASH;
 	const secretMatches = timingSafeEqual(presented, stored);
 	if (!row || !secretMatches || !row.usable) return null;
+	return { owner: { userId: row.user_id, email: row.email, role: row.role, tokenId: row.id }, stale: row.stale };
+}
 
+/** Writes `last_used_at`; the condition keeps concurrent requests (and instances) to one write a minute. */
+async function touchAccessToken(db: Kysely<Database>, tokenId: string): Promise<void> {
 	await db
 		.updateTable('access_tokens')
 		.set({ last_used_at: sql<Date>`now()` })
-		.where('id', '=', row.id)
-		.where((eb) =>
-			eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)])
-		)
+		.where('id', '=', tokenId)
+		.where(staleUseSql)
 		.execute();
-	return { userId: row.user_id, email: row.email, role: row.role, tokenId: row.id };
 }
 
 /**
+ * Checks a token presented by an API client (the part after `Bearer `). Returns its owner, or null
+ * for anything else: malformed, unknown, wrong secret, revoked, expired. The stored hash is
+ * compared in constant time. `last_used_at` is written at most once a minute per token, so busy
+ * clients do not cost a write per request; when it is written, it is written before this returns.
+ * Request paths use `authenticateBearer`, which does not wait for that write.
+ */
+export async function verifyAccessToken(db: Kysely<Database>, bearer: string): Promise<AccessTokenOwner | null> {
+	const checked = await checkAccessToken(db, bearer);
+	if (!checked) return null;
+	if (checked.stale) await touchAccessToken(db, checked.owner.tokenId);
+	return checked.owner;
+}
+
+/** Told when recording a token's last use failed (that write runs after the request went on). */
+export type TouchFailed = (error: unknown, tokenId: string) => void;
+
+/**
  * For API endpoints: reads `Authorization: Bearer lk_…` and returns the token's owner, or throws
- * a 401 `AppError` (OpenAI-shaped by `httpErrorOf`) that never echoes what was sent.
+ * a 401 `AppError` (OpenAI-shaped by `httpErrorOf`) that never echoes what was sent. A stale
+ * `last_used_at` is written in the background; `onTouchFailed` hears about a failed write.
  */
 export async function authenticateBearer(
 	db: Kysely<Database>,
-	authorizationHeader: string | null | undefined
+	authorizationHeader: string | null | undefined,
+	onTouchFailed: TouchFailed = () => {}
 ): Promise<AccessTokenOwner> {
 	const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorizationHeader ?? '')?.[1];
 	if (!bearer) {
@@ -351,13 +379,19 @@ export async function authenticateBearer(
 			{ reason: 'missing_token' }
 		);
 	}
-	const owner = await verifyAccessToken(db, bearer);
-	if (!owner) {
+	const checked = await checkAccessToken(db, bearer);
+	if (!checked) {
 		throw new AppError(
 			'unauthorized',
 			'This access token is not valid: it may be mistyped, revoked or expired. Create a new one in Settings.',
 			{ reason: 'invalid_token' }
 		);
+	}
+	const { owner } = checked;
+	// Recording the last use is bookkeeping: the request does not wait for it, and a failure
+	// there does not fail the request.
+	if (checked.stale) {
+		touchAccessToken(db, owner.tokenId).catch((error: unknown) => onTouchFailed(error, owner.tokenId));
 	}
 	return owner;
 }

@@ -1,12 +1,6 @@
 import { z } from 'zod';
 import { encodeSse, type ChatStreamEvent } from '$lib/chat/events';
-import {
-	appendMessage,
-	createConversation,
-	loadHistory,
-	MAX_MESSAGE_CHARS,
-	titleFrom
-} from '$lib/server/conversations';
+import { appendMessage, loadHistory, MAX_MESSAGE_CHARS, startConversation, titleFrom } from '$lib/server/conversations';
 import { AppError, httpErrorOf, isAppError } from '$lib/server/errors';
 import { parseInput } from '$lib/server/validation';
 import { startChat, type ChatDeps, type ChatSession, type FinalUsage } from '$lib/server/routing';
@@ -40,33 +34,55 @@ export interface WebChatContext {
 	signal: AbortSignal;
 }
 
+interface StoredConversation {
+	id: string;
+	title: string;
+	isNew: boolean;
+}
+
 export async function handleWebChat(ctx: WebChatContext, body: unknown): Promise<Response> {
 	const input = parseInput(webChatInput, body);
 	const { db } = ctx.deps;
-	let conversation: { id: string; title: string; isNew: boolean };
+	const userMessage = { role: 'user', content: input.content, model: input.model } as const;
+	// Continuing: the history (which also proves ownership) is the prompt, so it comes first.
 	let history: { role: 'user' | 'assistant'; content: string }[] = [];
+	let stored: Promise<StoredConversation>;
 	if (input.conversationId) {
-		history = await loadHistory(db, ctx.userId, input.conversationId);
-		conversation = { id: input.conversationId, title: '', isNew: false };
+		const id = input.conversationId;
+		history = await loadHistory(db, ctx.userId, id);
+		stored = appendMessage(db, id, userMessage).then(() => ({ id, title: '', isNew: false }));
 	} else {
-		const created = await createConversation(db, ctx.userId, { title: titleFrom(input.content), model: input.model });
-		conversation = { id: created.id, title: created.title, isNew: true };
+		stored = startConversation(db, ctx.userId, {
+			title: titleFrom(input.content),
+			model: input.model,
+			message: userMessage
+		}).then((created) => ({ id: created.id, title: created.title, isNew: true }));
 	}
-	await appendMessage(db, conversation.id, { role: 'user', content: input.content, model: input.model });
+	// Storing the user's message runs while routing plans, admits and opens the provider call: it
+	// is not on the way to the first token. Both are awaited before anything is answered.
+	const started = startChat(ctx.deps, {
+		userId: ctx.userId,
+		modelId: input.model,
+		messages: [...history, { role: 'user', content: input.content }],
+		maxOutputTokens: input.maxTokens,
+		stream: true,
+		api: 'web',
+		requestId: ctx.requestId,
+		signal: ctx.signal
+	});
+	const [storing, starting] = await Promise.allSettled([stored, started]);
 
-	let session: ChatSession;
-	try {
-		session = await startChat(ctx.deps, {
-			userId: ctx.userId,
-			modelId: input.model,
-			messages: [...history, { role: 'user', content: input.content }],
-			maxOutputTokens: input.maxTokens,
-			stream: true,
-			api: 'web',
-			requestId: ctx.requestId,
-			signal: ctx.signal
-		});
-	} catch (error) {
+	if (storing.status === 'rejected') {
+		// As before this ran concurrently: the message could not be stored, so the request fails
+		// with that error. A chat that did start is stopped; routing still settles it and writes
+		// its usage record (a chat that failed to start wrote its own).
+		if (starting.status === 'fulfilled') await discard(starting.value);
+		throw storing.reason;
+	}
+	const conversation = storing.value;
+
+	if (starting.status === 'rejected') {
+		const error: unknown = starting.reason;
 		const appError = isAppError(error) ? error : undefined;
 		await appendMessage(db, conversation.id, {
 			role: 'assistant',
@@ -85,6 +101,7 @@ export async function handleWebChat(ctx: WebChatContext, body: unknown): Promise
 		};
 		return new Response(JSON.stringify(payload), { status, headers });
 	}
+	const session = starting.value;
 
 	return new Response(sseStream(ctx, session, conversation, input.model), {
 		headers: {
@@ -95,6 +112,14 @@ export async function handleWebChat(ctx: WebChatContext, body: unknown): Promise
 			'x-request-id': ctx.requestId
 		}
 	});
+}
+
+/** Stops a chat nobody will read and runs its events to the end, so its bookkeeping happens. */
+async function discard(session: ChatSession): Promise<void> {
+	session.abort();
+	for (let next = await session.events.next(); !next.done; next = await session.events.next()) {
+		// Nothing to forward.
+	}
 }
 
 function sseStream(

@@ -172,28 +172,33 @@ export async function deleteConversation(
 	return { id: row.id };
 }
 
-/** Checks ownership and returns the history in order, for continuing a conversation. */
+/**
+ * Checks ownership and returns the history in order, for continuing a conversation: one statement
+ * (the conversation left-joined with its messages, so an empty one still proves ownership).
+ */
 export async function loadHistory(
 	db: Kysely<Database>,
 	userId: string,
 	conversationId: string
 ): Promise<{ role: 'user' | 'assistant'; content: string }[]> {
-	const owned = await db
+	const rows = await db
 		.selectFrom('conversations')
-		.select('id')
-		.where('id', '=', conversationId)
-		.where('user_id', '=', userId)
-		.executeTakeFirst();
-	if (!owned) throw notFound('That conversation does not exist.');
-	// Failed assistant turns (no content) are not sent back to the model.
-	return db
-		.selectFrom('messages')
-		.select(['role', 'content'])
-		.where('conversation_id', '=', conversationId)
-		.where((eb) => eb.or([eb('role', '=', 'user'), eb('content', '!=', '')]))
-		.orderBy('created_at')
-		.orderBy('id')
+		.leftJoin('messages', (join) =>
+			join
+				.onRef('messages.conversation_id', '=', 'conversations.id')
+				// Failed assistant turns (no content) are not sent back to the model.
+				.on((eb) => eb.or([eb('messages.role', '=', 'user'), eb('messages.content', '!=', '')]))
+		)
+		.select(['messages.role', 'messages.content'])
+		.where('conversations.id', '=', conversationId)
+		.where('conversations.user_id', '=', userId)
+		.orderBy('messages.created_at')
+		.orderBy('messages.id')
 		.execute();
+	if (rows.length === 0) throw notFound('That conversation does not exist.');
+	const history: { role: 'user' | 'assistant'; content: string }[] = [];
+	for (const { role, content } of rows) if (role !== null && content !== null) history.push({ role, content });
+	return history;
 }
 
 export interface NewMessage {
@@ -212,31 +217,91 @@ export interface NewMessage {
 	fallbackReason?: string | null;
 }
 
+function messageValues(message: NewMessage) {
+	return {
+		role: message.role,
+		content: message.content,
+		model: message.model ?? null,
+		provider: message.provider ?? null,
+		key_source: message.keySource ?? null,
+		request_id: message.requestId ?? null,
+		prompt_tokens: message.promptTokens ?? null,
+		completion_tokens: message.completionTokens ?? null,
+		cost_micros: message.costMicros ?? null,
+		estimated: message.estimated ?? null,
+		error_code: message.errorCode ?? null,
+		error_message: message.errorMessage ?? null,
+		fallback_reason: message.fallbackReason ?? null
+	};
+}
+
+/** Stores a message and bumps the conversation's `updated_at`, in one statement. Returns its id. */
 export async function appendMessage(
 	db: Kysely<Database>,
 	conversationId: string,
 	message: NewMessage
 ): Promise<string> {
 	const row = await db
-		.insertInto('messages')
-		.values({
-			conversation_id: conversationId,
-			role: message.role,
-			content: message.content,
-			model: message.model ?? null,
-			provider: message.provider ?? null,
-			key_source: message.keySource ?? null,
-			request_id: message.requestId ?? null,
-			prompt_tokens: message.promptTokens ?? null,
-			completion_tokens: message.completionTokens ?? null,
-			cost_micros: message.costMicros ?? null,
-			estimated: message.estimated ?? null,
-			error_code: message.errorCode ?? null,
-			error_message: message.errorMessage ?? null,
-			fallback_reason: message.fallbackReason ?? null
-		})
-		.returning('id')
+		.with('message', (qc) =>
+			qc
+				.insertInto('messages')
+				.values({ conversation_id: conversationId, ...messageValues(message) })
+				.returning(['id', 'conversation_id'])
+		)
+		.with('touched', (qc) =>
+			qc
+				.updateTable('conversations')
+				.set({ updated_at: new Date() })
+				.where('id', 'in', qc.selectFrom('message').select('conversation_id'))
+		)
+		.selectFrom('message')
+		.select('id')
 		.executeTakeFirstOrThrow();
-	await db.updateTable('conversations').set({ updated_at: new Date() }).where('id', '=', conversationId).execute();
 	return row.id;
+}
+
+/**
+ * A new conversation together with its first (user) message, in one statement: either both are
+ * stored or neither is.
+ */
+export async function startConversation(
+	db: Kysely<Database>,
+	userId: string,
+	input: { title: string; model: string; message: NewMessage }
+): Promise<ConversationSummary & { messageId: string }> {
+	const row = await db
+		.with('conversation', (qc) =>
+			qc
+				.insertInto('conversations')
+				.values({ user_id: userId, title: input.title.slice(0, MAX_TITLE_CHARS), model: input.model })
+				.returning(['id', 'title', 'model', 'created_at', 'updated_at'])
+		)
+		.with('message', (qc) =>
+			qc
+				.insertInto('messages')
+				.values({
+					conversation_id: qc.selectFrom('conversation').select('id'),
+					...messageValues(input.message)
+				})
+				.returning('id')
+		)
+		.selectFrom('conversation')
+		.crossJoin('message')
+		.select([
+			'conversation.id',
+			'conversation.title',
+			'conversation.model',
+			'conversation.created_at',
+			'conversation.updated_at',
+			'message.id as message_id'
+		])
+		.executeTakeFirstOrThrow();
+	return {
+		id: row.id,
+		title: row.title,
+		model: row.model,
+		createdAt: row.created_at,
+		updatedAt: row.updated_at,
+		messageId: row.message_id
+	};
 }

@@ -8,7 +8,8 @@ export {
 	validateKey,
 	recordCheck,
 	withOpenedKey,
-	routableKeysOf,
+	routableKeysQuery,
+	toRoutableKey,
 	withRoutableKey,
 	toMetadata,
 	METADATA_COLUMNS,
@@ -21,6 +22,7 @@ export {
 	type KeyActor,
 	type KeyMetadata,
 	type RoutableKey,
+	type RoutableKeyRow,
 	type UpsertedKey,
 	type ValidatedKey
 } from './manager';

@@ -490,31 +490,44 @@ export async function withOpenedKey<T>(
 /** An active key with its sealed form, so routing can plan and open it from one query. */
 export interface RoutableKey extends KeyMetadata {
 	sealed: SealedKey;
+	/** `last_used_at` is unset or older than a minute (judged by the database clock): `markKeyUsed` is due. */
+	useStale: boolean;
 }
+
+/** A row of `routableKeysQuery`. */
+export interface RoutableKeyRow extends MetadataRow {
+	master_key_id: string;
+	nonce: Uint8Array;
+	ciphertext: Uint8Array;
+	use_stale: boolean;
+}
+
+/** A key's last use is recorded at most once a minute. */
+const staleUseSql = sql<boolean>`(last_used_at is null or last_used_at < now() - interval '1 minute')`;
 
 /**
- * The user's active keys for `providers` with their sealed material, in one query: routing plans
- * with the metadata and opens the chosen key without asking the database again.
+ * The user's active keys for `providers` with their sealed material, as a query that routing
+ * embeds in its own statement (with the fallback preference), so planning costs one round trip
+ * and the chosen key opens without asking the database again. Rows map with `toRoutableKey`.
  */
-export async function routableKeysOf(
-	db: Kysely<Database>,
-	userId: string,
-	providers: readonly Provider[]
-): Promise<RoutableKey[]> {
-	const rows = await db
+export function routableKeysQuery(db: Kysely<Database>, userId: string, providers: readonly Provider[]) {
+	return db
 		.selectFrom('provider_keys')
-		.select([...METADATA_COLUMNS, 'master_key_id', 'nonce', 'ciphertext'])
+		.select([...METADATA_COLUMNS, 'master_key_id', 'nonce', 'ciphertext', staleUseSql.as('use_stale')])
 		.where('user_id', '=', userId)
 		.where('provider', 'in', [...providers])
-		.where('is_active', '=', true)
-		.execute();
-	return rows.map((row) => ({
-		...toMetadata(row),
-		sealed: { masterKeyId: row.master_key_id, nonce: row.nonce, ciphertext: row.ciphertext }
-	}));
+		.where('is_active', '=', true);
 }
 
-/** Opens a key fetched by `routableKeysOf` for one call; the bytes are zeroed afterwards. */
+export function toRoutableKey(row: RoutableKeyRow): RoutableKey {
+	return {
+		...toMetadata(row),
+		sealed: { masterKeyId: row.master_key_id, nonce: row.nonce, ciphertext: row.ciphertext },
+		useStale: row.use_stale
+	};
+}
+
+/** Opens a key fetched by `routableKeysQuery` for one call; the bytes are zeroed afterwards. */
 export function withRoutableKey<T>(
 	keyring: Keyring,
 	userId: string,
@@ -524,7 +537,10 @@ export function withRoutableKey<T>(
 	return withUnsealedKey(keyring, { userId, provider: key.provider }, key.sealed, (apiKey) => fn(apiKey));
 }
 
-/** Records that a request used the key; at most one write a minute per key. */
+/**
+ * Records that a request used the key; at most one write a minute per key (routing only calls it
+ * when the key's `useStale` says a write is due; the condition here covers concurrent requests).
+ */
 export async function markKeyUsed(db: Kysely<Database>, keyId: string): Promise<void> {
 	await db
 		.updateTable('provider_keys')

@@ -31,13 +31,19 @@ function failure(ctx: OpenAiApiContext, error: unknown, bodyUnread = false): Res
 	return bodyUnread ? closeAfter(response) : response;
 }
 
+/** Logs a failed write of a token's `last_used_at` (it runs after the request went on). */
+function touchFailed(ctx: OpenAiApiContext) {
+	return (error: unknown, tokenId: string) =>
+		ctx.deps.log.warn({ err: error, tokenId, requestId: ctx.requestId }, "recording an access token's last use failed");
+}
+
 /** `POST /api/v1/chat/completions`. */
 export async function handleChatCompletions(ctx: OpenAiApiContext, request: Request): Promise<Response> {
 	let bodyRead = false;
 	try {
 		// Cheapest first: a declared oversize body is refused before the token costs a query.
 		refuseDeclaredOversize(request.headers);
-		const owner = await authenticateBearer(ctx.deps.db, request.headers.get('authorization'));
+		const owner = await authenticateBearer(ctx.deps.db, request.headers.get('authorization'), touchFailed(ctx));
 		const body = await readJsonBody(request);
 		bodyRead = true;
 		const input = parseCompletionRequest(body);
@@ -76,7 +82,7 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 /** `GET /api/v1/models`: the catalog, for any valid token (OpenAI requires a key here too). */
 export async function handleListModels(ctx: OpenAiApiContext, request: Request): Promise<Response> {
 	try {
-		await authenticateBearer(ctx.deps.db, request.headers.get('authorization'));
+		await authenticateBearer(ctx.deps.db, request.headers.get('authorization'), touchFailed(ctx));
 		return new Response(JSON.stringify(modelListBody()), { headers: { 'content-type': 'application/json' } });
 	} catch (error) {
 		return failure(ctx, error);

@@ -26,11 +26,11 @@ import {
 	type ProviderId
 } from '$lib/server/providers';
 import { admit, release, settle, type Admission, type AdmitRequest } from '$lib/server/limits';
-import { markKeyInvalid, markKeyUsed, routableKeysOf, withRoutableKey, type RoutableKey } from '$lib/server/keys';
+import { markKeyInvalid, markKeyUsed, withRoutableKey, type RoutableKey } from '$lib/server/keys';
 import type { Keyring } from '$lib/server/vault';
 import type { UsageRecord, UsageWriter } from '$lib/server/usage';
 import { planRoute, type RouteAttempt, type UserKeyState } from './plan';
-import { isFallbackAllowed } from './preferences';
+import { routingFactsOf } from './facts';
 import { fallbackMessage, fallbackReasonOf, ownLimitMessage, skippedMessage, type FallbackReason } from './messages';
 import { SERVER_SHUTDOWN, type ActiveChats } from './active';
 
@@ -169,10 +169,9 @@ interface RouteInput {
 async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput): Promise<ChatSession> {
 	const { model, maxOutputTokens, promptTokens, reserveMicros, reserveTokens, lifetime } = input;
 	// Only the model's provider and OpenRouter can serve it; their sealed keys come along, so the
-	// chosen one opens without another query.
-	const [keys, allowFallback] = await Promise.all([
-		routableKeysOf(deps.db, request.userId, [...new Set<ProviderId>([model.provider, 'openrouter'])]),
-		isFallbackAllowed(deps.db, request.userId, model.provider)
+	// chosen one opens without another query, and the fallback preference with them (one statement).
+	const { keys, allowFallback } = await routingFactsOf(deps.db, request.userId, model.provider, [
+		...new Set<ProviderId>([model.provider, 'openrouter'])
 	]);
 	const keysByProvider = new Map<ProviderId, RoutableKey>(keys.map((k) => [k.provider, k]));
 	const userKeys = new Map<ProviderId, UserKeyState>(
@@ -239,7 +238,20 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 					servedBy: attempt.servedBy,
 					fallback,
 					abort: () => upstream.abort(),
-					events: streamEvents(deps, { ...base, attempt, admission, fallback, upstream, detach, lifetime }, opened)
+					events: streamEvents(
+						deps,
+						{
+							...base,
+							attempt,
+							admission,
+							fallback,
+							upstream,
+							detach,
+							lifetime,
+							markUsed: keyUseDue(attempt, keysByProvider)
+						},
+						opened
+					)
 				};
 			} catch (thrown) {
 				detach();
@@ -386,6 +398,13 @@ interface StreamContext {
 	/** Unhooks the upstream call from the client's and the server's abort signals. */
 	detach: () => void;
 	lifetime: Lifetime;
+	/** The user's key served the request and its `last_used_at` is due for a write. */
+	markUsed: boolean;
+}
+
+/** A user key's last use is written at most once a minute; the routing query says when it is due. */
+function keyUseDue(attempt: RouteAttempt, keysByProvider: ReadonlyMap<ProviderId, RoutableKey>): boolean {
+	return attempt.key.kind === 'user' && keysByProvider.get(attempt.key.provider)?.useStale === true;
 }
 
 async function* streamEvents(
@@ -461,7 +480,7 @@ async function* streamEvents(
 	// 'aborted': nobody is listening any more.
 }
 
-/** Settles the reservation, writes the usage record, marks the key used; never throws. */
+/** Settles the reservation, writes the usage record, marks the key used when due; never throws. */
 async function recordOutcome(
 	deps: ChatDeps,
 	ctx: StreamContext,
@@ -486,7 +505,12 @@ async function recordOutcome(
 			usage: result.usage,
 			ttftMs: result.ttftMs
 		});
-		if (ctx.attempt.key.kind === 'user') await markKeyUsed(deps.db, ctx.attempt.key.keyId).catch(() => {});
+		if (ctx.markUsed && ctx.attempt.key.kind === 'user') {
+			const keyId = ctx.attempt.key.keyId;
+			await markKeyUsed(deps.db, keyId).catch((error: unknown) =>
+				deps.log.warn({ err: error, keyId }, "recording a key's last use failed")
+			);
+		}
 	} finally {
 		deps.hooks?.streamClosed?.();
 		ctx.lifetime.end();
