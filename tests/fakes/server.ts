@@ -10,6 +10,7 @@ import { googleDialect } from './google';
 import { openAIDialect } from './openai';
 import { openRouterDialect } from './openrouter';
 import type { FakeBaseUrls, FakeProviders } from './types';
+import { recordSecret } from '../helpers/test-output';
 
 export type { Behaviour, BehaviourSpec } from './behaviours';
 export { BEHAVIOURS } from './behaviours';
@@ -77,7 +78,11 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
 		url,
 		baseUrls: baseUrlsFor(url),
 		requests: log.entries,
-		registerKey: (provider, key, behaviour) => keys.register(provider, key, behaviour),
+		registerKey: (provider, key, behaviour) => {
+			// Every key a test hands the fakes is one the whole-suite leak scan looks for.
+			recordSecret(key);
+			keys.register(provider, key, behaviour);
+		},
 		reset: () => {
 			keys.clear();
 			log.clear();

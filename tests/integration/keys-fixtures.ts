@@ -7,6 +7,7 @@ import type { Database } from '$lib/server/db';
 import { createCaller } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
 import type { FakeProviders } from '../fakes/server';
+import { recordSecret } from '../helpers/test-output';
 
 export const PROVIDERS: Provider[] = ['openai', 'anthropic', 'google', 'openrouter'];
 
@@ -42,8 +43,17 @@ const alnum = (length: number) =>
 		.replace(/[^A-Za-z0-9]/g, '')
 		.slice(0, length);
 
-/** A fresh key in the provider's real shape; `tag` shows up in it (letters and digits only). */
+/**
+ * A fresh key in the provider's real shape; `tag` shows up in it (letters and digits only). The
+ * whole-suite leak scan looks for every key made here.
+ */
 export function testKey(provider: Provider, tag = 'k'): string {
+	const key = shapedKey(provider, tag);
+	recordSecret(key);
+	return key;
+}
+
+function shapedKey(provider: Provider, tag: string): string {
 	switch (provider) {
 		case 'openai':
 			return `sk-proj-${tag}${alnum(40)}`;
