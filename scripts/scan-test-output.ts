@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOGS_DIR, SECRETS_DIR } from '../tests/helpers/test-output';
-import { PUBLIC_PREFIX, secretPieces } from '../tests/helpers/secret-pieces';
+import { PUBLIC_PREFIX, privatePieces } from '../tests/helpers/secret-pieces';
 
 const PIECE = 8;
 /** Characters test secrets are made of: pieces are looked up inside runs of these. */
@@ -82,12 +82,18 @@ function scanText(
 
 function main(): number {
 	const started = Date.now();
-	const secrets = new Set<string>();
+	// `<length of the public part><tab><secret>` (tests/helpers/test-output.ts).
+	const secrets = new Map<string, number>();
 	for (const file of listFiles(SECRETS_DIR, (name) => name.endsWith('.txt'))) {
-		for (const line of readFileSync(file, 'utf8').split('\n')) if (line) secrets.add(line);
+		for (const line of readFileSync(file, 'utf8').split('\n')) {
+			const tab = line.indexOf('\t');
+			if (tab > 0) secrets.set(line.slice(tab + 1), Number(line.slice(0, tab)));
+		}
 	}
 	const owners = new Map<string, string>();
-	for (const secret of secrets) for (const piece of secretPieces([secret], PIECE)) owners.set(piece, secret);
+	for (const [secret, publicLength] of secrets) {
+		for (const piece of privatePieces(secret, publicLength, PIECE)) owners.set(piece, secret);
+	}
 	const pieces = new Set<string>();
 	const oddPieces: string[] = [];
 	for (const piece of owners.keys()) {

@@ -8,12 +8,16 @@ export const PUBLIC_PREFIX = /^(sk-ant-api03-|sk-proj-|sk-or-v1-|sk-|AIza|lk_)/;
 /** Every 8-character piece of each secret's private part (after its public prefix). */
 export function secretPieces(secrets: readonly string[], pieceLength = 8): string[] {
 	const pieces = new Set<string>();
-	for (const secret of secrets) {
-		const prefix = PUBLIC_PREFIX.exec(secret)?.[0] ?? '';
-		const secretPart = secret.slice(prefix.length);
-		for (let i = 0; i + pieceLength <= secretPart.length; i++) pieces.add(secretPart.slice(i, i + pieceLength));
-	}
+	for (const secret of secrets) for (const piece of privatePieces(secret, undefined, pieceLength)) pieces.add(piece);
 	return [...pieces];
+}
+
+/** The pieces of one secret after `publicLength` characters (default: its public prefix). */
+export function privatePieces(secret: string, publicLength?: number, pieceLength = 8): string[] {
+	const secretPart = secret.slice(publicLength ?? PUBLIC_PREFIX.exec(secret)?.[0].length ?? 0);
+	const pieces: string[] = [];
+	for (let i = 0; i + pieceLength <= secretPart.length; i++) pieces.push(secretPart.slice(i, i + pieceLength));
+	return pieces;
 }
 
 /** The pieces of `secrets` found in `text` (empty when nothing leaked). */

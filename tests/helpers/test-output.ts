@@ -1,5 +1,6 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { PUBLIC_PREFIX } from './secret-pieces';
 
 /**
  * What the whole-suite leak scan (scripts/scan-test-output.ts, run by `npm test` after Vitest)
@@ -15,12 +16,18 @@ const recording = process.env.VITEST !== undefined;
 const recorded = new Set<string>();
 let sequence = 0;
 
-/** Remembers a key, token or other secret a test created, so the scan looks for it everywhere. */
-export function recordSecret(secret: string | undefined | null): void {
+/**
+ * Remembers a key, token or other secret a test created, so the scan looks for it everywhere.
+ * `publicPart` is the start of it that may show (a key's `sk-proj-` and a test's own label);
+ * by default the public prefix of its kind (`secret-pieces.ts`). One line per secret:
+ * `<length of the public part><tab><secret>`.
+ */
+export function recordSecret(secret: string | undefined | null, publicPart?: string): void {
 	if (!recording || !secret || recorded.has(secret)) return;
 	recorded.add(secret);
+	const publicLength = publicPart !== undefined ? publicPart.length : (PUBLIC_PREFIX.exec(secret)?.[0].length ?? 0);
 	mkdirSync(SECRETS_DIR, { recursive: true });
-	appendFileSync(join(SECRETS_DIR, `${process.pid}.txt`), `${secret.replace(/[\r\n]/g, '')}\n`);
+	appendFileSync(join(SECRETS_DIR, `${process.pid}.txt`), `${publicLength}\t${secret.replace(/[\r\n]/g, '')}\n`);
 }
 
 /** The test file this worker is running, for file names (`keys-leak`), or `unknown`. */
