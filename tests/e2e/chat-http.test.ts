@@ -109,6 +109,55 @@ describe(`POST /api/chat [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => {
 		expect(foreign.status).toBe(404);
 	});
 
+	it('refuses a body over the server limit with 413, declared or chunked, and keeps serving', async () => {
+		const { client } = await signedInWithKey('bigbody');
+		// startApp sets BODY_SIZE_LIMIT=1M; this is 2 MB.
+		const bytes = new TextEncoder().encode(
+			JSON.stringify({ model: 'openai/gpt-4o-mini', content: 'x'.repeat(2 * 1024 * 1024) })
+		);
+		const headers = { 'content-type': 'application/json' };
+		const declared = await client.fetch('/api/chat', { method: 'POST', headers, body: bytes });
+		const chunked = await client.fetch('/api/chat', {
+			method: 'POST',
+			headers,
+			duplex: 'half',
+			body: new ReadableStream<Uint8Array>({
+				start(controller) {
+					for (let at = 0; at < bytes.length; at += 64 * 1024) controller.enqueue(bytes.slice(at, at + 64 * 1024));
+					controller.close();
+				}
+			})
+		} as RequestInit);
+		for (const response of [declared, chunked]) {
+			expect(response.status).toBe(413);
+			expect(await response.json()).toMatchObject({ error: { code: 'request_too_large' } });
+		}
+		const after = await postChat(client, { model: 'openai/gpt-4o-mini', content: 'still there?' });
+		expect(after.status).toBe(200);
+		await collect(after);
+	});
+
+	it('refuses a chat posted from another site with 403, before anything is sent upstream', async () => {
+		const { client } = await signedInWithKey('crosssite');
+		const upstreamBefore = fake.requests.length;
+		const refused = await client.fetch('/api/chat', {
+			method: 'POST',
+			headers: { 'content-type': 'application/json', origin: 'https://evil.example' },
+			body: JSON.stringify({ model: 'openai/gpt-4o-mini', content: 'spend my money' })
+		});
+		expect(refused.status).toBe(403);
+		expect(await refused.json()).toMatchObject({ error: { code: 'csrf' } });
+		// A browser's cross-site fetch without an Origin is recognised by its Fetch Metadata.
+		const noOrigin = await fetch(`${app.url}/api/chat`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json', cookie: client.cookieHeader(), 'sec-fetch-site': 'cross-site' },
+			body: JSON.stringify({ model: 'openai/gpt-4o-mini', content: 'spend my money' })
+		});
+		expect(noOrigin.status).toBe(403);
+		expect(fake.requests.length).toBe(upstreamBefore);
+		expect(await client.trpc.conversations.list.query()).toEqual([]);
+	});
+
 	it('refuses with 429, retry-after and the limit that was hit', async () => {
 		const { client } = await signedInWithKey('limited');
 		await client.trpc.limits.set.mutate({ provider: 'openai', requestsPerHour: 1 });

@@ -10,6 +10,8 @@ import { googleDialect } from './google';
 import { openAIDialect } from './openai';
 import { openRouterDialect } from './openrouter';
 import type { FakeBaseUrls, FakeProviders } from './types';
+import { PUBLIC_PREFIX } from '../helpers/secret-pieces';
+import { recordSecret } from '../helpers/test-output';
 
 export type { Behaviour, BehaviourSpec } from './behaviours';
 export { BEHAVIOURS } from './behaviours';
@@ -77,7 +79,13 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
 		url,
 		baseUrls: baseUrlsFor(url),
 		requests: log.entries,
-		registerKey: (provider, key, behaviour) => keys.register(provider, key, behaviour),
+		registerKey: (provider, key, behaviour) => {
+			// Every provider-shaped key a test hands the fakes is one the whole-suite leak scan looks
+			// for. (The fakes' own tests also use labelled keys such as `openai-401-0001-…`, which
+			// never reach the app and whose labels are words every log holds.)
+			if (PUBLIC_PREFIX.test(key)) recordSecret(key);
+			keys.register(provider, key, behaviour);
+		},
 		reset: () => {
 			keys.clear();
 			log.clear();

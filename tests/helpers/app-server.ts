@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TEST_MASTER_KEYS } from './env';
+import { appendTestLog, recordSecret, testLogPath, writeTestLog } from './test-output';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const BUILD_ENTRY = join(ROOT, 'build/index.js');
@@ -12,7 +13,10 @@ export interface AppServer {
 	url: string;
 	port: number;
 	process: ChildProcess;
-	/** Everything the server wrote to stdout and stderr, for leak scans and debugging. */
+	/**
+	 * Everything the server wrote to stdout and stderr, for leak scans and debugging. Under
+	 * Vitest it is also written to `test-results/logs/` for the whole-suite scan.
+	 */
 	output(): string;
 	stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -63,14 +67,23 @@ export async function startApp(options: StartAppOptions = {}): Promise<AppServer
 			: { DATA_DIR: mkdtempSync(join(tmpdir(), 'latchkey-e2e-')) }),
 		...options.env
 	};
+	// The whole-suite scan looks for these in every log and metrics file.
+	for (const name of ['OPENROUTER_API_KEY', 'METRICS_TOKEN']) recordSecret(env[name]);
+	for (const entry of (env.MASTER_KEYS ?? '').split(',')) recordSecret(entry.split(':')[1]);
+	const logPath = testLogPath('app');
 	let output = '';
 	const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BUILD_ENTRY], {
 		cwd: ROOT,
 		env,
 		stdio: ['ignore', 'pipe', 'pipe']
 	});
-	child.stdout?.on('data', (chunk) => (output += String(chunk)));
-	child.stderr?.on('data', (chunk) => (output += String(chunk)));
+	const collect = (chunk: Buffer) => {
+		const text = String(chunk);
+		output += text;
+		appendTestLog(logPath, text);
+	};
+	child.stdout?.on('data', collect);
+	child.stderr?.on('data', collect);
 	const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
 
 	const server: AppServer = {
@@ -80,6 +93,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<AppServer
 		output: () => output,
 		async stop(signal = 'SIGTERM') {
 			if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+			if (logPath) await scrapeMetrics(url, env.METRICS_TOKEN, logPath.replace(/\.log$/, '.metrics.txt'));
 			child.kill(signal);
 			const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
 			const code = await exited;
@@ -91,6 +105,19 @@ export async function startApp(options: StartAppOptions = {}): Promise<AppServer
 		await waitForHealthy(url, exited, () => output);
 	}
 	return server;
+}
+
+/** Keeps the server's `/metrics` text for the whole-suite scan (best effort, bounded). */
+async function scrapeMetrics(url: string, token: string | undefined, path: string): Promise<void> {
+	try {
+		const response = await fetch(`${url}/metrics`, {
+			headers: token ? { authorization: `Bearer ${token}` } : {},
+			signal: AbortSignal.timeout(3_000)
+		});
+		if (response.ok) writeTestLog(path, await response.text());
+	} catch {
+		// Not listening (yet or any more): nothing to keep.
+	}
 }
 
 async function waitForHealthy(url: string, exited: Promise<number | null>, output: () => string): Promise<void> {

@@ -1,6 +1,9 @@
 import { createTRPCProxyClient, httpLink } from '@trpc/client';
 import superjson from 'superjson';
 import type { AppRouter } from '$lib/server/trpc';
+import { recordSecret } from './test-output';
+
+const ACCESS_TOKEN = /lk_[A-Za-z0-9]{8}_[A-Za-z0-9]{43}/g;
 
 /**
  * A browser-like HTTP client for tests: keeps cookies, sends the Origin header a same-site page
@@ -29,6 +32,10 @@ export class TestClient {
 			const expired = value === '' || attributes.some((a) => /max-age=0/i.test(a.trim()));
 			if (expired) this.cookies.delete(name.trim());
 			else this.cookies.set(name.trim(), value.trim());
+		}
+		if (String(url).includes('/api/trpc/tokens.create') && response.ok) {
+			// The token is shown once: the whole-suite leak scan must know it.
+			for (const [token] of (await response.clone().text()).matchAll(ACCESS_TOKEN)) recordSecret(token);
 		}
 		return response;
 	};

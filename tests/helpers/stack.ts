@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { startFakeProviders, type Behaviour, type BehaviourSpec, type FakeProviders } from '../fakes/server';
 import { startApp, type AppServer } from './app-server';
 import { createEmptyPostgresDatabase } from './db';
@@ -24,7 +25,7 @@ export interface StackOptions {
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
 	const fake = await startFakeProviders();
-	const appKey = `sk-or-v1-appkey${Math.random().toString(36).slice(2).padEnd(12, '0')}0123456789abcdefghijklmnop`;
+	const appKey = `sk-or-v1-appkey${randomBytes(24).toString('hex')}`;
 	fake.registerKey('openrouter', appKey, options.appKeyBehaviour ?? 'ok');
 	const database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
 	const env: Record<string, string> = {

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { beforeAll, expect, it } from 'vitest';
-import { signIn, signOut, signUp } from '$lib/server/auth';
+import { signIn, signOut, signUp, verifyPassword } from '$lib/server/auth';
+import { DUMMY_PASSWORD_HASH } from '$lib/server/auth/password';
 import { AppError } from '$lib/server/errors';
 import { createCaller } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
@@ -153,5 +155,57 @@ describeEachDatabase('accounts', (database) => {
 		);
 		const caller = createCaller({ services, user, sessionId: null, ip: '127.0.0.1', requestId: 'test' });
 		expect(await caller.auth.me()).toEqual({ id: user.id, email: 'ada@example.com', role: 'user' });
+	});
+});
+
+describeEachDatabase('sign-in timing', (database) => {
+	let services: Services;
+	beforeAll(async () => {
+		services = await testServices(database().handle);
+	});
+
+	const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+	async function timed(run: () => Promise<unknown>): Promise<number> {
+		const started = performance.now();
+		await run().catch(() => undefined);
+		return performance.now() - started;
+	}
+
+	it('answers an unknown email about as slowly as a wrong password (the password check is not skipped)', async () => {
+		const ROUNDS = 7;
+		// One failure per account, email and address: far below every throttle limit.
+		const accounts: string[] = [];
+		for (let i = 0; i < ROUNDS; i++) {
+			const email = `timing-${i}-${randomUUID().slice(0, 8)}@example.com`;
+			await signUp(services, { email, password: 'the right password' });
+			accounts.push(email);
+		}
+		const ip = (i: number, kind: number) => `198.51.${100 + kind}.${i + 1}`;
+		const unknown: number[] = [];
+		const wrong: number[] = [];
+		const bareCheck: number[] = [];
+		for (let i = 0; i < ROUNDS; i++) {
+			// Interleaved, so a busy moment on the machine slows both kinds alike.
+			unknown.push(
+				await timed(() =>
+					signIn(
+						services,
+						{ email: `nobody-${randomUUID()}@example.com`, password: 'a wrong password' },
+						{ ip: ip(i, 0) }
+					)
+				)
+			);
+			wrong.push(
+				await timed(() => signIn(services, { email: accounts[i]!, password: 'a wrong password' }, { ip: ip(i, 1) }))
+			);
+			bareCheck.push(await timed(() => verifyPassword(DUMMY_PASSWORD_HASH, 'a wrong password')));
+		}
+		const ratio = median(unknown) / median(wrong);
+		expect(ratio, `unknown ${median(unknown).toFixed(1)} ms, wrong ${median(wrong).toFixed(1)} ms`).toBeGreaterThan(
+			0.5
+		);
+		expect(ratio).toBeLessThan(2);
+		// Skipping argon2 would make an unknown email cost only the database round trips.
+		expect(median(unknown)).toBeGreaterThan(0.7 * median(bareCheck));
 	});
 });

@@ -7,6 +7,7 @@ import type { Database } from '$lib/server/db';
 import { createCaller } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
 import type { FakeProviders } from '../fakes/server';
+import { recordSecret } from '../helpers/test-output';
 
 export const PROVIDERS: Provider[] = ['openai', 'anthropic', 'google', 'openrouter'];
 
@@ -42,19 +43,24 @@ const alnum = (length: number) =>
 		.replace(/[^A-Za-z0-9]/g, '')
 		.slice(0, length);
 
-/** A fresh key in the provider's real shape; `tag` shows up in it (letters and digits only). */
+/**
+ * A fresh key in the provider's real shape; `tag` shows up in it (letters and digits only). The
+ * whole-suite leak scan looks for every key made here (the tag, a test's label, is not secret).
+ */
 export function testKey(provider: Provider, tag = 'k'): string {
-	switch (provider) {
-		case 'openai':
-			return `sk-proj-${tag}${alnum(40)}`;
-		case 'anthropic':
-			return `sk-ant-api03-${tag}${alnum(40)}`;
-		case 'google':
-			return `AIza${tag}${alnum(35 - tag.length)}`;
-		case 'openrouter':
-			return `sk-or-v1-${tag}${alnum(48)}`;
-	}
+	const { prefix, randomLength } = KEY_SHAPES[provider];
+	// Google keys have a fixed length: the tag takes its place from the random part.
+	const key = `${prefix}${tag}${alnum(provider === 'google' ? randomLength - tag.length : randomLength)}`;
+	recordSecret(key, `${prefix}${tag}`);
+	return key;
 }
+
+const KEY_SHAPES: Record<Provider, { prefix: string; randomLength: number }> = {
+	openai: { prefix: 'sk-proj-', randomLength: 40 },
+	anthropic: { prefix: 'sk-ant-api03-', randomLength: 40 },
+	google: { prefix: 'AIza', randomLength: 35 },
+	openrouter: { prefix: 'sk-or-v1-', randomLength: 48 }
+};
 
 /** The base URL variables pointing every provider at the fakes. */
 export function fakeEnv(fake: FakeProviders): Record<string, string> {

@@ -1,7 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
 import {
 	changePassword,
-	createAccessToken,
 	listAccessTokens,
 	signIn,
 	signUp,
@@ -14,6 +13,7 @@ import { createCaller } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
+import { createAccessToken } from '../helpers/tokens';
 import { appErrorFrom } from '../helpers/errors';
 
 describeEachDatabase('password change', (database) => {

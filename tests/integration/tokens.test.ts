@@ -2,7 +2,6 @@ import { sql } from 'kysely';
 import { beforeAll, expect, it } from 'vitest';
 import {
 	authenticateBearer,
-	createAccessToken,
 	listAccessTokens,
 	revokeAccessToken,
 	signUp,
@@ -16,6 +15,8 @@ import { createCaller } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
+import { createAccessToken } from '../helpers/tokens';
+import { recordSecret } from '../helpers/test-output';
 import { appErrorFrom } from '../helpers/errors';
 
 describeEachDatabase('personal access tokens', (database) => {
@@ -36,6 +37,7 @@ describeEachDatabase('personal access tokens', (database) => {
 
 	it('returns the token once, shaped lk_<id>_<secret>, and lists it without the secret', async () => {
 		const created = await callerFor(ada).tokens.create({ name: '  laptop  ', expiresInDays: 30 });
+		recordSecret(created.token);
 		expect(created.token).toMatch(/^lk_[A-Za-z0-9]{8}_[A-Za-z0-9]{43}$/);
 		expect(created.name).toBe('laptop');
 		expect(created.prefix).toBe(created.token.slice(0, 11));
@@ -101,6 +103,7 @@ describeEachDatabase('personal access tokens', (database) => {
 	it('rejects a revoked token and shows it as revoked', async () => {
 		const caller = callerFor(bob);
 		const { id, token } = await caller.tokens.create({ name: 'to revoke' });
+		recordSecret(token);
 		expect(await verifyAccessToken(services.db, token)).not.toBeNull();
 		const revoked = await caller.tokens.revoke({ id });
 		expect(revoked).toMatchObject({ id, status: 'revoked' });
@@ -176,6 +179,7 @@ describeEachDatabase('personal access tokens', (database) => {
 		const caller = callerFor(carol);
 		const created = [];
 		for (let i = 0; i < MAX_ACTIVE_TOKENS_PER_USER; i++) created.push(await caller.tokens.create({ name: `t${i}` }));
+		for (const { token } of created) recordSecret(token);
 		const error = await appErrorFrom(createAccessToken(services.db, carol.id, { name: 'one too many' }));
 		expect(error.status).toBe(400);
 		expect(error.message).toMatch(/already have 20 active access tokens/);
@@ -184,7 +188,7 @@ describeEachDatabase('personal access tokens', (database) => {
 		const first = created[0];
 		if (!first) throw new Error('no token created');
 		await caller.tokens.revoke({ id: first.id });
-		await caller.tokens.create({ name: 'replacement' });
+		recordSecret((await caller.tokens.create({ name: 'replacement' })).token);
 		expect((await caller.tokens.list()).filter((t) => t.status === 'active')).toHaveLength(MAX_ACTIVE_TOKENS_PER_USER);
 	});
 

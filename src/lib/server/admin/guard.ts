@@ -65,7 +65,7 @@ export async function requireAdminPage(event: PageEvent): Promise<Caller & { rol
 	try {
 		return await requireAdmin({
 			db: locals.services.db,
-			log: locals.services.log,
+			log: locals.log,
 			user: locals.user,
 			path: url.pathname,
 			method: request.method,

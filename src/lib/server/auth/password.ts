@@ -20,10 +20,18 @@ export async function verifyPassword(passwordHash: string, password: string): Pr
 	}
 }
 
-// Verifying against this hash when the email is unknown makes that answer take as long as a
-// wrong password, so response time does not reveal which emails have accounts.
-let dummyHash: Promise<string> | undefined;
+/**
+ * Verifying against this hash when the email is unknown makes that answer take as long as a wrong
+ * password, so response time does not reveal which emails have accounts. It is a constant made
+ * with OPTIONS (tests/unit/password.test.ts checks they match), not made on first use: the first
+ * unknown-email sign-in after start-up would otherwise take a hash longer than the others.
+ */
+export const DUMMY_PASSWORD_HASH =
+	'$argon2id$v=19$m=19456,t=2,p=1$cIc7pFT8N4Kw73SiaVXaLQ$ew7Mz+0TFS6/1VFKaFbCrDjipNWY3NyZpoQr0v2CrL8';
+
+/** The parameters a hash made by `hashPassword` carries, e.g. `m=19456,t=2,p=1`. */
+export const PASSWORD_HASH_PARAMS = `m=${OPTIONS.memoryCost},t=${OPTIONS.timeCost},p=${OPTIONS.parallelism}`;
+
 export async function burnPasswordCheck(password: string): Promise<void> {
-	dummyHash ??= hashPassword('latchkey-timing-equalizer-not-a-password');
-	await verifyPassword(await dummyHash, password);
+	await verifyPassword(DUMMY_PASSWORD_HASH, password);
 }

@@ -549,6 +549,7 @@ async function settleQuietly(deps: ChatDeps, admission: Admission, usage: FinalU
 		// Settling twice changes nothing, so a settle lost in a database outage is simply retried.
 		await deps.usageWriter.defer({
 			description: `settle ${admission.requestId}`,
+			requestId: admission.requestId,
 			run: () =>
 				settle(deps.db, admission, {
 					costMicros: usage.costMicros,
@@ -557,7 +558,7 @@ async function settleQuietly(deps: ChatDeps, admission: Admission, usage: FinalU
 		});
 	} catch (error) {
 		// The reservation stays open and is reclaimed later; the usage record still carries the cost.
-		deps.log.error({ err: error, requestId: admission.reservationId }, 'settling a reservation failed');
+		deps.log.error({ err: error, reservationId: admission.reservationId }, 'settling a reservation failed');
 	}
 }
 
@@ -565,6 +566,7 @@ async function settleQuietly(deps: ChatDeps, admission: Admission, usage: FinalU
 async function releaseDurably(deps: ChatDeps, admission: Admission): Promise<void> {
 	await deps.usageWriter.defer({
 		description: `release ${admission.requestId}`,
+		requestId: admission.requestId,
 		run: () => release(deps.db, admission)
 	});
 }
@@ -594,7 +596,11 @@ async function reconcileLostAdmission(
 		await release(deps.db, admission);
 	};
 	await deps.usageWriter
-		.defer({ description: `release ${admitRequest.requestId} (admission answer lost)`, run: reconcile })
+		.defer({
+			description: `release ${admitRequest.requestId} (admission answer lost)`,
+			requestId: admitRequest.requestId,
+			run: reconcile
+		})
 		.catch((error: unknown) => deps.log.error({ err: error }, 'reconciling a lost admission failed'));
 	await writeUsage(deps, base, attempt, { success: false, errorCode: 'database_unavailable', fallbackReason: null });
 }

@@ -1,5 +1,6 @@
 import type { RequestEvent } from '@sveltejs/kit';
 import { AppError } from '$lib/server/errors';
+import type { Logger } from '$lib/server/log';
 import type { Services } from '$lib/server/services';
 
 export interface SessionUser {
@@ -16,6 +17,11 @@ export interface Context {
 	requestId: string;
 	/** Present for HTTP calls; absent when a test or server code calls a router directly. */
 	event?: RequestEvent;
+}
+
+/** The request's logger (every line carries `requestId`), also for calls made without HTTP. */
+export function requestLog(ctx: Context): Logger {
+	return ctx.event?.locals.log ?? ctx.services.log.child({ requestId: ctx.requestId });
 }
 
 export function createContext(event: RequestEvent): Context {

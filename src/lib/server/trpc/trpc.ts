@@ -1,6 +1,6 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
-import type { Context } from './context';
+import { requestLog, type Context } from './context';
 import { appErrorOf, toTRPCError } from './errors';
 import { auditForbidden } from '$lib/server/admin';
 
@@ -50,7 +50,7 @@ export const adminProcedure = protectedProcedure.use(async ({ ctx, path, next })
 	if (ctx.user.role !== 'admin') {
 		await auditForbidden({
 			db: ctx.services.db,
-			log: ctx.services.log,
+			log: requestLog(ctx),
 			user: ctx.user,
 			path: `/api/trpc/${path}`,
 			method: ctx.event?.request.method ?? 'CALL',

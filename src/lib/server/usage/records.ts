@@ -124,6 +124,8 @@ export interface UsageWriterOptions {
 export interface DeferredWrite {
 	/** For the log, e.g. `settle <request id>`; never key material. */
 	description: string;
+	/** The request this write belongs to: a field of every line about it. */
+	requestId?: string;
 	run(): Promise<unknown>;
 }
 
@@ -163,7 +165,10 @@ export class UsageWriter {
 			await write.run();
 		} catch (error) {
 			if (!isDatabaseUnavailable(error)) throw error;
-			this.options.log?.warn({ write: write.description }, 'write queued: database unreachable');
+			this.options.log?.warn(
+				{ requestId: write.requestId, write: write.description },
+				'write queued: database unreachable'
+			);
 			this.deferred.push(write);
 			this.schedule();
 		}
@@ -214,7 +219,10 @@ export class UsageWriter {
 				this.deferred.shift();
 			} catch (error) {
 				if (!isDatabaseUnavailable(error)) {
-					this.options.log?.error({ err: error, write: write.description }, 'queued write rejected by the database');
+					this.options.log?.error(
+						{ err: error, requestId: write.requestId, write: write.description },
+						'queued write rejected by the database'
+					);
 					this.deferred.shift();
 					continue;
 				}

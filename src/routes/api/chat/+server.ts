@@ -1,5 +1,6 @@
 import { handleWebChat } from '$lib/server/chat';
 import { AppError, httpErrorResponse } from '$lib/server/errors';
+import { closeAfter, readJsonBody } from '$lib/server/openai-api';
 import { chatDeps } from '$lib/server/services';
 import type { RequestHandler } from './$types';
 
@@ -9,9 +10,13 @@ export const POST: RequestHandler = async ({ request, locals }) => {
 		if (!/^application\/json\b/i.test(request.headers.get('content-type') ?? '')) {
 			throw new AppError('unsupported_media_type', 'Send the chat request as JSON (content-type: application/json).');
 		}
-		const body: unknown = await request.json().catch(() => {
-			throw new AppError('bad_request', 'The request body is not valid JSON.', { reason: 'invalid_json' });
-		});
+		let body: unknown;
+		try {
+			// The size limit is adapter-node's BODY_SIZE_LIMIT; past it, a 413 rather than "not JSON".
+			body = await readJsonBody(request, Number.POSITIVE_INFINITY);
+		} catch (error) {
+			return closeAfter(httpErrorResponse(error, locals.requestId));
+		}
 		return await handleWebChat(
 			{
 				deps: chatDeps(locals.services, locals.log),

@@ -9,14 +9,14 @@ export const GET: RequestHandler = async ({ locals, url, request }) => {
 		const { services } = locals;
 		const admin = await requireAdmin({
 			db: services.db,
-			log: services.log,
+			log: locals.log,
 			user: locals.user,
 			path: url.pathname,
 			method: request.method,
 			ip: locals.clientIp || null
 		});
 		const { filename, body } = await exportUsageCsv(
-			{ db: services.db, kind: services.dbHandle.kind, log: services.log },
+			{ db: services.db, kind: services.dbHandle.kind, log: locals.log },
 			{ userId: admin.id, ip: locals.clientIp || null },
 			Object.fromEntries(url.searchParams)
 		);
