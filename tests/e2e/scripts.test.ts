@@ -36,7 +36,7 @@ afterEach(async () => {
 			script.process.kill('SIGKILL');
 			return script.exited;
 		});
-		for (const child of children) if (isAlive(child)) process.kill(child, 'SIGKILL');
+		for (const child of children) if (isRunning(child)) process.kill(child, 'SIGKILL');
 	}
 	for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
@@ -146,13 +146,25 @@ function childrenOf(pid: number): number[] {
 	return children;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether `pid` still runs: a zombie (exited, not yet reaped by its new parent) counts as ended. */
+function isRunning(pid: number): boolean {
 	try {
-		process.kill(pid, 0);
-		return true;
+		const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+		return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
 	} catch {
 		return false;
 	}
+}
+
+/** Waits up to `timeoutMs` for every process in `pids` to end; returns those still running. */
+async function stillRunning(pids: number[], timeoutMs = 5000): Promise<number[]> {
+	const deadline = Date.now() + timeoutMs;
+	let running = pids.filter(isRunning);
+	while (running.length > 0 && Date.now() < deadline) {
+		await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+		running = running.filter(isRunning);
+	}
+	return running;
 }
 
 describe('npm start from a checkout (scripts/start.js)', () => {
@@ -245,6 +257,7 @@ describe('npm run demo (scripts/demo.ts)', () => {
 		// Nothing outlives the demo: not the app (nor any other child), not the fake providers.
 		expect(await listening(port)).toBe(false);
 		expect(await listening(fakesPort)).toBe(false);
-		for (const child of children) expect(isAlive(child)).toBe(false);
+		// (A helper such as tsx's esbuild service ends once its parent is gone, a moment later.)
+		expect(await stillRunning(children)).toEqual([]);
 	});
 });
