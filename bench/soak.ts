@@ -198,6 +198,14 @@ try {
 	const end = median(samples.filter((s) => s.t >= durationSeconds - window).map((s) => s.rss));
 	const peak = Math.max(...samples.map((s) => s.rss));
 	const growth = ((end - baseline) / baseline) * 100;
+	// A leak raises what the collector cannot free: the floor (lowest RSS) of each minute. The
+	// medians above also move with where the heap is in its grow-then-collect cycle.
+	const minutes = Array.from({ length: Math.max(1, Math.floor(durationSeconds / 60)) }, (_, m) =>
+		samples.filter((s) => s.t >= m * 60 && s.t < (m + 1) * 60).map((s) => s.rss)
+	).filter((bucket) => bucket.length > 0);
+	const floors = minutes.map((bucket) => Math.min(...bucket));
+	const ceilings = minutes.map((bucket) => Math.max(...bucket));
+	const floorGrowth = floors.length > 1 ? ((floors.at(-1)! - floors[0]!) / floors[0]!) * 100 : 0;
 
 	const healthy = results.filter((r) => r.kind !== 'faulty');
 	const healthyErrors = healthy.filter((r) => !r.ok);
@@ -225,6 +233,11 @@ try {
 			`(${growth <= 10 ? 'within' : 'OVER'} the 10 % bound)`
 	);
 
+	console.log(
+		`server RSS per minute, floor/peak MB: ${floors.map((f, i) => `${mb(f).toFixed(0)}/${mb(ceilings[i]!).toFixed(0)}`).join(', ')}; ` +
+			`floor growth, last minute vs first: ${floorGrowth.toFixed(1)} %`
+	);
+
 	// Let the last requests settle, then check the bookkeeping.
 	await new Promise((resolve) => setTimeout(resolve, 2_000));
 	const accounting = await readAccounting(database.url);
@@ -236,7 +249,13 @@ try {
 	console.log(
 		'repeat: npx tsx bench/soak.ts   (SOAK_SECONDS, SOAK_CONCURRENCY, SOAK_CHUNK_DELAY_MS, BENCH_DATABASE_URL)'
 	);
-	process.exitCode = healthyErrors.length === 0 && growth <= 10 && accounting.openReservations.length === 0 ? 0 : 1;
+	process.exitCode =
+		healthyErrors.length === 0 &&
+		growth <= 10 &&
+		accounting.openReservations.length === 0 &&
+		accounting.admittedWithoutUsage.length === 0
+			? 0
+			: 1;
 } finally {
 	lock?.release();
 	await app?.stop();
