@@ -121,7 +121,8 @@ export async function startFakeProcess(): Promise<FakeProcess> {
 export async function startBenchApp(
 	databaseUrl: string,
 	fake: FakeProcess,
-	env: Record<string, string> = {}
+	env: Record<string, string> = {},
+	extraNodeArgs: string[] = []
 ): Promise<AppServer> {
 	return startApp({
 		databaseUrl,
@@ -139,7 +140,7 @@ export async function startBenchApp(
 		},
 		// e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/latchkey-prof" to profile the server
 		// (written when it exits; Node refuses --cpu-prof in NODE_OPTIONS).
-		nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean)
+		nodeArgs: [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...extraNodeArgs]
 	});
 }
 
