@@ -83,6 +83,21 @@ describeEachDatabase('chat routing', (database) => {
 	const usageRowsOf = (user: TestUser) =>
 		services.db.selectFrom('usage_records').selectAll().where('user_id', '=', user.id).execute();
 
+	/** The request left one usage row: the app key's successful answer, naming why it fell back. */
+	const expectOneAppKeyAnswer = async (user: TestUser, requestId: string, reason: string) => {
+		const rows = await usageRowsOf(user);
+		expect(rows).toHaveLength(1);
+		expect(rows[0]).toMatchObject({
+			request_id: requestId,
+			key_source: 'app',
+			served_by: 'openrouter',
+			success: true,
+			error_code: null,
+			fallback_reason: reason
+		});
+		return rows[0]!;
+	};
+
 	/** The spending-cap reservations a request took, one per key source tried, oldest first. */
 	const reservationsOf = (user: TestUser) =>
 		services.db
@@ -163,17 +178,8 @@ describeEachDatabase('chat routing', (database) => {
 		expect(end).toMatchObject({ type: 'done' });
 		// One usage row for the request: the app key's answer, which says why it was used. The own
 		// key's failed attempt cost nothing: its reservation was returned, not charged.
-		const rows = await usageRowsOf(user);
-		expect(rows).toHaveLength(1);
-		expect(rows[0]).toMatchObject({
-			request_id: session.requestId,
-			key_source: 'app',
-			served_by: 'openrouter',
-			success: true,
-			error_code: null,
-			fallback_reason: 'key_rejected'
-		});
-		expect(rows[0]?.cost_micros).toBeGreaterThan(0);
+		const row = await expectOneAppKeyAnswer(user, session.requestId, 'key_rejected');
+		expect(row.cost_micros).toBeGreaterThan(0);
 		expect(await reservationsOf(user)).toEqual([
 			expect.objectContaining({ request_id: `${session.requestId}:0`, key_source: 'user', outcome: 'released' }),
 			expect.objectContaining({ request_id: `${session.requestId}:1`, key_source: 'app', outcome: 'settled' })
@@ -208,23 +214,14 @@ describeEachDatabase('chat routing', (database) => {
 		expect(chatRequests().filter((r) => r.provider === 'openai' && r.key === key.slice(-4))).toHaveLength(2);
 		const [key1] = await callerFor(services, user).keys.list();
 		expect(key1?.status).toBe('valid');
-		const rows = await usageRowsOf(user);
-		expect(rows).toHaveLength(1);
-		expect(rows[0]).toMatchObject({
-			request_id: session.requestId,
-			key_source: 'app',
-			served_by: 'openrouter',
-			success: true,
-			error_code: null,
-			fallback_reason: reason
-		});
+		const row = await expectOneAppKeyAnswer(user, session.requestId, reason);
 		// Both tries of the own key ran under one reservation, returned; only the app key's answer is charged.
 		const reservations = await reservationsOf(user);
 		expect(reservations.map((r) => [r.request_id, r.key_source, r.outcome])).toEqual([
 			[`${session.requestId}:0`, 'user', 'released'],
 			[`${session.requestId}:1`, 'app', 'settled']
 		]);
-		expect(reservations[1]?.cost_micros).toBe(rows[0]?.cost_micros);
+		expect(reservations[1]?.cost_micros).toBe(row.cost_micros);
 	});
 
 	it('falls back when the connection resets before the first token (non-stream)', async () => {
@@ -254,17 +251,8 @@ describeEachDatabase('chat routing', (database) => {
 		]);
 		// A dropped connection says nothing about the key.
 		expect((await callerFor(services, user).keys.list())[0]?.status).toBe('valid');
-		const rows = await usageRowsOf(user);
-		expect(rows).toHaveLength(1);
-		expect(rows[0]).toMatchObject({
-			request_id: session.requestId,
-			key_source: 'app',
-			served_by: 'openrouter',
-			success: true,
-			error_code: null,
-			fallback_reason: 'network',
-			estimated: false
-		});
+		const row = await expectOneAppKeyAnswer(user, session.requestId, 'network');
+		expect(row.estimated).toBe(false);
 		expect((await reservationsOf(user)).map((r) => [r.key_source, r.outcome])).toEqual([
 			['user', 'released'],
 			['app', 'settled']
@@ -305,16 +293,7 @@ describeEachDatabase('chat routing', (database) => {
 		expect(ownTries).toHaveLength(2);
 		// The app stopped waiting and hung up on both.
 		await expect.poll(() => ownTries.every((r) => r.closedByClient), { timeout: 1000 }).toBe(true);
-		const rows = await usageRowsOf(user);
-		expect(rows).toHaveLength(1);
-		expect(rows[0]).toMatchObject({
-			request_id: session.requestId,
-			key_source: 'app',
-			served_by: 'openrouter',
-			success: true,
-			error_code: null,
-			fallback_reason: 'timeout'
-		});
+		await expectOneAppKeyAnswer(user, session.requestId, 'timeout');
 		expect((await reservationsOf(user)).map((r) => [r.key_source, r.outcome])).toEqual([
 			['user', 'released'],
 			['app', 'settled']
