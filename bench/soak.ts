@@ -24,6 +24,7 @@ import type { Provider } from '../src/lib/server/config';
 import type { Behaviour } from '../tests/fakes/server';
 import type { AppServer } from '../tests/helpers/app-server';
 import { readAccounting } from '../tests/e2e/support/chat-load';
+import { testKey } from '../tests/integration/keys-fixtures';
 import { connectInspector, type Inspector } from './inspector';
 import {
 	buildServer,
@@ -52,7 +53,8 @@ const MODELS: Record<Provider, string> = {
 	google: 'google/gemini-2.0-flash',
 	openrouter: 'openrouter/meta-llama/llama-3.3-70b-instruct'
 };
-const APP_KEY = 'sk-or-v1-soakappkey0123456789abcdefghijklmnopqrstuvwxyz0123';
+// The app's OpenRouter key for this run: random, like every key the fakes accept.
+const APP_KEY = testKey('openrouter', 'soakapp');
 const FAULTS: Behaviour[] = ['401', '429', '500', 'reset', 'midstream_error', 'slow'];
 
 interface SoakUser extends BenchUser {
