@@ -1,6 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
 import { signUp } from '$lib/server/auth';
-import { appendMessage, createConversation, loadHistory, titleFrom } from '$lib/server/conversations';
+import { appendMessage, loadHistory, startConversation, titleFrom } from '$lib/server/conversations';
 import { createCaller } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
 import { describeEachDatabase } from '../helpers/db';
@@ -21,11 +21,11 @@ describeEachDatabase('conversations', (database) => {
 	});
 
 	it('keeps the history in order so a reload shows it', async () => {
-		const conversation = await createConversation(services.db, aliceId, {
+		const conversation = await startConversation(services.db, aliceId, {
 			title: 'Sorting',
-			model: 'openai/gpt-4o-mini'
+			model: 'openai/gpt-4o-mini',
+			message: { role: 'user', content: 'How do I sort a list?' }
 		});
-		await appendMessage(services.db, conversation.id, { role: 'user', content: 'How do I sort a list?' });
 		await appendMessage(services.db, conversation.id, {
 			role: 'assistant',
 			content: 'Use sorted().',
@@ -55,9 +55,10 @@ describeEachDatabase('conversations', (database) => {
 	});
 
 	it('renames and deletes, and hides one user’s conversations from another', async () => {
-		const conversation = await createConversation(services.db, aliceId, {
+		const conversation = await startConversation(services.db, aliceId, {
 			title: 'Private',
-			model: 'openai/gpt-4o-mini'
+			model: 'openai/gpt-4o-mini',
+			message: { role: 'user', content: 'Where shall we go?' }
 		});
 		await expect(bob.conversations.get({ id: conversation.id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
 		await expect(bob.conversations.rename({ id: conversation.id, title: 'Mine now' })).rejects.toMatchObject({
@@ -78,7 +79,11 @@ describeEachDatabase('conversations', (database) => {
 			code: 'BAD_REQUEST',
 			message: 'Unknown conversation.'
 		});
-		const conversation = await createConversation(services.db, aliceId, { title: 'Keep', model: 'openai/gpt-4o-mini' });
+		const conversation = await startConversation(services.db, aliceId, {
+			title: 'Keep',
+			model: 'openai/gpt-4o-mini',
+			message: { role: 'user', content: 'Hello' }
+		});
 		await expect(alice.conversations.rename({ id: conversation.id, title: '   ' })).rejects.toMatchObject({
 			code: 'BAD_REQUEST'
 		});

@@ -2,7 +2,7 @@ import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
 import { recordAudit } from '$lib/server/audit';
-import type { Database, Role } from '$lib/server/db';
+import { lastUseIsStale, type Database, type Role } from '$lib/server/db';
 import { AppError, notFound, unauthorized } from '$lib/server/errors';
 import { parseInput } from '$lib/server/validation';
 
@@ -295,8 +295,7 @@ export async function revokeAllAccessTokens(db: Kysely<Database>, userId: string
 	return rows.length;
 }
 
-/** A token's last use is recorded at most this often (one write a minute per busy client). */
-const staleUseSql = sql<boolean>`(access_tokens.last_used_at is null or access_tokens.last_used_at < now() - interval '1 minute')`;
+const staleUseSql = lastUseIsStale('access_tokens.last_used_at');
 
 interface CheckedToken {
 	owner: AccessTokenOwner;

@@ -60,16 +60,15 @@ export function titleFrom(text: string): string {
 	return `${(space > 30 ? cut.slice(0, space) : cut).trim()}…`;
 }
 
-export async function createConversation(
-	db: Kysely<Database>,
-	userId: string,
-	input: { title: string; model: string }
-): Promise<ConversationSummary> {
-	const row = await db
-		.insertInto('conversations')
-		.values({ user_id: userId, title: input.title.slice(0, MAX_TITLE_CHARS), model: input.model })
-		.returning(['id', 'title', 'model', 'created_at', 'updated_at'])
-		.executeTakeFirstOrThrow();
+const SUMMARY_COLUMNS = ['id', 'title', 'model', 'created_at', 'updated_at'] as const;
+
+function toSummary(row: {
+	id: string;
+	title: string;
+	model: string;
+	created_at: Date;
+	updated_at: Date;
+}): ConversationSummary {
 	return { id: row.id, title: row.title, model: row.model, createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
@@ -80,18 +79,12 @@ export async function listConversations(
 ): Promise<ConversationSummary[]> {
 	const rows = await db
 		.selectFrom('conversations')
-		.select(['id', 'title', 'model', 'created_at', 'updated_at'])
+		.select(SUMMARY_COLUMNS)
 		.where('user_id', '=', userId)
 		.orderBy('updated_at', 'desc')
 		.limit(limit)
 		.execute();
-	return rows.map((row) => ({
-		id: row.id,
-		title: row.title,
-		model: row.model,
-		createdAt: row.created_at,
-		updatedAt: row.updated_at
-	}));
+	return rows.map(toSummary);
 }
 
 export async function getConversation(
@@ -150,10 +143,10 @@ export async function renameConversation(
 		.set({ title, updated_at: new Date() })
 		.where('id', '=', id)
 		.where('user_id', '=', userId)
-		.returning(['id', 'title', 'model', 'created_at', 'updated_at'])
+		.returning(SUMMARY_COLUMNS)
 		.executeTakeFirst();
 	if (!row) throw notFound('That conversation does not exist.');
-	return { id: row.id, title: row.title, model: row.model, createdAt: row.created_at, updatedAt: row.updated_at };
+	return toSummary(row);
 }
 
 export async function deleteConversation(
@@ -274,7 +267,7 @@ export async function startConversation(
 			qc
 				.insertInto('conversations')
 				.values({ user_id: userId, title: input.title.slice(0, MAX_TITLE_CHARS), model: input.model })
-				.returning(['id', 'title', 'model', 'created_at', 'updated_at'])
+				.returning(SUMMARY_COLUMNS)
 		)
 		.with('message', (qc) =>
 			qc
@@ -296,12 +289,5 @@ export async function startConversation(
 			'message.id as message_id'
 		])
 		.executeTakeFirstOrThrow();
-	return {
-		id: row.id,
-		title: row.title,
-		model: row.model,
-		createdAt: row.created_at,
-		updatedAt: row.updated_at,
-		messageId: row.message_id
-	};
+	return { ...toSummary(row), messageId: row.message_id };
 }

@@ -2,3 +2,4 @@ export { connectDatabase, pgliteParsers, type DbHandle, type DatabaseKind, type 
 export { migrate, readMigrations, MigrationError, type Migration, type MigrationResult } from './migrate';
 export type * from './schema';
 export { isUniqueViolation, isDatabaseUnavailable } from './errors';
+export { lastUseIsStale } from './last-use';

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import sodium from 'libsodium-wrappers';
 import type { Config, Provider } from '$lib/server/config';
-import { isUniqueViolation, type Database, type KeyStatus } from '$lib/server/db';
+import { isUniqueViolation, lastUseIsStale, type Database, type KeyStatus } from '$lib/server/db';
 import { AppError, notFound } from '$lib/server/errors';
 import { recordAudit } from '$lib/server/audit';
 import { notify } from '$lib/server/notifications';
@@ -502,8 +502,7 @@ export interface RoutableKeyRow extends MetadataRow {
 	use_stale: boolean;
 }
 
-/** A key's last use is recorded at most once a minute. */
-const staleUseSql = sql<boolean>`(last_used_at is null or last_used_at < now() - interval '1 minute')`;
+const staleUseSql = lastUseIsStale('provider_keys.last_used_at');
 
 /**
  * The user's active keys for `providers` with their sealed material, as a query that routing
@@ -546,9 +545,7 @@ export async function markKeyUsed(db: Kysely<Database>, keyId: string): Promise<
 		.updateTable('provider_keys')
 		.set({ last_used_at: sql`now()` })
 		.where('id', '=', keyId)
-		.where((eb) =>
-			eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)])
-		)
+		.where(staleUseSql)
 		.execute();
 }
 
