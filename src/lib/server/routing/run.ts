@@ -248,7 +248,7 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 							upstream,
 							detach,
 							lifetime,
-							markUsed: keyUseDue(attempt, keysByProvider)
+							keyToMarkUsed: keyToMarkUsed(attempt, keysByProvider)
 						},
 						opened
 					)
@@ -398,13 +398,14 @@ interface StreamContext {
 	/** Unhooks the upstream call from the client's and the server's abort signals. */
 	detach: () => void;
 	lifetime: Lifetime;
-	/** The user's key served the request and its `last_used_at` is due for a write. */
-	markUsed: boolean;
+	/** The user's key that served the request, when its `last_used_at` is due for a write. */
+	keyToMarkUsed: string | null;
 }
 
 /** A user key's last use is written at most once a minute; the routing query says when it is due. */
-function keyUseDue(attempt: RouteAttempt, keysByProvider: ReadonlyMap<ProviderId, RoutableKey>): boolean {
-	return attempt.key.kind === 'user' && keysByProvider.get(attempt.key.provider)?.useStale === true;
+function keyToMarkUsed(attempt: RouteAttempt, keysByProvider: ReadonlyMap<ProviderId, RoutableKey>): string | null {
+	const { key } = attempt;
+	return key.kind === 'user' && keysByProvider.get(key.provider)?.useStale === true ? key.keyId : null;
 }
 
 async function* streamEvents(
@@ -505,8 +506,8 @@ async function recordOutcome(
 			usage: result.usage,
 			ttftMs: result.ttftMs
 		});
-		if (ctx.markUsed && ctx.attempt.key.kind === 'user') {
-			const keyId = ctx.attempt.key.keyId;
+		const keyId = ctx.keyToMarkUsed;
+		if (keyId) {
 			await markKeyUsed(deps.db, keyId).catch((error: unknown) =>
 				deps.log.warn({ err: error, keyId }, "recording a key's last use failed")
 			);
