@@ -18,6 +18,8 @@
  * Creates and drops its own database. The build lock (/tmp/latchkey-build.lock) is held from the
  * build until every route used is loaded, then released for the measurement.
  */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import type { AppServer } from '../tests/helpers/app-server';
 import {
 	buildServer,
@@ -37,16 +39,23 @@ import {
 
 const seconds = Number(process.env.BENCH_SECONDS ?? '10');
 const levels = (process.env.BENCH_LEVELS ?? '1,50,200').split(',').map(Number);
-const paths = (process.env.BENCH_PATHS ?? 'v1,web').split(',') as ('v1' | 'web')[];
+const paths = (process.env.BENCH_PATHS ?? 'v1,web,floor0,floor1').split(',') as AppPath[];
 const userCount = Number(process.env.BENCH_USERS ?? '50');
 const poolSize = process.env.BENCH_POOL_SIZE ?? '10';
 const chunkDelayMs = Number(process.env.BENCH_CHUNK_DELAY_MS ?? '10');
+/** Each row's time is split into this many slices, interleaved with the other targets'. */
+const rounds = Number(process.env.BENCH_ROUNDS ?? '4');
 const REPLY = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');
 /** One stream lasts about this long (the fake sends ~10 chunks, one every chunkDelayMs). */
 const streamMs = 10 * chunkDelayMs;
 const PROMPT = 'Say thirty words, please.';
 
-type Target = 'direct' | 'v1' | 'web';
+/**
+ * `floorN` = bench/floor-proxy.ts with N trivial PostgreSQL round trips before forwarding: the
+ * cost of any app in between on this machine, which Latchkey cannot go below.
+ */
+type AppPath = 'v1' | 'web' | `floor${number}` | `floor${number}http`;
+type Target = 'direct' | AppPath;
 
 interface Timing {
 	ttftMs: number;
@@ -77,6 +86,54 @@ async function timed(url: string, init: RequestInit, firstToken: RegExp): Promis
 	return ttftMs === undefined ? undefined : { ttftMs, totalMs: performance.now() - started };
 }
 
+const openAiBody = (model: string) =>
+	JSON.stringify({
+		model,
+		stream: true,
+		stream_options: { include_usage: true },
+		messages: [{ role: 'user', content: PROMPT }]
+	});
+
+/** The floor proxies, by path (`floor0`, `floor1`, ...). */
+const floors = new Map<string, FloorProxy>();
+
+/** Starts bench/floor-proxy.ts making `queries` round trips to `databaseUrl` per request. */
+async function startFloorProxy(
+	queries: number,
+	client: string,
+	databaseUrl: string,
+	upstream: string
+): Promise<FloorProxy> {
+	const child = spawn(process.execPath, ['--import', 'tsx', 'bench/floor-proxy.ts'], {
+		stdio: ['ignore', 'pipe', 'inherit'],
+		env: {
+			...process.env,
+			FLOOR_QUERIES: String(queries),
+			FLOOR_CLIENT: client,
+			FLOOR_UPSTREAM: upstream,
+			DATABASE_URL: databaseUrl
+		}
+	});
+	const line = await new Promise<string>((resolve, reject) => {
+		createInterface({ input: child.stdout! }).once('line', resolve);
+		child.once('exit', (code) => reject(new Error(`floor proxy exited with ${code}`)));
+	});
+	return {
+		url: (JSON.parse(line) as { url: string }).url,
+		async stop() {
+			if (child.exitCode !== null) return;
+			const exited = new Promise((resolve) => child.once('exit', resolve));
+			child.kill('SIGTERM');
+			await exited;
+		}
+	};
+}
+
+interface FloorProxy {
+	url: string;
+	stop(): Promise<void>;
+}
+
 /** A request of `target` for `user`. */
 function requestOf(
 	target: Target,
@@ -84,13 +141,19 @@ function requestOf(
 	fake: FakeProcess,
 	user: BenchUser
 ): () => Promise<Timing | undefined> {
-	const openAiBody = (model: string) =>
-		JSON.stringify({
-			model,
-			stream: true,
-			stream_options: { include_usage: true },
-			messages: [{ role: 'user', content: PROMPT }]
-		});
+	if (target.startsWith('floor')) {
+		const proxy = floors.get(target)!;
+		return () =>
+			timed(
+				`${proxy.url}/v1/chat/completions`,
+				{
+					method: 'POST',
+					headers: { authorization: `Bearer ${user.keys.openai}`, 'content-type': 'application/json' },
+					body: openAiBody('gpt-4o-mini')
+				},
+				/"content":"[^"]/
+			);
+	}
 	switch (target) {
 		case 'direct':
 			return () =>
@@ -130,6 +193,7 @@ function requestOf(
 					/event: delta/
 				);
 	}
+	throw new Error(`unknown bench path ${target}`);
 }
 
 interface Measured {
@@ -175,6 +239,18 @@ async function measure(
 	return result;
 }
 
+function mergeMeasured(a: Measured, b: Measured): Measured {
+	const sorted = (x: number[], y: number[]) => [...x, ...y].sort((p, q) => p - q);
+	return {
+		level: a.level,
+		target: a.target,
+		requests: a.requests + b.requests,
+		errors: a.errors + b.errors,
+		ttft: sorted(a.ttft, b.ttft),
+		total: sorted(a.total, b.total)
+	};
+}
+
 const fmt = (ms: number) => (Number.isNaN(ms) ? '-' : ms.toFixed(1)).padStart(7);
 const signed = (ms: number) => (Number.isNaN(ms) ? '-' : `${ms >= 0 ? '+' : ''}${ms.toFixed(1)}`).padStart(7);
 
@@ -187,6 +263,17 @@ try {
 	buildServer();
 	fake = await startFakeProcess();
 	app = await startBenchApp(database.url, fake, { DATABASE_POOL_SIZE: poolSize });
+	for (const path of paths.filter((p) => p.startsWith('floor'))) {
+		floors.set(
+			path,
+			await startFloorProxy(
+				Number(/\d+/.exec(path)?.[0] ?? '0'),
+				path.endsWith('http') ? 'http' : 'fetch',
+				database.url,
+				fake.baseUrls.openai
+			)
+		);
+	}
 	const users: BenchUser[] = [];
 	for (let i = 0; i < userCount; i++) {
 		users.push(
@@ -205,19 +292,28 @@ try {
 	console.log(describeMachine(database));
 	console.log(
 		`app: built adapter-node server, pool ${poolSize}, LOG_LEVEL=info; ${userCount} users, each with an OpenAI key; ` +
-			`fake reply ${REPLY.split(' ').length} words in chunks ${chunkDelayMs} ms apart; ${seconds} s per row; paths: ${paths.join(', ')}`
+			`fake reply ${REPLY.split(' ').length} words in chunks ${chunkDelayMs} ms apart; ${seconds} s per row in ${rounds} interleaved slices; paths: ${paths.join(', ')}`
 	);
 	console.log('');
 	console.log(
 		'streams  target   requests errors |  TTFT p50     p99 | total p50     p99 | added TTFT p50     p99 | added total p50     p99'
 	);
-	const rows: Measured[] = [];
 	for (const level of levels) {
-		const direct = await measure('direct', level, users, app, fake, seconds * 1000);
-		rows.push(direct);
-		for (const target of ['direct', ...paths] as Target[]) {
-			const m = target === 'direct' ? direct : await measure(target, level, users, app, fake, seconds * 1000);
-			if (target !== 'direct') rows.push(m);
+		// Interleaved: each target runs `rounds` slices in turn (the order rotating), so a drift of
+		// the machine's speed during the run (other VMs on the host) falls on every target alike.
+		const targets = ['direct', ...paths] as Target[];
+		const merged = new Map<Target, Measured>();
+		for (let round = 0; round < rounds; round++) {
+			for (let i = 0; i < targets.length; i++) {
+				const target = targets[(i + round) % targets.length]!;
+				const slice = await measure(target, level, users, app, fake, (seconds * 1000) / rounds);
+				const sum = merged.get(target);
+				merged.set(target, sum ? mergeMeasured(sum, slice) : slice);
+			}
+		}
+		const direct = merged.get('direct')!;
+		for (const target of targets) {
+			const m = merged.get(target)!;
 			const added = (values: number[], base: number[], p: number) =>
 				target === 'direct' ? NaN : percentile(values, p) - percentile(base, p);
 			console.log(
@@ -236,11 +332,12 @@ try {
 			`Load average at the end: ${loadAverage()}.`
 	);
 	console.log(
-		'repeat: npx tsx bench/overhead.ts   (BENCH_SECONDS, BENCH_LEVELS, BENCH_PATHS, BENCH_USERS, BENCH_POOL_SIZE, BENCH_CHUNK_DELAY_MS, BENCH_DATABASE_URL)'
+		'repeat: npx tsx bench/overhead.ts   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_LEVELS, BENCH_PATHS, BENCH_USERS, BENCH_POOL_SIZE, BENCH_CHUNK_DELAY_MS, BENCH_DATABASE_URL)'
 	);
 } finally {
 	lock?.release();
 	await app?.stop();
+	for (const proxy of floors.values()) await proxy.stop();
 	await fake?.stop();
 	await database.drop();
 }

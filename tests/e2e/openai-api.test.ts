@@ -190,6 +190,22 @@ describe(`the OpenAI-compatible API [${testDatabaseUrl ? 'postgres' : 'pglite'}]
 			await expectRejected(sdkWith('sk-not-a-latchkey-token'));
 		});
 
+		it('judges the token before the body: a wrong token with a broken body is a 401, a right one a 400', async () => {
+			const { token } = await apiUser();
+			const post = (bearer: string) =>
+				fetch(`${app.url}/api/v1/chat/completions`, {
+					method: 'POST',
+					headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+					body: '{"model": "openai/gpt-4o-mini", "messages": ['
+				});
+			const wrong = await post(`${token.slice(0, -4)}AAAA`);
+			expect(wrong.status).toBe(401);
+			expect(((await wrong.json()) as { error: { code: string } }).error.code).toBe('invalid_api_key');
+			const right = await post(token);
+			expect(right.status).toBe(400);
+			expect(((await right.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
+		});
+
 		it('refuses a revoked token', async () => {
 			const { client, tokenId, sdk } = await apiUser();
 			await sdk.models.list();

@@ -18,6 +18,9 @@ export {
 	revokeAllAccessTokens,
 	verifyAccessToken,
 	authenticateBearer,
+	accessTokenCheck,
+	acceptAccessToken,
+	bearerOf,
 	createAccessTokenInput,
 	revokeAccessTokenInput,
 	ACCESS_TOKEN_PREFIX,
@@ -30,5 +33,6 @@ export {
 	type CreatedAccessToken,
 	type CreateAccessTokenInput,
 	type RevokeAccessTokenInput,
-	type TokenRequestMeta
+	type TokenRequestMeta,
+	type TouchFailed
 } from './tokens';

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Expression, type Kysely } from 'kysely';
 import sodium from 'libsodium-wrappers';
 import type { Config, Provider } from '$lib/server/config';
 import { isUniqueViolation, lastUseIsStale, type Database, type KeyStatus } from '$lib/server/db';
@@ -505,16 +505,17 @@ export interface RoutableKeyRow extends MetadataRow {
 const staleUseSql = lastUseIsStale('provider_keys.last_used_at');
 
 /**
- * The user's active keys for `providers` with their sealed material, as a query that routing
- * embeds in its own statement (with the fallback preference), so planning costs one round trip
- * and the chosen key opens without asking the database again. Rows map with `toRoutableKey`.
+ * The user's active keys (at most one per provider) with their sealed material, as a query that
+ * routing embeds in its own statement (with the fallback preferences, and on the API with the
+ * access token check), so planning costs no round trip of its own and the chosen key opens without
+ * asking the database again. `userId` is a value or a reference to an outer query's column (a
+ * lateral join). Rows map with `toRoutableKey`.
  */
-export function routableKeysQuery(db: Kysely<Database>, userId: string, providers: readonly Provider[]) {
+export function routableKeysQuery(db: Kysely<Database>, userId: string | Expression<string>) {
 	return db
 		.selectFrom('provider_keys')
 		.select([...METADATA_COLUMNS, 'master_key_id', 'nonce', 'ciphertext', staleUseSql.as('use_stale')])
-		.where('user_id', '=', userId)
-		.where('provider', 'in', [...providers])
+		.where('provider_keys.user_id', '=', userId)
 		.where('is_active', '=', true);
 }
 

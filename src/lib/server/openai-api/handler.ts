@@ -1,6 +1,7 @@
-import { authenticateBearer } from '$lib/server/auth';
+import { authenticateBearer, bearerOf } from '$lib/server/auth';
 import { httpErrorOf, httpErrorResponse, isAppError } from '$lib/server/errors';
 import { startChat, type ChatDeps } from '$lib/server/routing';
+import { authenticateChat } from './authenticate';
 import { closeAfter, readJsonBody, refuseDeclaredOversize } from './body';
 import { parseCompletionRequest } from './request';
 import { completionMeta, modelListBody } from './responses';
@@ -41,15 +42,25 @@ function touchFailed(ctx: OpenAiApiContext) {
 export async function handleChatCompletions(ctx: OpenAiApiContext, request: Request): Promise<Response> {
 	let bodyRead = false;
 	try {
-		// Cheapest first: a declared oversize body is refused before the token costs a query.
+		// Cheapest first: a declared oversize body or a missing token is refused before anything is
+		// read or queried.
 		refuseDeclaredOversize(request.headers);
-		const owner = await authenticateBearer(ctx.deps.db, request.headers.get('authorization'), touchFailed(ctx));
-		const body = await readJsonBody(request);
+		const bearer = bearerOf(request.headers.get('authorization'));
+		// The token check (with the routing facts) runs while the body is read; its 401 comes
+		// before any complaint about the body.
+		const authenticated = authenticateChat(ctx.deps.db, bearer, touchFailed(ctx));
+		authenticated.catch(() => {});
+		const body = await readJsonBody(request).catch(async (error: unknown) => {
+			await authenticated;
+			throw error;
+		});
 		bodyRead = true;
+		const { owner, facts } = await authenticated;
 		const input = parseCompletionRequest(body);
 		const meta = completionMeta(ctx.requestId, input.model);
 		const session = await startChat(ctx.deps, {
 			userId: owner.userId,
+			facts,
 			modelId: input.model,
 			messages: input.messages,
 			maxOutputTokens: input.maxOutputTokens,

@@ -16,3 +16,4 @@ export {
 } from './responses';
 export { completionStream, completionResponse, type StreamOptions } from './stream';
 export { MAX_BODY_BYTES, readJsonBody, refuseDeclaredOversize, closeAfter } from './body';
+export { authenticateChat } from './authenticate';

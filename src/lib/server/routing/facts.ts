@@ -1,57 +1,67 @@
-import type { Kysely } from 'kysely';
+import { sql, type Expression, type Kysely } from 'kysely';
 import type { Provider } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
 import { routableKeysQuery, toRoutableKey, type RoutableKey, type RoutableKeyRow } from '$lib/server/keys';
 
-/** What routing needs from the database to plan a request. */
+/**
+ * What routing needs from the database to plan any request of a user: the user's active keys
+ * (at most one per provider, with their sealed form) and the providers for which the user turned
+ * the app-key fallback off (it is on unless turned off). Fetched in one statement, either on its
+ * own (`routingFactsOf`) or inside another one (the API's access token check).
+ */
 export interface RoutingFacts {
-	/** The user's active keys for the providers asked about, with their sealed form. */
 	keys: RoutableKey[];
-	/** Whether the user allows the app key for the model's provider (on unless turned off). */
-	allowFallback: boolean;
+	fallbackOff: ReadonlySet<Provider>;
 }
 
 /**
- * One statement, one round trip: the fallback preference for `provider` (a one-row derived table,
- * so it comes back even when the user has no key) left-joined with the user's routable keys for
- * `keyProviders`.
+ * A row of a statement that left-joins `routableKeysQuery` (aliased `key`) and selects
+ * `fallbackOffQuery` as `fallback_off`: one row per key, or one row of nulls without keys.
  */
-export async function routingFactsOf(
-	db: Kysely<Database>,
-	userId: string,
-	provider: Provider,
-	keyProviders: readonly Provider[]
-): Promise<RoutingFacts> {
+export type RoutingFactsRow = { [K in keyof RoutableKeyRow]: RoutableKeyRow[K] | null } & {
+	fallback_off: Provider[] | null;
+};
+
+const fallbackOffSql = sql<Provider[]>`coalesce(
+	json_agg(routing_preferences.provider) filter (where not routing_preferences.allow_fallback),
+	'[]'::json
+)`;
+
+/**
+ * The providers whose fallback the user turned off, as one JSON array (`[]` when none), so the
+ * preferences ride along with the key rows without multiplying them. JSON rather than an array
+ * type: `pg` and PGlite both parse it the same way.
+ */
+export function fallbackOffQuery(db: Kysely<Database>, userId: string | Expression<string>) {
+	return db
+		.selectFrom('routing_preferences')
+		.select(fallbackOffSql.as('fallback_off'))
+		.where('routing_preferences.user_id', '=', userId);
+}
+
+/** The routing facts out of such rows (all about one user). */
+export function routingFactsOfRows(rows: readonly RoutingFactsRow[]): RoutingFacts {
+	return {
+		keys: rows.filter(isKeyRow).map(toRoutableKey),
+		fallbackOff: new Set(rows[0]?.fallback_off ?? [])
+	};
+}
+
+/** The routing facts of `userId`: one statement, one round trip. */
+export async function routingFactsOf(db: Kysely<Database>, userId: string): Promise<RoutingFacts> {
 	const rows = await db
-		.selectFrom(
-			db
-				.selectNoFrom((eb) =>
-					eb.fn
-						.coalesce(
-							eb
-								.selectFrom('routing_preferences')
-								.select('allow_fallback')
-								.where('user_id', '=', userId)
-								.where('provider', '=', provider),
-							eb.lit(true)
-						)
-						.as('allow_fallback')
-				)
-				.as('preference')
-		)
-		.leftJoin(routableKeysQuery(db, userId, keyProviders).as('key'), (join) => join.onTrue())
+		.selectFrom(db.selectNoFrom(fallbackOffQuery(db, userId).as('fallback_off')).as('preference'))
+		.leftJoin(routableKeysQuery(db, userId).as('key'), (join) => join.onTrue())
 		.selectAll('key')
-		.select('preference.allow_fallback')
+		.select('preference.fallback_off')
 		.execute();
-	const first = rows[0];
-	if (!first) throw new Error('routing facts statement returned no row');
-	return { keys: rows.filter(isKeyRow).map(toRoutableKey), allowFallback: first.allow_fallback };
+	return routingFactsOfRows(rows);
 }
 
 /**
  * Without a matching key the left join yields one row of nulls; `id` is the key's primary key, so
  * a non-null id means every column holds the key's own (non-null where the table says so) value.
  */
-function isKeyRow<T extends { id: string | null }>(row: T): row is T & RoutableKeyRow {
+function isKeyRow(row: RoutingFactsRow): row is RoutingFactsRow & RoutableKeyRow {
 	return row.id !== null;
 }

@@ -1,6 +1,7 @@
 export { startChat, finalUsage, DEFAULT_MAX_OUTPUT_TOKENS } from './run';
 export type { ChatDeps, ChatRequest, ChatSession, SessionEvent, FinalUsage, RoutingHooks } from './run';
 export { ActiveChats, SERVER_SHUTDOWN } from './active';
+export { routingFactsOf, routingFactsOfRows, fallbackOffQuery, type RoutingFacts, type RoutingFactsRow } from './facts';
 export {
 	planRoute,
 	type RoutePlan,

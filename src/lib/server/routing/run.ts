@@ -30,7 +30,7 @@ import { markKeyInvalid, markKeyUsed, withRoutableKey, type RoutableKey } from '
 import type { Keyring } from '$lib/server/vault';
 import type { UsageRecord, UsageWriter } from '$lib/server/usage';
 import { planRoute, type RouteAttempt, type UserKeyState } from './plan';
-import { routingFactsOf } from './facts';
+import { routingFactsOf, type RoutingFacts } from './facts';
 import { fallbackMessage, fallbackReasonOf, ownLimitMessage, skippedMessage, type FallbackReason } from './messages';
 import { SERVER_SHUTDOWN, type ActiveChats } from './active';
 
@@ -52,6 +52,11 @@ export interface ChatRequest {
 	requestId: string;
 	/** Aborts when the client goes away. */
 	signal: AbortSignal;
+	/**
+	 * The user's routing facts when the caller already read them (the API reads them in the same
+	 * statement as the access token); otherwise routing reads them.
+	 */
+	facts?: RoutingFacts;
 }
 
 /** Observers for metrics and logs; every hook is optional and must not throw. */
@@ -168,11 +173,12 @@ interface RouteInput {
 
 async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput): Promise<ChatSession> {
 	const { model, maxOutputTokens, promptTokens, reserveMicros, reserveTokens, lifetime } = input;
-	// Only the model's provider and OpenRouter can serve it; their sealed keys come along, so the
-	// chosen one opens without another query, and the fallback preference with them (one statement).
-	const { keys, allowFallback } = await routingFactsOf(deps.db, request.userId, model.provider, [
-		...new Set<ProviderId>([model.provider, 'openrouter'])
-	]);
+	// One statement (or none: the API fetched them with the token): the user's keys with their
+	// sealed form, so the chosen one opens without another query, and the fallback preferences.
+	const facts = request.facts ?? (await routingFactsOf(deps.db, request.userId));
+	// Only the model's provider and OpenRouter can serve it.
+	const keys = facts.keys.filter((k) => k.provider === model.provider || k.provider === 'openrouter');
+	const allowFallback = !facts.fallbackOff.has(model.provider);
 	const keysByProvider = new Map<ProviderId, RoutableKey>(keys.map((k) => [k.provider, k]));
 	const userKeys = new Map<ProviderId, UserKeyState>(
 		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status }])

@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { KyselyPlugin, UnknownRow } from 'kysely';
+import { authenticateBearer } from '$lib/server/auth';
+import { authenticateChat } from '$lib/server/openai-api';
+import { setFallbackPreference } from '$lib/server/routing';
+import type { Services } from '$lib/server/services';
+import { startFakeProviders, type FakeProviders } from '../fakes/server';
+import { describeEachDatabase } from '../helpers/db';
+import { testServices } from '../helpers/services';
+import { appErrorFrom } from '../helpers/errors';
+import { createAccessToken } from '../helpers/tokens';
+import { callerFor, createUser, fakeEnv, testKey, type TestUser } from './keys-fixtures';
+
+/** Keeps the rows the database returned (a real Kysely plugin on the real database, not a mock). */
+function rowRecorder() {
+	const rows: UnknownRow[] = [];
+	const plugin: KyselyPlugin = {
+		transformQuery: ({ node }) => node,
+		transformResult: async ({ result }) => {
+			rows.push(...result.rows);
+			return result;
+		}
+	};
+	return { rows, plugin };
+}
+
+describeEachDatabase('the API chat authentication (token and routing facts in one statement)', (database) => {
+	let fake: FakeProviders;
+	let services: Services;
+	let ada: TestUser;
+
+	beforeAll(async () => {
+		fake = await startFakeProviders();
+		services = await testServices(database().handle, fakeEnv(fake));
+		ada = await createUser(services.db, 'ada');
+		for (const provider of ['openai', 'anthropic'] as const) {
+			const key = testKey(provider, 'auth');
+			fake.registerKey(provider, key, 'ok');
+			await callerFor(services, ada).keys.upsert({ provider, apiKey: key });
+		}
+		await setFallbackPreference(services.db, ada.id, { provider: 'anthropic', allowFallback: false });
+	});
+	afterAll(async () => {
+		await fake.close();
+	});
+
+	it('names the owner, as the plain token check does, with all of their keys and fallback preferences', async () => {
+		const { token } = await createAccessToken(services.db, ada.id, { name: 'laptop' });
+		const { owner, facts } = await authenticateChat(services.db, token, () => {});
+		expect(owner).toEqual(await authenticateBearer(services.db, `Bearer ${token}`));
+		expect(facts.keys.map((k) => k.provider).sort()).toEqual(['anthropic', 'openai']);
+		expect(facts.keys.every((k) => k.sealed.ciphertext.length > 16)).toBe(true);
+		expect([...facts.fallbackOff]).toEqual(['anthropic']);
+	});
+
+	it('reads no sealed key for a wrong secret, a revoked or an expired token, and answers 401', async () => {
+		const wrong = await createAccessToken(services.db, ada.id, { name: 'wrong' });
+		const last = wrong.token.at(-1) === 'A' ? 'B' : 'A';
+		const revoked = await createAccessToken(services.db, ada.id, { name: 'revoked' });
+		await callerFor(services, ada).tokens.revoke({ id: revoked.id });
+		const expired = await createAccessToken(services.db, ada.id, { name: 'expired', expiresInDays: 1 });
+		await services.db
+			.updateTable('access_tokens')
+			.set({ expires_at: new Date(Date.now() - 1000) })
+			.where('id', '=', expired.id)
+			.execute();
+
+		for (const bearer of [`${wrong.token.slice(0, -1)}${last}`, revoked.token, expired.token]) {
+			const recorder = rowRecorder();
+			const error = await appErrorFrom(authenticateChat(services.db.withPlugin(recorder.plugin), bearer, () => {}));
+			expect(error).toMatchObject({ status: 401, reason: 'invalid_token' });
+			// The token's row came back (so the lookup ran), but no key material with it.
+			expect(recorder.rows).toHaveLength(1);
+			expect(recorder.rows[0]).toMatchObject({ id: null, ciphertext: null, nonce: null });
+		}
+	});
+
+	it('answers a token of the wrong shape with 401 without asking the database', async () => {
+		const recorder = rowRecorder();
+		for (const bearer of ['lk_', 'sk-not-a-latchkey-token', 'x'.repeat(10_000)]) {
+			const error = await appErrorFrom(authenticateChat(services.db.withPlugin(recorder.plugin), bearer, () => {}));
+			expect(error).toMatchObject({ status: 401, reason: 'invalid_token' });
+		}
+		expect(recorder.rows).toEqual([]);
+	});
+
+	it('comes back with no keys and the fallback on for a user who has none', async () => {
+		const bob = await createUser(services.db, 'bob');
+		const { token } = await createAccessToken(services.db, bob.id, { name: 'ci' });
+		const { owner, facts } = await authenticateChat(services.db, token, () => {});
+		expect(owner.userId).toBe(bob.id);
+		expect(facts.keys).toEqual([]);
+		expect(facts.fallbackOff.size).toBe(0);
+	});
+});
