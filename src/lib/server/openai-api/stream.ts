@@ -13,8 +13,8 @@ import { chunkBody, completionBody, type CompletionMeta } from './responses';
  */
 
 const encoder = new TextEncoder();
-const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`);
-const DONE = encoder.encode('data: [DONE]\n\n');
+const sseText = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
+const sse = (data: unknown) => encoder.encode(sseText(data));
 
 export interface StreamOptions {
 	includeUsage: boolean;
@@ -61,13 +61,15 @@ export function completionStream(
 				controller.enqueue(sse(chunkBody(meta, { kind: 'content', text: event.text }, includeUsage)));
 				return;
 			}
-			if (event.type === 'done') {
-				controller.enqueue(sse(chunkBody(meta, { kind: 'finish', finishReason: event.finishReason }, includeUsage)));
-				if (includeUsage) controller.enqueue(sse(chunkBody(meta, { kind: 'usage', usage: event.usage }, true)));
-			} else {
-				controller.enqueue(sse(httpErrorOf(event.error, options.requestId).body));
-			}
-			controller.enqueue(DONE);
+			// The last events go out as one chunk: one write to the client instead of three.
+			const last: unknown[] =
+				event.type === 'done'
+					? [
+							chunkBody(meta, { kind: 'finish', finishReason: event.finishReason }, includeUsage),
+							...(includeUsage ? [chunkBody(meta, { kind: 'usage', usage: event.usage }, true)] : [])
+						]
+					: [httpErrorOf(event.error, options.requestId).body];
+			controller.enqueue(encoder.encode(`${last.map(sseText).join('')}data: [DONE]\n\n`));
 			controller.close();
 		},
 		async cancel() {

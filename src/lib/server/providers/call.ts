@@ -18,6 +18,8 @@ class CallGuard implements CallControl {
 	private timer: ReturnType<typeof setTimeout> | undefined;
 	private timedOut = false;
 	private textYielded = false;
+	/** The provider's answer was read to its end: nothing is left to close. */
+	drained = false;
 	readonly signal = this.controller.signal;
 
 	constructor(
@@ -64,11 +66,15 @@ class CallGuard implements CallControl {
 		});
 	}
 
-	/** Also closes the upstream connection when the caller stopped reading early. */
+	/**
+	 * Also closes the upstream connection when the caller stopped reading early. An answer read to
+	 * its end is not aborted: its connection is already back in the pool, and an abort costs an
+	 * AbortError (a stack trace) and the SDK's clean-up on every request.
+	 */
 	dispose(): void {
 		this.pause();
 		this.call.signal.removeEventListener('abort', this.onCallerAbort);
-		this.controller.abort();
+		if (!this.drained) this.controller.abort();
 	}
 }
 
@@ -108,6 +114,7 @@ export async function* guardedCall(
 		}
 		guard.pause();
 		if (guard.stopped) throw new Error('stopped');
+		guard.drained = true;
 		if (!finished) yield { type: 'finish', reason: 'other' };
 	} catch (error) {
 		throw guard.fail(error);
