@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { getModel } from '$lib/server/catalog';
 import { AppError, httpErrorOf, isAppError } from '$lib/server/errors';
+import { readJsonBody as readBody } from '$lib/server/http';
 import { createLogger } from '$lib/server/log';
 import {
 	chunkBody,
@@ -10,11 +11,13 @@ import {
 	completionStream,
 	MAX_BODY_BYTES,
 	modelListBody,
-	parseCompletionRequest,
-	readJsonBody
+	parseCompletionRequest
 } from '$lib/server/openai-api';
 import type { ChatSession, FinalUsage, SessionEvent } from '$lib/server/routing';
 import { schemaErrors } from '../helpers/json-schema';
+
+/** The API reads bodies with its own limit. */
+const readJsonBody = (request: Request) => readBody(request, MAX_BODY_BYTES);
 
 const user = (content: unknown) => ({ role: 'user', content });
 const request = (extra: Record<string, unknown> = {}) => ({

@@ -6,3 +6,4 @@ export { handleServerError } from './errors';
 export { initServer } from './init';
 export { requestLogHandle, plainRequestId } from './log';
 export { databaseUnavailableHandle, UNAVAILABLE_MESSAGE } from './unavailable';
+export { readJsonBody, refuseDeclaredOversize, closeAfter } from './body';

@@ -1,8 +1,8 @@
 import { authenticateBearer, bearerOf } from '$lib/server/auth';
 import { httpErrorOf, httpErrorResponse, isAppError } from '$lib/server/errors';
+import { closeAfter, readJsonBody, refuseDeclaredOversize } from '$lib/server/http';
 import { startChat, type ChatDeps } from '$lib/server/routing';
 import { authenticateChat } from './authenticate';
-import { closeAfter, readJsonBody, refuseDeclaredOversize } from './body';
 import { parseCompletionRequest } from './request';
 import { completionMeta, modelListBody } from './responses';
 import { completionResponse, completionStream } from './stream';
@@ -14,6 +14,13 @@ import { completionResponse, completionStream } from './stream';
  * the same engine as the web chat (routing, fallback, limits, caps, one usage record each, with
  * `api = 'openai'`). Every error is OpenAI-shaped (`httpErrorOf`).
  */
+
+/**
+ * Request bodies of the OpenAI-compatible API are capped below adapter-node's own
+ * `BODY_SIZE_LIMIT` (1 MB by default), so that our OpenAI-shaped 413 answers first: adapter-node
+ * would answer with an error body no OpenAI client understands.
+ */
+export const MAX_BODY_BYTES = 512 * 1024;
 
 export interface OpenAiApiContext {
 	deps: ChatDeps;
@@ -44,13 +51,13 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 	try {
 		// Cheapest first: a declared oversize body or a missing token is refused before anything is
 		// read or queried.
-		refuseDeclaredOversize(request.headers);
+		refuseDeclaredOversize(request.headers, MAX_BODY_BYTES);
 		const bearer = bearerOf(request.headers.get('authorization'));
 		// The token check (with the routing facts) runs while the body is read; its 401 comes
 		// before any complaint about the body.
 		const authenticated = authenticateChat(ctx.deps.db, bearer, touchFailed(ctx));
 		authenticated.catch(() => {});
-		const body = await readJsonBody(request).catch(async (error: unknown) => {
+		const body = await readJsonBody(request, MAX_BODY_BYTES).catch(async (error: unknown) => {
 			await authenticated;
 			throw error;
 		});

@@ -1,4 +1,4 @@
-export { handleChatCompletions, handleListModels, type OpenAiApiContext } from './handler';
+export { handleChatCompletions, handleListModels, MAX_BODY_BYTES, type OpenAiApiContext } from './handler';
 export { parseCompletionRequest, requireKnownModel, completionRequestSchema, type CompletionRequest } from './request';
 export {
 	completionMeta,
@@ -15,5 +15,5 @@ export {
 	type UsageWithCost
 } from './responses';
 export { completionStream, completionResponse, type StreamOptions } from './stream';
-export { MAX_BODY_BYTES, readJsonBody, refuseDeclaredOversize, closeAfter } from './body';
+
 export { authenticateChat } from './authenticate';

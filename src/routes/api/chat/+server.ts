@@ -1,6 +1,6 @@
 import { handleWebChat } from '$lib/server/chat';
 import { AppError, httpErrorResponse } from '$lib/server/errors';
-import { closeAfter, readJsonBody } from '$lib/server/openai-api';
+import { closeAfter, readJsonBody } from '$lib/server/http';
 import { chatDeps } from '$lib/server/services';
 import type { RequestHandler } from './$types';
 

@@ -1,11 +1,10 @@
 import { AppError } from '$lib/server/errors';
 
 /**
- * Request bodies of the OpenAI-compatible API are capped below adapter-node's own
- * `BODY_SIZE_LIMIT` (1 MB by default), so that our OpenAI-shaped 413 answers first: adapter-node
- * would answer with an error body no OpenAI client understands.
+ * Reading JSON request bodies in `+server.ts` endpoints (the chat and the OpenAI-compatible API),
+ * with a byte limit that holds for chunked bodies too, and the 413 / 400 errors an endpoint maps
+ * to its own error shape.
  */
-export const MAX_BODY_BYTES = 512 * 1024;
 
 function tooLarge(limitBytes: number): AppError {
 	return new AppError(
@@ -16,7 +15,7 @@ function tooLarge(limitBytes: number): AppError {
 }
 
 /** A declared `content-length` over the limit is refused before anything is read. */
-export function refuseDeclaredOversize(headers: Headers, limitBytes = MAX_BODY_BYTES): void {
+export function refuseDeclaredOversize(headers: Headers, limitBytes: number): void {
 	const declared = Number(headers.get('content-length'));
 	if (Number.isFinite(declared) && declared > limitBytes) throw tooLarge(limitBytes);
 }
@@ -26,7 +25,7 @@ export function refuseDeclaredOversize(headers: Headers, limitBytes = MAX_BODY_B
  * length). Past the limit it stops reading: the rest is never buffered, and the 413 goes out with
  * `connection: close` (see `closeAfter`), so the unread remainder dies with the connection.
  */
-export async function readJsonBody(request: Request, limitBytes = MAX_BODY_BYTES): Promise<unknown> {
+export async function readJsonBody(request: Request, limitBytes: number): Promise<unknown> {
 	refuseDeclaredOversize(request.headers, limitBytes);
 	if (!request.body) {
 		throw new AppError('bad_request', 'Send the request body as JSON (content-type: application/json).', {
