@@ -20,6 +20,7 @@ export {
 	authenticateBearer,
 	accessTokenCheck,
 	acceptAccessToken,
+	invalidAccessToken,
 	bearerOf,
 	createAccessTokenInput,
 	revokeAccessTokenInput,

@@ -405,6 +405,15 @@ export async function authenticateBearer(
 	return acceptAccessToken(db, await checkAccessToken(db, bearerOf(authorizationHeader)), onTouchFailed);
 }
 
+/** The 401 for anything but a valid token; it never echoes what was sent. */
+export function invalidAccessToken(): AppError {
+	return new AppError(
+		'unauthorized',
+		'This access token is not valid: it may be mistyped, revoked or expired. Create a new one in Settings.',
+		{ reason: 'invalid_token' }
+	);
+}
+
 /** The token in `Authorization: Bearer …`, or a 401 when there is none. */
 export function bearerOf(authorizationHeader: string | null | undefined): string {
 	const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorizationHeader ?? '')?.[1];
@@ -428,13 +437,7 @@ export function acceptAccessToken(
 	checked: CheckedToken | null,
 	onTouchFailed: TouchFailed
 ): AccessTokenOwner {
-	if (!checked) {
-		throw new AppError(
-			'unauthorized',
-			'This access token is not valid: it may be mistyped, revoked or expired. Create a new one in Settings.',
-			{ reason: 'invalid_token' }
-		);
-	}
+	if (!checked) throw invalidAccessToken();
 	const { owner } = checked;
 	if (checked.stale) {
 		touchAccessToken(db, owner.tokenId).catch((error: unknown) => onTouchFailed(error, owner.tokenId));

@@ -1,5 +1,11 @@
 import { sql, type Kysely } from 'kysely';
-import { accessTokenCheck, acceptAccessToken, type AccessTokenOwner, type TouchFailed } from '$lib/server/auth';
+import {
+	accessTokenCheck,
+	acceptAccessToken,
+	invalidAccessToken,
+	type AccessTokenOwner,
+	type TouchFailed
+} from '$lib/server/auth';
 import type { Database } from '$lib/server/db';
 import { routableKeysQuery } from '$lib/server/keys';
 import { fallbackOffQuery, routingFactsOfRows, type RoutingFacts } from '$lib/server/routing';
@@ -21,14 +27,12 @@ export async function authenticateChat(
 ): Promise<{ owner: AccessTokenOwner; facts: RoutingFacts }> {
 	const check = accessTokenCheck(db, bearer);
 	// A token of the wrong shape: the 401, without a query.
-	if (!check) return { owner: acceptAccessToken(db, null, onTouchFailed), facts: NO_FACTS };
-	const owner = sql.ref<string>('access_tokens.user_id');
+	if (!check) throw invalidAccessToken();
+	const ownerId = sql.ref<string>('access_tokens.user_id');
 	const rows = await check.query
-		.leftJoinLateral(routableKeysQuery(db, owner).where(check.matches).as('key'), (join) => join.onTrue())
+		.leftJoinLateral(routableKeysQuery(db, ownerId).where(check.matches).as('key'), (join) => join.onTrue())
 		.selectAll('key')
-		.select(fallbackOffQuery(db, owner).as('fallback_off'))
+		.select(fallbackOffQuery(db, ownerId).as('fallback_off'))
 		.execute();
 	return { owner: acceptAccessToken(db, check.judge(rows[0]), onTouchFailed), facts: routingFactsOfRows(rows) };
 }
-
-const NO_FACTS: RoutingFacts = { keys: [], fallbackOff: new Set() };
