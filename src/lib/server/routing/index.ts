@@ -1,7 +1,7 @@
 export { startChat, finalUsage, DEFAULT_MAX_OUTPUT_TOKENS } from './run';
 export type { ChatDeps, ChatRequest, ChatSession, SessionEvent, FinalUsage, RoutingHooks } from './run';
 export { ActiveChats, SERVER_SHUTDOWN } from './active';
-export { routingFactsOf, routingFactsOfRows, fallbackOffQuery, type RoutingFacts, type RoutingFactsRow } from './facts';
+export { routingFactsOf, routingFactsOfRows, fallbackOffQuery, type RoutingFacts } from './facts';
 export {
 	planRoute,
 	type RoutePlan,
@@ -10,6 +10,6 @@ export {
 	type PlanInput,
 	type RoutableModel
 } from './plan';
-export { fallbackPreferences, isFallbackAllowed, setFallbackPreference } from './preferences';
+export { fallbackPreferences, setFallbackPreference } from './preferences';
 export type { FallbackReason } from './messages';
 export { listModelsForUser, type ModelOption } from './models';

@@ -17,16 +17,6 @@ export async function fallbackPreferences(db: Kysely<Database>, userId: string):
 	return result;
 }
 
-export async function isFallbackAllowed(db: Kysely<Database>, userId: string, provider: Provider): Promise<boolean> {
-	const row = await db
-		.selectFrom('routing_preferences')
-		.select('allow_fallback')
-		.where('user_id', '=', userId)
-		.where('provider', '=', provider)
-		.executeTakeFirst();
-	return row?.allow_fallback ?? true;
-}
-
 export const setFallbackInput = z
 	.object({
 		provider: z.enum(['openai', 'anthropic', 'google', 'openrouter'], {
