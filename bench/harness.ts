@@ -85,21 +85,54 @@ export interface FakeProcess {
 	stop(): Promise<void>;
 }
 
-/** The fake providers in a process of their own, so their timing does not share the bench's event loop. */
-export async function startFakeProcess(): Promise<FakeProcess> {
-	const child = spawn(process.execPath, ['--import', 'tsx', 'tests/fakes/cli.ts', '--port', '0'], {
-		stdio: ['ignore', 'pipe', 'inherit']
+/** A server process of the bench's own (a TypeScript file run with tsx), once it printed where it listens. */
+export interface ServerProcess<Info> {
+	/** The JSON the process printed on its first line. */
+	info: Info;
+	pid: number;
+	/** SIGTERM, then waits for the exit. */
+	stop(): Promise<void>;
+}
+
+/** Starts `script` with tsx and waits for the JSON line it prints once it listens. */
+export async function startServerProcess<Info>(
+	name: string,
+	script: string,
+	args: string[] = [],
+	env: NodeJS.ProcessEnv = process.env
+): Promise<ServerProcess<Info>> {
+	const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+		stdio: ['ignore', 'pipe', 'inherit'],
+		env
 	});
 	const line = await new Promise<string>((resolve, reject) => {
-		const lines = createInterface({ input: child.stdout! });
-		lines.once('line', resolve);
-		child.once('exit', (code) => reject(new Error(`fake providers exited with ${code}`)));
+		createInterface({ input: child.stdout! }).once('line', resolve);
+		child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
 	});
-	const info = JSON.parse(line) as { url: string } & Record<Provider, string>;
+	return {
+		info: JSON.parse(line) as Info,
+		pid: child.pid ?? 0,
+		async stop() {
+			if (child.exitCode !== null) return;
+			const exited = new Promise((resolve) => child.once('exit', resolve));
+			child.kill('SIGTERM');
+			await exited;
+		}
+	};
+}
+
+/** The fake providers in a process of their own, so their timing does not share the bench's event loop. */
+export async function startFakeProcess(): Promise<FakeProcess> {
+	const server = await startServerProcess<{ url: string } & Record<Provider, string>>(
+		'fake providers',
+		'tests/fakes/cli.ts',
+		['--port', '0']
+	);
+	const { info } = server;
 	return {
 		url: info.url,
 		baseUrls: { openai: info.openai, anthropic: info.anthropic, google: info.google, openrouter: info.openrouter },
-		pid: child.pid ?? 0,
+		pid: server.pid,
 		async registerKey(provider, key, spec) {
 			const response = await fetch(`${info.url}/__control/keys`, {
 				method: 'POST',
@@ -108,12 +141,7 @@ export async function startFakeProcess(): Promise<FakeProcess> {
 			});
 			if (!response.ok) throw new Error(`registering a fake key failed: ${response.status}`);
 		},
-		async stop() {
-			if (child.exitCode !== null) return;
-			const exited = new Promise((resolve) => child.once('exit', resolve));
-			child.kill('SIGTERM');
-			await exited;
-		}
+		stop: () => server.stop()
 	};
 }
 

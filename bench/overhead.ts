@@ -18,8 +18,6 @@
  * Creates and drops its own database. The build lock (/tmp/latchkey-build.lock) is held from the
  * build until every route used is loaded, then released for the measurement.
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import type { AppServer } from '../tests/helpers/app-server';
 import {
 	buildServer,
@@ -32,6 +30,7 @@ import {
 	rssOf,
 	startBenchApp,
 	startFakeProcess,
+	startServerProcess,
 	takeBuildLock,
 	type BenchUser,
 	type FakeProcess
@@ -104,29 +103,14 @@ async function startFloorProxy(
 	databaseUrl: string,
 	upstream: string
 ): Promise<FloorProxy> {
-	const child = spawn(process.execPath, ['--import', 'tsx', 'bench/floor-proxy.ts'], {
-		stdio: ['ignore', 'pipe', 'inherit'],
-		env: {
-			...process.env,
-			FLOOR_QUERIES: String(queries),
-			FLOOR_CLIENT: client,
-			FLOOR_UPSTREAM: upstream,
-			DATABASE_URL: databaseUrl
-		}
+	const server = await startServerProcess<{ url: string }>('floor proxy', 'bench/floor-proxy.ts', [], {
+		...process.env,
+		FLOOR_QUERIES: String(queries),
+		FLOOR_CLIENT: client,
+		FLOOR_UPSTREAM: upstream,
+		DATABASE_URL: databaseUrl
 	});
-	const line = await new Promise<string>((resolve, reject) => {
-		createInterface({ input: child.stdout! }).once('line', resolve);
-		child.once('exit', (code) => reject(new Error(`floor proxy exited with ${code}`)));
-	});
-	return {
-		url: (JSON.parse(line) as { url: string }).url,
-		async stop() {
-			if (child.exitCode !== null) return;
-			const exited = new Promise((resolve) => child.once('exit', resolve));
-			child.kill('SIGTERM');
-			await exited;
-		}
-	};
+	return { url: server.info.url, stop: () => server.stop() };
 }
 
 interface FloorProxy {
