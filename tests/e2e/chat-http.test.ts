@@ -3,7 +3,7 @@ import { parseChatStream, type ChatStreamEvent } from '$lib/chat/events';
 import type { FakeProviders } from '../fakes/server';
 import type { AppServer } from '../helpers/app-server';
 import { testDatabaseUrl } from '../helpers/env';
-import { TestClient } from '../helpers/http-client';
+import { chunkedBody, TestClient } from '../helpers/http-client';
 import { startStack, type Stack } from '../helpers/stack';
 import { testKey } from '../integration/keys-fixtures';
 
@@ -121,12 +121,7 @@ describe(`POST /api/chat [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => {
 			method: 'POST',
 			headers,
 			duplex: 'half',
-			body: new ReadableStream<Uint8Array>({
-				start(controller) {
-					for (let at = 0; at < bytes.length; at += 64 * 1024) controller.enqueue(bytes.slice(at, at + 64 * 1024));
-					controller.close();
-				}
-			})
+			body: chunkedBody(bytes)
 		} as RequestInit);
 		for (const response of [declared, chunked]) {
 			expect(response.status).toBe(413);

@@ -59,7 +59,8 @@ describe.skipIf(!testDatabaseUrl)('spending caps across two app processes sharin
 		await drop?.();
 	});
 
-	it('admits exactly 10 of 100 concurrent requests split over two processes, and settles no more than the cap', async () => {
+	/** A new user whose OpenAI limits an admin set (in the database, so every process reads them). */
+	async function userWithAdminLimits(limits: { dailyCapUsd?: number; tokensPerHour?: number }) {
 		const config = loadConfig({ NODE_ENV: 'test', MASTER_KEYS: TEST_MASTER_KEYS });
 		const [admin, user] = await handle.db
 			.insertInto('users')
@@ -69,15 +70,20 @@ describe.skipIf(!testDatabaseUrl)('spending caps across two app processes sharin
 			])
 			.returning('id')
 			.execute();
-		// The cap lives in the database (an admin ceiling), so both processes read the same one: $1.00.
 		await setAdminLimits(
 			handle.db,
 			config.limitDefaults,
-			{ userId: user!.id, provider: 'openai', dailyCapUsd: 1 },
+			{ userId: user!.id, provider: 'openai', ...limits },
 			{ actorUserId: admin!.id }
 		);
+		return { id: user!.id };
+	}
 
-		const env = { DATABASE_URL: url, USER_ID: user!.id, PROVIDER: 'openai', REQUESTS: '50', RESERVE_MICROS: '100000' };
+	it('admits exactly 10 of 100 concurrent requests split over two processes, and settles no more than the cap', async () => {
+		// The cap lives in the database (an admin ceiling), so both processes read the same one: $1.00.
+		const user = await userWithAdminLimits({ dailyCapUsd: 1 });
+
+		const env = { DATABASE_URL: url, USER_ID: user.id, PROVIDER: 'openai', REQUESTS: '50', RESERVE_MICROS: '100000' };
 		const workers = [startWorker(env), startWorker(env)];
 		await Promise.all(workers.map((w) => w.ready));
 		for (const w of workers) w.go();
@@ -93,37 +99,23 @@ describe.skipIf(!testDatabaseUrl)('spending caps across two app processes sharin
 		const spend = await handle.db
 			.selectFrom('limit_daily_spend')
 			.select(['settled_micros', 'reserved_micros'])
-			.where('user_id', '=', user!.id)
+			.where('user_id', '=', user.id)
 			.execute();
 		expect(spend).toEqual([{ settled_micros: 1_000_000, reserved_micros: 0 }]);
 		const reservations = await handle.db
 			.selectFrom('limit_reservations')
 			.select(['outcome'])
-			.where('user_id', '=', user!.id)
+			.where('user_id', '=', user.id)
 			.execute();
 		expect(reservations.map((r) => r.outcome)).toEqual(Array(10).fill('settled'));
 	});
 
 	it('admits exactly 10 of 100 concurrent requests against a tokens-per-hour limit with room for 10 worst cases, over two processes', async () => {
-		const config = loadConfig({ NODE_ENV: 'test', MASTER_KEYS: TEST_MASTER_KEYS });
-		const [admin, user] = await handle.db
-			.insertInto('users')
-			.values([
-				{ email: `admin-${randomUUID().slice(0, 8)}@example.com`, password_hash: 'x', role: 'admin' },
-				{ email: `user-${randomUUID().slice(0, 8)}@example.com`, password_hash: 'x' }
-			])
-			.returning('id')
-			.execute();
-		await setAdminLimits(
-			handle.db,
-			config.limitDefaults,
-			{ userId: user!.id, provider: 'openai', tokensPerHour: 10_000 },
-			{ actorUserId: admin!.id }
-		);
+		const user = await userWithAdminLimits({ tokensPerHour: 10_000 });
 
 		const env = {
 			DATABASE_URL: url,
-			USER_ID: user!.id,
+			USER_ID: user.id,
 			PROVIDER: 'openai',
 			REQUESTS: '50',
 			RESERVE_MICROS: '1',
@@ -140,7 +132,7 @@ describe.skipIf(!testDatabaseUrl)('spending caps across two app processes sharin
 		const hour = await handle.db
 			.selectFrom('limit_hourly')
 			.select(['requests', 'tokens', 'reserved_tokens'])
-			.where('user_id', '=', user!.id)
+			.where('user_id', '=', user.id)
 			.execute();
 		// Refused requests are not counted; the admitted ones settled exactly their worst case.
 		expect(hour).toEqual([{ requests: 10, tokens: 10_000, reserved_tokens: 0 }]);

@@ -7,7 +7,7 @@ import { defaultReply, startFakeProviders, type FakeProviders } from '../fakes/s
 import { startApp, type AppServer } from '../helpers/app-server';
 import { createEmptyPostgresDatabase } from '../helpers/db';
 import { testDatabaseUrl } from '../helpers/env';
-import { TestClient } from '../helpers/http-client';
+import { chunkedBody, TestClient } from '../helpers/http-client';
 import { schemaErrors } from '../helpers/json-schema';
 import { fakeEnv, testKey } from '../integration/keys-fixtures';
 
@@ -323,12 +323,7 @@ describe(`the OpenAI-compatible API [${testDatabaseUrl ? 'postgres' : 'pglite'}]
 				method: 'POST',
 				headers,
 				duplex: 'half',
-				body: new ReadableStream<Uint8Array>({
-					start(controller) {
-						for (let at = 0; at < bytes.length; at += 64 * 1024) controller.enqueue(bytes.slice(at, at + 64 * 1024));
-						controller.close();
-					}
-				})
+				body: chunkedBody(bytes)
 			} as RequestInit);
 			for (const response of [declared, chunked]) {
 				expect(response.status).toBe(413);

@@ -9,7 +9,7 @@ import { startChat } from '$lib/server/routing';
 import { chatDeps } from '$lib/server/services';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
 import { createEmptyPostgresDatabase } from '../helpers/db';
-import { postgresSkipReason, requirePostgres, testDatabaseUrl } from '../helpers/env';
+import { cleanEnv, postgresSkipReason, requirePostgres, testDatabaseUrl } from '../helpers/env';
 import { testServices } from '../helpers/services';
 import { recordSecret } from '../helpers/test-output';
 import { callerFor, createUser, fakeEnv, testKey, type TestUser } from '../integration/keys-fixtures';
@@ -29,12 +29,12 @@ function masterKey(id: string): string {
 	return `${id}:${material}`;
 }
 
-/** Runs the command to its end with only `env` (plus PATH/HOME): no variable of the test run leaks in. */
+/** Runs the command to its end in a fresh shell's environment plus `env`: no variable of the test run leaks in. */
 function rotate(env: Record<string, string>, args: string[] = []): Promise<{ code: number | null; output: string }> {
 	return new Promise((done, fail) => {
 		const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/rotate-keys.ts', ...args], {
 			cwd: ROOT,
-			env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+			env: cleanEnv(env),
 			stdio: ['ignore', 'pipe', 'pipe']
 		});
 		let output = '';

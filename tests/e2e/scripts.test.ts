@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseChatStream, type ChatStreamEvent } from '$lib/chat/events';
 import { freePort } from '../helpers/app-server';
+import { cleanEnv } from '../helpers/env';
 import { TestClient } from '../helpers/http-client';
 
 /**
@@ -45,11 +46,6 @@ function tempDir(prefix: string): string {
 	const dir = mkdtempSync(join(tmpdir(), prefix));
 	tempDirs.push(dir);
 	return dir;
-}
-
-/** The environment of a fresh shell: no database, no master keys, nothing from the test run. */
-function cleanEnv(extra: Record<string, string>): Record<string, string> {
-	return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...extra };
 }
 
 function run(args: string[], env: Record<string, string>): Script {

@@ -20,3 +20,8 @@ export const browserSkipReason = hasChromium
 
 /** A master key for tests only; real deployments generate their own. */
 export const TEST_MASTER_KEYS = 'test1:' + Buffer.alloc(32, 7).toString('base64');
+
+/** The environment of a fresh shell for a spawned command: no database, no master keys, nothing from the test run. */
+export function cleanEnv(extra: Record<string, string>): Record<string, string> {
+	return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...extra };
+}

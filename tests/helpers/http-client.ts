@@ -51,3 +51,16 @@ export class TestClient {
 		});
 	}
 }
+
+/**
+ * `bytes` as a request body of 64 KiB chunks with no declared length (chunked transfer encoding),
+ * for `fetch(url, { method, body: chunkedBody(bytes), duplex: 'half' })`.
+ */
+export function chunkedBody(bytes: Uint8Array): ReadableStream<Uint8Array> {
+	return new ReadableStream<Uint8Array>({
+		start(controller) {
+			for (let at = 0; at < bytes.length; at += 64 * 1024) controller.enqueue(bytes.slice(at, at + 64 * 1024));
+			controller.close();
+		}
+	});
+}

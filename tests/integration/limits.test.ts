@@ -35,6 +35,18 @@ async function createUser(db: Kysely<Database>): Promise<string> {
 
 const at = (iso: string) => new Date(iso);
 
+/** Starts `count` admissions at once; what was admitted and what was refused (the errors). */
+async function admitConcurrently(
+	count: number,
+	admitOne: () => Promise<Admission>
+): Promise<{ admitted: Admission[]; refused: unknown[] }> {
+	const results = await Promise.allSettled(Array.from({ length: count }, admitOne));
+	return {
+		admitted: results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])),
+		refused: results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []))
+	};
+}
+
 describeEachDatabase('rate limits and spending caps', (database) => {
 	let services: Services;
 	let db: Kysely<Database>;
@@ -133,11 +145,9 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 		const userId = await createUser(db);
 		const limits = { ...defaults, dailyCapMicros: 1_000_000, requestsPerHour: 1_000 };
 		const now = at('2030-02-01T12:00:00Z');
-		const results = await Promise.allSettled(
-			Array.from({ length: 100 }, () => admit(db, limits, request(userId, { reserveMicros: 100_000, now })))
+		const { admitted, refused } = await admitConcurrently(100, () =>
+			admit(db, limits, request(userId, { reserveMicros: 100_000, now }))
 		);
-		const admitted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-		const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
 		expect(admitted).toHaveLength(10);
 		expect(refused).toHaveLength(90);
 		for (const error of refused) {
@@ -312,16 +322,9 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 		const userId = await createUser(db);
 		const limits = { ...defaults, requestsPerHour: 20 };
 		const now = at('2030-02-08T10:00:00Z');
-		const results = await Promise.allSettled(
-			Array.from({ length: 50 }, () => admit(db, limits, request(userId, { now })))
-		);
-		const admitted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+		const { admitted, refused } = await admitConcurrently(50, () => admit(db, limits, request(userId, { now })));
 		expect(admitted).toHaveLength(20);
-		expect(
-			results.every(
-				(r) => r.status === 'fulfilled' || (r.reason instanceof AppError && r.reason.code === 'rate_limited')
-			)
-		).toBe(true);
+		expect(refused.every((reason) => reason instanceof AppError && reason.code === 'rate_limited')).toBe(true);
 		await Promise.all(admitted.map((a: Admission) => release(db, a)));
 	});
 
@@ -364,11 +367,9 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 		// Room for exactly 10 worst cases of 4,000 tokens (the 11th would need 44,000).
 		const limits = { ...defaults, tokensPerHour: 43_999, requestsPerHour: 1_000 };
 		const now = at('2030-03-01T12:15:00Z');
-		const results = await Promise.allSettled(
-			Array.from({ length: 100 }, () => admit(db, limits, request(userId, { reserveTokens: 4_000, now })))
+		const { admitted, refused } = await admitConcurrently(100, () =>
+			admit(db, limits, request(userId, { reserveTokens: 4_000, now }))
 		);
-		const admitted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-		const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
 		expect(admitted).toHaveLength(10);
 		expect(refused).toHaveLength(90);
 		for (const error of refused) {
