@@ -13,11 +13,17 @@
  */
 import { Agent, createServer, request } from 'node:http';
 import { Readable } from 'node:stream';
+import OpenAI from 'openai';
 import pg from 'pg';
 
 const upstream = process.env.FLOOR_UPSTREAM ?? '';
 const queries = Number(process.env.FLOOR_QUERIES ?? '0');
-/** `fetch` (undici, what the provider SDKs use) or `http` (node:http with a keep-alive agent). */
+/**
+ * `fetch` (undici, what the provider SDKs use) and pipe the bytes back; `http` (node:http with a
+ * keep-alive agent) and pipe; or `sdk`: the official `openai` SDK streams the answer (a client per
+ * request, as the app makes one per call) and each chunk is re-encoded as an SSE event, which is
+ * the least a proxy over the SDK the issue names can do.
+ */
 const client = process.env.FLOOR_CLIENT ?? 'fetch';
 const agent = new Agent({ keepAlive: true });
 const pool = queries > 0 ? new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 }) : undefined;
@@ -27,6 +33,20 @@ const server = createServer(async (req, res) => {
 		const chunks: Buffer[] = [];
 		for await (const chunk of req) chunks.push(chunk as Buffer);
 		for (let i = 0; i < queries; i++) await pool!.query('SELECT 1');
+		if (client === 'sdk') {
+			const sdk = new OpenAI({
+				apiKey: (req.headers.authorization ?? '').replace(/^Bearer /, ''),
+				baseURL: upstream,
+				maxRetries: 0,
+				logLevel: 'off'
+			});
+			const body = JSON.parse(String(Buffer.concat(chunks))) as OpenAI.ChatCompletionCreateParamsStreaming;
+			const stream = await sdk.chat.completions.create({ ...body, stream: true });
+			res.writeHead(200, { 'content-type': 'text/event-stream' });
+			for await (const chunk of stream) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+			res.end('data: [DONE]\n\n');
+			return;
+		}
 		if (client === 'http') {
 			const forward = request(`${upstream}${req.url?.replace(/^\/v1/, '')}`, {
 				method: 'POST',

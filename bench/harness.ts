@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
@@ -208,6 +208,43 @@ export function rssOf(pid: number): number | undefined {
 	} catch {
 		return undefined;
 	}
+}
+
+/** CPU time (user + system) a process has used so far, in ms (/proc's clock ticks are 10 ms). */
+export function cpuMsOf(pid: number): number {
+	try {
+		return cpuMsOfStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+	} catch {
+		return NaN;
+	}
+}
+
+function cpuMsOfStat(stat: string, withReapedChildren = false): number {
+	// The fields after the command name, which is in parentheses and may hold spaces: utime,
+	// stime, cutime, cstime.
+	const fields = stat
+		.slice(stat.lastIndexOf(') ') + 2)
+		.split(' ')
+		.slice(11, withReapedChildren ? 15 : 13);
+	return fields.reduce((sum, ticks) => sum + Number(ticks), 0) * 10;
+}
+
+/**
+ * CPU time (user + system, ms) used so far by every PostgreSQL process on the machine: the live
+ * ones' own, plus their reaped children's (a backend that exited is counted in the postmaster's).
+ */
+export function postgresCpuMs(): number {
+	let total = 0;
+	for (const entry of readdirSync('/proc')) {
+		if (!/^\d+$/.test(entry)) continue;
+		try {
+			const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+			if (stat.includes(' (postgres) ')) total += cpuMsOfStat(stat, true);
+		} catch {
+			// Gone meanwhile.
+		}
+	}
+	return total;
 }
 
 export const percentile = (sorted: readonly number[], p: number): number =>

@@ -18,10 +18,15 @@
  * Creates and drops its own database. The build lock (/tmp/latchkey-build.lock) is held from the
  * build until every route used is loaded, then released for the measurement.
  */
-import type { AppServer } from '../tests/helpers/app-server';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { freePort, type AppServer } from '../tests/helpers/app-server';
 import {
 	buildServer,
 	createBenchDatabase,
+	cpuMsOf,
+	postgresCpuMs,
 	createBenchUser,
 	describeMachine,
 	loadAverage,
@@ -51,9 +56,12 @@ const PROMPT = 'Say thirty words, please.';
 
 /**
  * `floorN` = bench/floor-proxy.ts with N trivial PostgreSQL round trips before forwarding: the
- * cost of any app in between on this machine, which Latchkey cannot go below.
+ * cost of any app in between on this machine, which Latchkey cannot go below. `floorNsdk`: the
+ * same, streaming through the official `openai` SDK and re-encoding each chunk. `kitN`: that,
+ * as a SvelteKit endpoint on adapter-node (bench/kit-floor): the floor of the stack the app is
+ * built on.
  */
-type AppPath = 'v1' | 'web' | `floor${number}` | `floor${number}http`;
+type AppPath = 'v1' | 'web' | `floor${number}` | `floor${number}${'http' | 'sdk'}` | `kit${number}`;
 type Target = 'direct' | AppPath;
 
 interface Timing {
@@ -110,11 +118,57 @@ async function startFloorProxy(
 		FLOOR_UPSTREAM: upstream,
 		DATABASE_URL: databaseUrl
 	});
-	return { url: server.info.url, stop: () => server.stop() };
+	return { url: server.info.url, pid: server.pid, stop: () => server.stop() };
+}
+
+const KIT_FLOOR = 'bench/kit-floor';
+const KIT_FLOOR_ENTRY = 'bench/out/kit-floor/build/index.js';
+
+/** Builds bench/kit-floor (unless BENCH_SKIP_BUILD=1 and a build is there) and starts it on adapter-node. */
+async function startKitFloor(queries: number, databaseUrl: string, upstream: string): Promise<FloorProxy> {
+	if (process.env.BENCH_SKIP_BUILD !== '1' || !existsSync(KIT_FLOOR_ENTRY)) {
+		const built = spawnSync('npx', ['vite', 'build', '--emptyOutDir', '--logLevel', 'error'], {
+			cwd: KIT_FLOOR,
+			stdio: 'inherit'
+		});
+		if (built.status !== 0) throw new Error('building bench/kit-floor failed');
+	}
+	const port = await freePort();
+	// BENCH_NODE_ARGS applies here as to the app, so both can be profiled alike.
+	const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+	const child = spawn(process.execPath, [...nodeArgs, KIT_FLOOR_ENTRY], {
+		stdio: ['ignore', 'pipe', 'inherit'],
+		env: {
+			...process.env,
+			NODE_ENV: 'production',
+			HOST: '127.0.0.1',
+			PORT: String(port),
+			FLOOR_QUERIES: String(queries),
+			FLOOR_UPSTREAM: upstream,
+			DATABASE_URL: databaseUrl
+		}
+	});
+	await new Promise<void>((resolve, reject) => {
+		createInterface({ input: child.stdout! }).on('line', (line) => {
+			if (line.startsWith('Listening on')) resolve();
+		});
+		child.once('exit', (code) => reject(new Error(`the kit floor exited with ${code}`)));
+	});
+	return {
+		url: `http://127.0.0.1:${port}`,
+		pid: child.pid ?? 0,
+		async stop() {
+			if (child.exitCode !== null) return;
+			const exited = new Promise((resolve) => child.once('exit', resolve));
+			child.kill('SIGTERM');
+			await exited;
+		}
+	};
 }
 
 interface FloorProxy {
 	url: string;
+	pid: number;
 	stop(): Promise<void>;
 }
 
@@ -125,7 +179,7 @@ function requestOf(
 	fake: FakeProcess,
 	user: BenchUser
 ): () => Promise<Timing | undefined> {
-	if (target.startsWith('floor')) {
+	if (target.startsWith('floor') || target.startsWith('kit')) {
 		const proxy = floors.get(target)!;
 		return () =>
 			timed(
@@ -187,7 +241,15 @@ interface Measured {
 	errors: number;
 	ttft: number[];
 	total: number[];
+	/** CPU time (user + system) of the process between client and fake during the slices. */
+	cpuMs: number;
+	/** CPU time of all PostgreSQL processes during the slices. */
+	dbCpuMs: number;
 }
+
+/** The process a target's requests pass through (none for direct). */
+const serverPidOf = (target: Target, app: AppServer): number | undefined =>
+	target === 'direct' ? undefined : (floors.get(target)?.pid ?? app.process.pid);
 
 async function measure(
 	target: Target,
@@ -197,7 +259,10 @@ async function measure(
 	fake: FakeProcess,
 	durationMs: number
 ): Promise<Measured> {
-	const result: Measured = { level, target, requests: 0, errors: 0, ttft: [], total: [] };
+	const result: Measured = { level, target, requests: 0, errors: 0, ttft: [], total: [], cpuMs: 0, dbCpuMs: 0 };
+	const pid = serverPidOf(target, app);
+	const cpuBefore = pid ? cpuMsOf(pid) : 0;
+	const dbCpuBefore = postgresCpuMs();
 	const end = performance.now() + durationMs;
 	await Promise.all(
 		Array.from({ length: level }, async (_, worker) => {
@@ -220,6 +285,8 @@ async function measure(
 	);
 	result.ttft.sort((a, b) => a - b);
 	result.total.sort((a, b) => a - b);
+	result.cpuMs = pid ? cpuMsOf(pid) - cpuBefore : NaN;
+	result.dbCpuMs = postgresCpuMs() - dbCpuBefore;
 	return result;
 }
 
@@ -231,7 +298,9 @@ function mergeMeasured(a: Measured, b: Measured): Measured {
 		requests: a.requests + b.requests,
 		errors: a.errors + b.errors,
 		ttft: sorted(a.ttft, b.ttft),
-		total: sorted(a.total, b.total)
+		total: sorted(a.total, b.total),
+		cpuMs: a.cpuMs + b.cpuMs,
+		dbCpuMs: a.dbCpuMs + b.dbCpuMs
 	};
 }
 
@@ -247,15 +316,13 @@ try {
 	buildServer();
 	fake = await startFakeProcess();
 	app = await startBenchApp(database.url, fake, { DATABASE_POOL_SIZE: poolSize });
-	for (const path of paths.filter((p) => p.startsWith('floor'))) {
+	for (const path of paths.filter((p) => p.startsWith('floor') || p.startsWith('kit'))) {
+		const queries = Number(/\d+/.exec(path)?.[0] ?? '0');
 		floors.set(
 			path,
-			await startFloorProxy(
-				Number(/\d+/.exec(path)?.[0] ?? '0'),
-				path.endsWith('http') ? 'http' : 'fetch',
-				database.url,
-				fake.baseUrls.openai
-			)
+			path.startsWith('kit')
+				? await startKitFloor(queries, database.url, fake.baseUrls.openai)
+				: await startFloorProxy(queries, /(http|sdk)$/.exec(path)?.[1] ?? 'fetch', database.url, fake.baseUrls.openai)
 		);
 	}
 	const users: BenchUser[] = [];
@@ -280,7 +347,7 @@ try {
 	);
 	console.log('');
 	console.log(
-		'streams  target   requests errors |  TTFT p50     p99 | total p50     p99 | added TTFT p50     p99 | added total p50     p99'
+		'streams  target    requests errors |  TTFT p50     p99 | total p50     p99 | added TTFT p50     p99 | added total p50     p99 | cpu/req  db/req'
 	);
 	for (const level of levels) {
 		// Interleaved: each target runs `rounds` slices in turn (the order rotating), so a drift of
@@ -301,18 +368,20 @@ try {
 			const added = (values: number[], base: number[], p: number) =>
 				target === 'direct' ? NaN : percentile(values, p) - percentile(base, p);
 			console.log(
-				`${String(level).padStart(7)}  ${target.padEnd(7)} ${String(m.requests).padStart(8)} ${String(m.errors).padStart(6)} |` +
+				`${String(level).padStart(7)}  ${target.padEnd(9)} ${String(m.requests).padStart(7)} ${String(m.errors).padStart(6)} |` +
 					`${fmt(percentile(m.ttft, 50))} ${fmt(percentile(m.ttft, 99))} |` +
 					`${fmt(percentile(m.total, 50))} ${fmt(percentile(m.total, 99))} |` +
 					`      ${signed(added(m.ttft, direct.ttft, 50))} ${signed(added(m.ttft, direct.ttft, 99))} |` +
-					`       ${signed(added(m.total, direct.total, 50))} ${signed(added(m.total, direct.total, 99))}`
+					`       ${signed(added(m.total, direct.total, 50))} ${signed(added(m.total, direct.total, 99))} |` +
+					`${fmt(m.cpuMs / m.requests)} ${fmt(m.dbCpuMs / m.requests)}`
 			);
 		}
 	}
 	const rss = rssOf(app.process.pid ?? 0);
 	console.log('');
 	console.log(
-		`ms; "added" = app percentile minus direct percentile at the same concurrency. App RSS at the end: ${rss ? mb(rss).toFixed(0) : '?'} MB. ` +
+		`ms; "added" = app percentile minus direct percentile at the same concurrency; cpu/req = CPU time ` +
+			`(user + system) of the process in between, per request; db/req = the same of all PostgreSQL processes. App RSS at the end: ${rss ? mb(rss).toFixed(0) : '?'} MB. ` +
 			`Load average at the end: ${loadAverage()}.`
 	);
 	console.log(
