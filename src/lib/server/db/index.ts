@@ -1,4 +1,11 @@
-export { connectDatabase, pgliteParsers, type DbHandle, type DatabaseKind, type ConnectOptions } from './connect';
+export {
+	connectDatabase,
+	pgliteParsers,
+	statementNamer,
+	type DbHandle,
+	type DatabaseKind,
+	type ConnectOptions
+} from './connect';
 export { migrate, readMigrations, MigrationError, type Migration, type MigrationResult } from './migrate';
 export type * from './schema';
 export { isUniqueViolation, isDatabaseUnavailable } from './errors';
