@@ -34,9 +34,7 @@ describe.skipIf(!testDatabaseUrl)('prepared statements on PostgreSQL', () => {
 		const result = await db.transaction().execute(async (trx) => {
 			const answers: string[] = [];
 			for (const email of ['a@example.com', 'b@example.com', 'c@example.com']) {
-				const row = await trx
-					.selectNoFrom((eb) => eb.val(email).as('email'))
-					.executeTakeFirstOrThrow();
+				const row = await trx.selectNoFrom((eb) => eb.val(email).as('email')).executeTakeFirstOrThrow();
 				answers.push(row.email);
 			}
 			// The same connection (a transaction holds one): what it has prepared.
@@ -53,9 +51,9 @@ describe.skipIf(!testDatabaseUrl)('prepared statements on PostgreSQL', () => {
 		const prepared = await db.transaction().execute(async (trx) => {
 			await sql`select 42 as answer`.execute(trx);
 			return (
-				await sql<{ statement: string }>`select statement from pg_prepared_statements where statement like '%42 as answer%'`.execute(
-					trx
-				)
+				await sql<{
+					statement: string;
+				}>`select statement from pg_prepared_statements where statement like '%42 as answer%'`.execute(trx)
 			).rows;
 		});
 		expect(prepared).toEqual([]);

@@ -8,12 +8,14 @@ import type {
 	RootOperationNode,
 	UnknownRow
 } from 'kysely';
+import { handleChatCompletions } from '$lib/server/openai-api';
 import { startChat, type ChatDeps, type ChatSession } from '$lib/server/routing';
 import { chatDeps, type Services } from '$lib/server/services';
 import { UsageWriter } from '$lib/server/usage';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
+import { createAccessToken } from '../helpers/tokens';
 import { callerFor, createUser, fakeEnv, testKey, type TestUser } from './keys-fixtures';
 
 /**
@@ -25,7 +27,7 @@ import { callerFor, createUser, fakeEnv, testKey, type TestUser } from './keys-f
 
 type Moment = 'before' | 'after';
 
-/** Fails the next `times` statements whose SQL contains `marker` with ECONNRESET. */
+/** Fails the next `times` statements whose SQL contains `marker` (a literal SQL fragment) with ECONNRESET. */
 class ConnectionBreaker implements KyselyPlugin {
 	private readonly marked = new WeakSet<object>();
 	private armed: { marker: string; moment: Moment; times: number } | undefined;
@@ -36,17 +38,25 @@ class ConnectionBreaker implements KyselyPlugin {
 
 	transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
 		const armed = this.armed;
-		const node = args.node as unknown as { kind: string; sqlFragments?: readonly string[] };
-		if (armed && armed.times > 0 && node.kind === 'RawNode' && node.sqlFragments?.join('').includes(armed.marker)) {
-			armed.times -= 1;
-			if (armed.moment === 'before') throw connectionReset();
+		// Anywhere in the statement: SQL fragments nested in others (a function call composed into a
+		// larger statement) count too. Queries embedded in a statement are transformed on their own
+		// first, so "after" only marks here and counts the statement whose result comes back.
+		if (armed && armed.times > 0 && JSON.stringify(args.node).includes(armed.marker)) {
+			if (armed.moment === 'before') {
+				armed.times -= 1;
+				throw connectionReset();
+			}
 			this.marked.add(args.queryId);
 		}
 		return args.node;
 	}
 
 	async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-		if (this.marked.has(args.queryId)) throw connectionReset();
+		const armed = this.armed;
+		if (armed && armed.times > 0 && this.marked.has(args.queryId)) {
+			armed.times -= 1;
+			throw connectionReset();
+		}
 		return args.result;
 	}
 }
@@ -116,6 +126,42 @@ describeEachDatabase('chat accounting through database faults', (database) => {
 			// Committed or not, the retried admission finds or makes the reservation, then releases it.
 			expect(reservations).toEqual([{ request_id: `${requestId}:0`, outcome: 'released' }]);
 			expect(usage).toEqual([{ success: false, error_code: 'database_unavailable', cost_micros: 0 }]);
+		}
+	);
+
+	it.each([
+		[
+			'after',
+			[{ request_id: ':0', outcome: 'released' }],
+			[{ success: false, error_code: 'database_unavailable', cost_micros: 0 }]
+		],
+		['before', [], []]
+	] as const)(
+		'the API, whose one statement checks the token and admits: its answer lost %s the commit, the request is released and recorded if it was admitted',
+		async (moment, expectedReservations, expectedUsage) => {
+			const { token } = await createAccessToken(services.db, user.id, { name: `faults ${moment}` });
+			const requestId = randomUUID();
+			breaker.arm('limits_admit', moment);
+			const response = await handleChatCompletions(
+				{ deps, requestId },
+				new Request('http://latchkey.test/api/v1/chat/completions', {
+					method: 'POST',
+					headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+					body: JSON.stringify({
+						model: 'openai/gpt-4o-mini',
+						stream: true,
+						messages: [{ role: 'user', content: 'count me once' }]
+					})
+				})
+			);
+			expect(response.status).toBe(503);
+			const { reservations, usage } = await settledState(requestId);
+			// After the commit the reservation exists (the owner is its user); before it nothing was
+			// admitted, and nobody is known to record a request for.
+			expect(reservations).toEqual(
+				expectedReservations.map((r) => ({ ...r, request_id: `${requestId}${r.request_id}` }))
+			);
+			expect(usage).toEqual(expectedUsage);
 		}
 	);
 

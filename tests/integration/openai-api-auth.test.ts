@@ -2,7 +2,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { KyselyPlugin, UnknownRow } from 'kysely';
 import { authenticateBearer } from '$lib/server/auth';
 import { authenticateChat } from '$lib/server/openai-api';
-import { setFallbackPreference } from '$lib/server/routing';
+import { randomUUID } from 'node:crypto';
+import { markKeyInvalid } from '$lib/server/keys';
+import { estimateChat, ownKeyAdmission, setFallbackPreference } from '$lib/server/routing';
 import type { Services } from '$lib/server/services';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
 import { describeEachDatabase } from '../helpers/db';
@@ -91,5 +93,90 @@ describeEachDatabase('the API chat authentication (token and routing facts in on
 		expect(owner.userId).toBe(bob.id);
 		expect(facts.keys).toEqual([]);
 		expect(facts.fallbackOff.size).toBe(0);
+	});
+
+	const hello = [{ role: 'user' as const, content: 'hello' }];
+
+	async function reservationsOf(requestId: string) {
+		return services.db
+			.selectFrom('limit_reservations')
+			.select(['request_id', 'user_id', 'key_source', 'provider', 'amount_micros', 'reserved_tokens'])
+			.where('request_id', 'like', `${requestId}:%`)
+			.execute();
+	}
+
+	it("admits the request for the owner's own key in the same statement, once however many keys come back", async () => {
+		const { token } = await createAccessToken(services.db, ada.id, { name: 'admits' });
+		const estimate = await estimateChat({ modelId: 'openai/gpt-4o-mini', messages: hello });
+		const requestId = randomUUID();
+		const { owner, facts, ownKeyAdmitted } = await authenticateChat(
+			services.db,
+			token,
+			() => {},
+			ownKeyAdmission(services, requestId, estimate)
+		);
+		expect(owner.userId).toBe(ada.id);
+		expect(facts.keys).toHaveLength(2);
+		expect(ownKeyAdmitted).toMatchObject({ reservation_id: expect.any(String), requests_after: expect.any(Number) });
+		expect(ownKeyAdmitted?.now).toBeInstanceOf(Date);
+		expect(ownKeyAdmitted?.hour_start).toBeInstanceOf(Date);
+		expect(await reservationsOf(requestId)).toEqual([
+			{
+				request_id: `${requestId}:0`,
+				user_id: ada.id,
+				key_source: 'user',
+				provider: 'openai',
+				amount_micros: estimate.reserveMicros,
+				reserved_tokens: estimate.reserveTokens
+			}
+		]);
+	});
+
+	it('admits nothing for a wrong token, nor for an owner without a usable key of their own for the model', async () => {
+		const estimate = await estimateChat({ modelId: 'openai/gpt-4o-mini', messages: hello });
+		const wrong = await createAccessToken(services.db, ada.id, { name: 'wrong secret' });
+		const last = wrong.token.at(-1) === 'A' ? 'B' : 'A';
+		const wrongId = randomUUID();
+		const error = await appErrorFrom(
+			authenticateChat(
+				services.db,
+				`${wrong.token.slice(0, -1)}${last}`,
+				() => {},
+				ownKeyAdmission(services, wrongId, estimate)
+			)
+		);
+		expect(error).toMatchObject({ status: 401, reason: 'invalid_token' });
+		expect(await reservationsOf(wrongId)).toEqual([]);
+
+		// No Google key (and no OpenRouter key): the app's key would serve it, admitted by routing.
+		const { token } = await createAccessToken(services.db, ada.id, { name: 'no google key' });
+		const gemini = await estimateChat({ modelId: 'google/gemini-2.5-flash', messages: hello });
+		const noKeyId = randomUUID();
+		const noKey = await authenticateChat(services.db, token, () => {}, ownKeyAdmission(services, noKeyId, gemini));
+		expect(noKey.ownKeyAdmitted).toBeUndefined();
+		expect(await reservationsOf(noKeyId)).toEqual([]);
+
+		// A key the provider rejected is not used, so nothing is admitted for it.
+		const cleo = await createUser(services.db, 'cleo');
+		const key = testKey('openai', 'cleo');
+		fake.registerKey('openai', key, 'ok');
+		await callerFor(services, cleo).keys.upsert({ provider: 'openai', apiKey: key });
+		const cleoKey = await services.db
+			.selectFrom('provider_keys')
+			.select('id')
+			.where('user_id', '=', cleo.id)
+			.executeTakeFirstOrThrow();
+		await markKeyInvalid(services.db, cleoKey.id, 'invalid_api_key');
+		const cleoToken = await createAccessToken(services.db, cleo.id, { name: 'invalid key' });
+		const invalidId = randomUUID();
+		const invalid = await authenticateChat(
+			services.db,
+			cleoToken.token,
+			() => {},
+			ownKeyAdmission(services, invalidId, estimate)
+		);
+		expect(invalid.facts.keys.map((k) => k.status)).toEqual(['invalid']);
+		expect(invalid.ownKeyAdmitted).toBeUndefined();
+		expect(await reservationsOf(invalidId)).toEqual([]);
 	});
 });

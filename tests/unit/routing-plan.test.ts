@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planRoute, type RoutableModel, type UserKeyState } from '$lib/server/routing/plan';
+import { ownKeyProviders, planRoute, type RoutableModel, type UserKeyState } from '$lib/server/routing/plan';
+import { MODELS } from '$lib/server/catalog';
 import type { ProviderId } from '$lib/server/providers';
 
 const gpt: RoutableModel = { provider: 'openai', providerModel: 'gpt-4o-mini', openRouterId: 'openai/gpt-4o-mini' };
@@ -87,5 +88,33 @@ describe('planRoute', () => {
 		});
 		expect(summary(none)).toEqual(['app:openrouter:meta-llama/llama-3.3-70b-instruct']);
 		expect(none.skipped).toBe('no_key');
+	});
+});
+
+describe("ownKeyProviders (the API admits for the user's own key by it, before planning)", () => {
+	const providers: ProviderId[] = ['openai', 'anthropic', 'google', 'openrouter'];
+	const states: Array<UserKeyState['status'] | 'none'> = ['none', 'valid', 'unverified', 'invalid'];
+
+	it("says the plan starts with the user's own key exactly when the user has a usable key of one of them, for every model and every set of keys", () => {
+		let cases = 0;
+		for (const model of MODELS) {
+			const own = ownKeyProviders(model);
+			// Every combination of a state per provider (4^4).
+			for (let combination = 0; combination < states.length ** providers.length; combination++) {
+				const list: Array<[ProviderId, UserKeyState['status']]> = [];
+				providers.forEach((provider, i) => {
+					const state = states[Math.floor(combination / states.length ** i) % states.length]!;
+					if (state !== 'none') list.push([provider, state]);
+				});
+				const userKeys = keys(...list);
+				const usableOwnKey = list.some(([provider, status]) => own.includes(provider) && status !== 'invalid');
+				for (const allowFallback of [true, false]) {
+					const plan = planRoute({ model, userKeys, allowFallback, appKeyConfigured: true });
+					expect(plan.attempts[0]?.keySource === 'user', `${model.id} ${JSON.stringify(list)}`).toBe(usableOwnKey);
+					cases++;
+				}
+			}
+		}
+		expect(cases).toBe(MODELS.length * 256 * 2);
 	});
 });

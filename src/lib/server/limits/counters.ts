@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Expression, type Kysely, type RawBuilder } from 'kysely';
 import { providers, type Provider } from '$lib/server/config';
 import { isUniqueViolation, type Database } from '$lib/server/db';
 import { AppError } from '$lib/server/errors';
@@ -29,7 +29,8 @@ const DAY_MS = 86_400_000;
 /** Default reclaim timeout: longer than any request can live (provider timeout is at most 10 min). */
 export const DEFAULT_RECLAIM_AFTER_SECONDS = 15 * 60;
 
-interface AdmitRow {
+/** The row `limits_admit` returns (see `admit`). */
+export interface AdmitRow {
 	now: Date;
 	hour_start: Date;
 	day: string;
@@ -47,7 +48,7 @@ interface AdmitRow {
 }
 
 // Bad arguments here are the caller's bug, not the user's: plain errors (a generic 500), not AppErrors.
-function checkRequest(request: AdmitRequest): void {
+function checkRequest(request: Omit<AdmitRequest, 'userId'>): void {
 	if (!(providers as readonly string[]).includes(request.provider)) throw new TypeError('admit: unknown provider');
 	if (request.keySource !== 'user' && request.keySource !== 'app') throw new TypeError('admit: unknown key source');
 	if (!Number.isSafeInteger(request.reserveMicros) || request.reserveMicros < 0)
@@ -77,25 +78,48 @@ function checkRequest(request: AdmitRequest): void {
  * the whole tokens-per-hour limit, so waiting would never help.
  */
 export async function admit(db: Kysely<Database>, limits: LimitDefaults, request: AdmitRequest): Promise<Admission> {
-	checkRequest(request);
-	const { userId, provider, keySource, reserveMicros, reserveTokens, requestId } = request;
 	let row: AdmitRow | undefined;
 	try {
-		const defaultCap = keySource === 'user' ? limits.dailyCapMicros : limits.appDailyCapMicros;
-		const result = await sql<AdmitRow>`
-			select * from limits_admit(
-				${userId}::uuid, ${provider}::text, ${keySource}::text, ${reserveMicros}::bigint,
-				${reserveTokens}::bigint, ${requestId}::text,
-				${request.now ?? null}::timestamptz,
-				${limits.requestsPerHour}::integer, ${limits.tokensPerHour}::bigint, ${defaultCap}::bigint
-			)`.execute(db);
-		row = result.rows[0];
+		row = (await sql<AdmitRow>`select * from ${admitCall(limits, request)}`.execute(db)).rows[0];
 	} catch (error) {
 		if (isUniqueViolation(error)) return existingAdmission(db, limits, request);
 		throw error;
 	}
 	if (!row) throw new Error('admission statement returned no row');
+	return admissionOf(db, limits, request, row);
+}
 
+/**
+ * The call of `limits_admit` for `request`, to run on its own (`admit`) or inside another
+ * statement, where the user may be a column of an outer query (the API admits in the same
+ * statement as the access token check). Checks the request first.
+ */
+export function admitCall(
+	limits: LimitDefaults,
+	request: Omit<AdmitRequest, 'userId'> & { userId: string | Expression<string> }
+): RawBuilder<AdmitRow> {
+	checkRequest(request);
+	const { userId, provider, keySource, reserveMicros, reserveTokens, requestId } = request;
+	const defaultCap = keySource === 'user' ? limits.dailyCapMicros : limits.appDailyCapMicros;
+	return sql<AdmitRow>`limits_admit(
+		${userId}::uuid, ${provider}::text, ${keySource}::text, ${reserveMicros}::bigint,
+		${reserveTokens}::bigint, ${requestId}::text,
+		${request.now ?? null}::timestamptz,
+		${limits.requestsPerHour}::integer, ${limits.tokensPerHour}::bigint, ${defaultCap}::bigint
+	)`;
+}
+
+/**
+ * The admission `row` of `limits_admit` stands for: the request admitted (threshold notifications
+ * sent), or the refusal thrown as `admit` documents.
+ */
+export async function admissionOf(
+	db: Kysely<Database>,
+	limits: LimitDefaults,
+	request: AdmitRequest,
+	row: AdmitRow
+): Promise<Admission> {
+	const { userId, provider, keySource, reserveMicros, reserveTokens, requestId } = request;
 	const limitValues: LimitValues = {
 		requestsPerHour: row.requests_per_hour,
 		tokensPerHour: row.tokens_per_hour,
@@ -386,9 +410,30 @@ export async function settle(db: Kysely<Database>, admission: Admission, actual:
  * Idempotent; does nothing to a request already settled. Returns whether this call released it.
  */
 export async function release(db: Kysely<Database>, admission: Admission): Promise<boolean> {
+	return releaseReservation(db, admission.reservationId);
+}
+
+async function releaseReservation(db: Kysely<Database>, reservationId: string): Promise<boolean> {
 	const result = await sql<{ released: number }>`
-		select * from limits_release(${admission.reservationId}::uuid)`.execute(db);
+		select * from limits_release(${reservationId}::uuid)`.execute(db);
 	return (result.rows[0]?.released ?? 0) > 0;
+}
+
+/**
+ * Releases the reservation of `requestId` (the id `admit` was given), if there is one: for a
+ * request whose admission answer was lost, so the caller does not hold its `Admission`. Returns
+ * the reservation's owner, or undefined when nothing was reserved under that id. Idempotent, like
+ * `release`.
+ */
+export async function releaseRequest(db: Kysely<Database>, requestId: string): Promise<{ userId: string } | undefined> {
+	const reservation = await db
+		.selectFrom('limit_reservations')
+		.select(['id', 'user_id'])
+		.where('request_id', '=', requestId)
+		.executeTakeFirst();
+	if (!reservation) return undefined;
+	await releaseReservation(db, reservation.id);
+	return { userId: reservation.user_id };
 }
 
 export interface ReclaimOptions {

@@ -6,11 +6,15 @@
  */
 export {
 	admit,
+	admitCall,
+	admissionOf,
 	settle,
 	release,
+	releaseRequest,
 	reclaimExpiredReservations,
 	pruneLimitHistory,
 	DEFAULT_RECLAIM_AFTER_SECONDS,
+	type AdmitRow,
 	type ReclaimOptions,
 	type PruneResult
 } from './counters';

@@ -1,4 +1,6 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type InferResult, type Kysely } from 'kysely';
+import { admitCall, type AdmitRequest, type AdmitRow, type LimitDefaults } from '$lib/server/limits';
+import type { ProviderId } from '$lib/server/providers';
 import {
 	accessTokenCheck,
 	acceptAccessToken,
@@ -10,29 +12,79 @@ import type { Database } from '$lib/server/db';
 import { routableKeysQuery } from '$lib/server/keys';
 import { fallbackOffQuery, routingFactsOfRows, type RoutingFacts } from '$lib/server/routing';
 
+/** A request to admit for the user's own key in the same statement (`routing.ownKeyAdmission`). */
+export interface OwnKeyAdmitSpec {
+	limits: LimitDefaults;
+	/** Admit only when the owner has a usable key of one of these providers. */
+	providers: ProviderId[];
+	request: Omit<AdmitRequest, 'userId'>;
+}
+
+export interface AuthenticatedChat {
+	owner: AccessTokenOwner;
+	facts: RoutingFacts;
+	/** The admission `limits_admit` returned when `admitOwnKey` was asked and applied. */
+	ownKeyAdmitted?: AdmitRow;
+}
+
+/** `limits_admit`'s row as JSON: the timestamps arrive as text. */
+type AdmitJson = Omit<AdmitRow, 'now' | 'hour_start'> & { now: string; hour_start: string };
+
 /**
  * The access token check and the owner's routing facts (keys with their sealed form, fallback
- * preferences) in one statement: a chat on the API then makes two database round trips before
- * the provider call (this one and the admission) instead of three. It needs nothing from the
- * body, so it runs while the body is read.
+ * preferences) in one statement, and, with `admitOwnKey`, the admission too: a chat on the API
+ * then makes ONE database round trip before the provider call. Without `admitOwnKey` it needs
+ * nothing from the body (the error paths use it to answer 401 before complaining about the body).
  *
  * The keys are joined only on the row of the presented token while it is usable (`matches`: the
  * stored hash equals the presented token's), so a wrong, revoked or expired token reads no sealed
- * key; the verdict is still the constant-time comparison of `accessTokenCheck`.
+ * key; the verdict is still the constant-time comparison of `accessTokenCheck`. The admission runs
+ * under the same condition, and only when the owner has a usable key of `admitOwnKey.providers`
+ * (exactly when routing's plan starts with the user's own key): in a materialized CTE, so it runs
+ * once whatever the number of key rows.
  */
 export async function authenticateChat(
 	db: Kysely<Database>,
 	bearer: string,
-	onTouchFailed: TouchFailed
-): Promise<{ owner: AccessTokenOwner; facts: RoutingFacts }> {
+	onTouchFailed: TouchFailed,
+	admitOwnKey?: OwnKeyAdmitSpec
+): Promise<AuthenticatedChat> {
 	const check = accessTokenCheck(db, bearer);
 	// A token of the wrong shape: the 401, without a query.
 	if (!check) throw invalidAccessToken();
 	const ownerId = sql.ref<string>('access_tokens.user_id');
-	const rows = await check.query
+	const factsQuery = check.query
 		.leftJoinLateral(routableKeysQuery(db, ownerId).where(check.matches).as('key'), (join) => join.onTrue())
 		.selectAll('key')
-		.select(fallbackOffQuery(db, ownerId).as('fallback_off'))
-		.execute();
-	return { owner: acceptAccessToken(db, check.judge(rows[0]), onTouchFailed), facts: routingFactsOfRows(rows) };
+		.select(fallbackOffQuery(db, ownerId).as('fallback_off'));
+	if (!admitOwnKey) {
+		const rows = await factsQuery.execute();
+		return { owner: acceptAccessToken(db, check.judge(rows[0]), onTouchFailed), facts: routingFactsOfRows(rows) };
+	}
+	const { limits, providers, request } = admitOwnKey;
+	const admission = check.query
+		.clearSelect()
+		.innerJoinLateral(admitCall(limits, { ...request, userId: ownerId }).as('admitted'), (join) => join.onTrue())
+		.selectAll('admitted')
+		.where(check.matches)
+		.where(({ exists }) =>
+			exists(
+				routableKeysQuery(db, ownerId)
+					.where('provider_keys.provider', 'in', providers)
+					.where('provider_keys.status', '<>', 'invalid')
+			)
+		);
+	const { rows } = await sql<
+		InferResult<typeof factsQuery>[number] & { admission: AdmitJson | null }
+	>`with admission as materialized (${admission})
+		select facts.*, (select to_jsonb(admission) from admission) as admission
+		from (${factsQuery}) as facts`.execute(db);
+	const admitted = rows[0]?.admission;
+	return {
+		owner: acceptAccessToken(db, check.judge(rows[0]), onTouchFailed),
+		facts: routingFactsOfRows(rows),
+		...(admitted
+			? { ownKeyAdmitted: { ...admitted, now: new Date(admitted.now), hour_start: new Date(admitted.hour_start) } }
+			: {})
+	};
 }

@@ -1,7 +1,15 @@
 import { authenticateBearer, bearerOf } from '$lib/server/auth';
 import { httpErrorOf, httpErrorResponse, isAppError } from '$lib/server/errors';
 import { closeAfter, readJsonBody, refuseDeclaredOversize } from '$lib/server/http';
-import { startChat, type ChatDeps } from '$lib/server/routing';
+import { isDatabaseUnavailable } from '$lib/server/db';
+import {
+	abandonOwnKeyAdmission,
+	estimateChat,
+	ownKeyAdmission,
+	startChat,
+	type ChatDeps,
+	type ChatEstimate
+} from '$lib/server/routing';
 import { authenticateChat } from './authenticate';
 import { parseCompletionRequest } from './request';
 import { completionMeta, modelListBody } from './responses';
@@ -53,21 +61,48 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 		// read or queried.
 		refuseDeclaredOversize(request.headers, MAX_BODY_BYTES);
 		const bearer = bearerOf(request.headers.get('authorization'));
-		// The token check (with the routing facts) runs while the body is read; its 401 comes
-		// before any complaint about the body.
-		const authenticated = authenticateChat(ctx.deps.db, bearer, touchFailed(ctx));
-		authenticated.catch(() => {});
-		const body = await readJsonBody(request, MAX_BODY_BYTES).catch(async (error: unknown) => {
-			await authenticated;
+		// A request that is wrong in itself is still answered 401 first when its token is.
+		const unlessUnauthorized = async (error: unknown): Promise<never> => {
+			await authenticateChat(ctx.deps.db, bearer, touchFailed(ctx));
+			throw error;
+		};
+		const body = await readJsonBody(request, MAX_BODY_BYTES).catch(unlessUnauthorized);
+		bodyRead = true;
+		let input: ReturnType<typeof parseCompletionRequest>;
+		let estimate: ChatEstimate;
+		try {
+			input = parseCompletionRequest(body);
+			estimate = await estimateChat({
+				modelId: input.model,
+				messages: input.messages,
+				maxOutputTokens: input.maxOutputTokens
+			});
+		} catch (error) {
+			return await unlessUnauthorized(error);
+		}
+		// ONE statement before the provider call: the token, the owner's keys and preferences, and
+		// the admission for the owner's own key when the plan will start with it.
+		const { owner, facts, ownKeyAdmitted } = await authenticateChat(
+			ctx.deps.db,
+			bearer,
+			touchFailed(ctx),
+			ownKeyAdmission(ctx.deps, ctx.requestId, estimate)
+		).catch(async (error: unknown) => {
+			if (isDatabaseUnavailable(error))
+				await abandonOwnKeyAdmission(
+					ctx.deps,
+					{ requestId: ctx.requestId, api: 'openai' },
+					estimate,
+					'database_unavailable'
+				);
 			throw error;
 		});
-		bodyRead = true;
-		const { owner, facts } = await authenticated;
-		const input = parseCompletionRequest(body);
 		const meta = completionMeta(ctx.requestId, input.model);
 		const session = await startChat(ctx.deps, {
 			userId: owner.userId,
 			facts,
+			estimate,
+			...(ownKeyAdmitted ? { ownKeyAdmitted } : {}),
 			modelId: input.model,
 			messages: input.messages,
 			maxOutputTokens: input.maxOutputTokens,

@@ -1,9 +1,17 @@
-export { startChat, finalUsage, DEFAULT_MAX_OUTPUT_TOKENS } from './run';
-export type { ChatDeps, ChatRequest, ChatSession, SessionEvent, FinalUsage, RoutingHooks } from './run';
+export {
+	startChat,
+	estimateChat,
+	ownKeyAdmission,
+	abandonOwnKeyAdmission,
+	finalUsage,
+	DEFAULT_MAX_OUTPUT_TOKENS
+} from './run';
+export type { ChatDeps, ChatRequest, ChatEstimate, ChatSession, SessionEvent, FinalUsage, RoutingHooks } from './run';
 export { ActiveChats, SERVER_SHUTDOWN } from './active';
 export { routingFactsOf, routingFactsOfRows, fallbackOffQuery, type RoutingFacts } from './facts';
 export {
 	planRoute,
+	ownKeyProviders,
 	type RoutePlan,
 	type RouteAttempt,
 	type UserKeyState,

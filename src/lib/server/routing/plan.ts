@@ -54,6 +54,19 @@ export interface PlanInput {
 
 const usable = (key: UserKeyState | undefined): key is UserKeyState => key !== undefined && key.status !== 'invalid';
 
+/**
+ * The providers whose key of the user's would serve `model` as the user's own key (the first two
+ * rules above). A plan starts with the user's own key exactly when the user has a usable key of
+ * one of them, which lets the API admit the request for the user's key in the same statement that
+ * reads the keys (before planning).
+ */
+export function ownKeyProviders(model: RoutableModel): ProviderId[] {
+	return [
+		...(model.provider !== 'openrouter' ? [model.provider] : []),
+		...(model.openRouterId ? ['openrouter' as const] : [])
+	];
+}
+
 export function planRoute({ model, userKeys, allowFallback, appKeyConfigured }: PlanInput): RoutePlan {
 	const attempts: RouteAttempt[] = [];
 	const own = userKeys.get(model.provider);

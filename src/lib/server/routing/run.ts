@@ -25,11 +25,20 @@ import {
 	type ProviderEvent,
 	type ProviderId
 } from '$lib/server/providers';
-import { admit, release, settle, type Admission, type AdmitRequest } from '$lib/server/limits';
+import {
+	admissionOf,
+	admit,
+	release,
+	releaseRequest,
+	settle,
+	type Admission,
+	type AdmitRequest,
+	type AdmitRow
+} from '$lib/server/limits';
 import { markKeyInvalid, markKeyUsed, withRoutableKey, type RoutableKey } from '$lib/server/keys';
 import type { Keyring } from '$lib/server/vault';
 import type { UsageRecord, UsageWriter } from '$lib/server/usage';
-import { planRoute, type RouteAttempt, type UserKeyState } from './plan';
+import { ownKeyProviders, planRoute, type RouteAttempt, type UserKeyState } from './plan';
 import { routingFactsOf, type RoutingFacts } from './facts';
 import { fallbackMessage, fallbackReasonOf, ownLimitMessage, skippedMessage, type FallbackReason } from './messages';
 import { SERVER_SHUTDOWN, type ActiveChats } from './active';
@@ -57,6 +66,14 @@ export interface ChatRequest {
 	 * statement as the access token); otherwise routing reads them.
 	 */
 	facts?: RoutingFacts;
+	/** The request's estimate when the caller already made it (`estimateChat`). */
+	estimate?: ChatEstimate;
+	/**
+	 * The admission the caller already made for the user's own key with `ownKeyAdmission` (the
+	 * API admits in the same statement as the token check, when the user has a usable own key for
+	 * the model): the first attempt takes it instead of admitting again.
+	 */
+	ownKeyAdmitted?: AdmitRow;
 }
 
 /** Observers for metrics and logs; every hook is optional and must not throw. */
@@ -124,7 +141,23 @@ export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
 const PROMPT_ESTIMATE_MARGIN = 1.2;
 const RETRY_DELAY_MS = 200;
 
-export async function startChat(deps: ChatDeps, request: ChatRequest): Promise<ChatSession> {
+/** The model of a request and its worst case, reserved against the limits before the call. */
+export interface ChatEstimate {
+	model: CatalogModel;
+	maxOutputTokens: number;
+	promptTokens: number;
+	reserveMicros: number;
+	reserveTokens: number;
+}
+
+/**
+ * Checks the model and the request's size and estimates its worst case: the prompt counted with
+ * a tokenizer (plus a margin), the output budget, and their cost. Throws a 400 for an unknown
+ * model or a conversation too long for the model's window.
+ */
+export async function estimateChat(
+	request: Pick<ChatRequest, 'modelId' | 'messages' | 'maxOutputTokens'>
+): Promise<ChatEstimate> {
 	const model = getModel(request.modelId);
 	if (!model) {
 		throw badRequest(`Unknown model "${request.modelId.slice(0, 100)}". Pick one from the model list.`, {
@@ -142,37 +175,106 @@ export async function startChat(deps: ChatDeps, request: ChatRequest): Promise<C
 	}
 	// The worst case, reserved against the daily cap (money) and the tokens-per-hour limit (tokens).
 	const promptReserveTokens = Math.ceil(promptTokens * PROMPT_ESTIMATE_MARGIN) + 16;
-	const reserveMicros = worstCaseCostMicros(model, promptReserveTokens, maxOutputTokens);
-	const reserveTokens = promptReserveTokens + maxOutputTokens;
+	return {
+		model,
+		maxOutputTokens,
+		promptTokens,
+		reserveMicros: worstCaseCostMicros(model, promptReserveTokens, maxOutputTokens),
+		reserveTokens: promptReserveTokens + maxOutputTokens
+	};
+}
 
-	if (deps.activeChats?.isStopping) throw serverRestarting(false);
+/** The admission of a request's attempt `index` but its user (its id is the request's, numbered). */
+function admitRequestOf(
+	requestId: string,
+	estimate: ChatEstimate,
+	keySource: KeySource,
+	index: number
+): Omit<AdmitRequest, 'userId'> {
+	return {
+		provider: estimate.model.provider,
+		keySource,
+		reserveMicros: estimate.reserveMicros,
+		reserveTokens: estimate.reserveTokens,
+		requestId: `${requestId}:${index}`
+	};
+}
+
+/**
+ * What a caller needs to admit a request for the user's own key inside its own statement, before
+ * the user and their keys are known (`limits.admitCall` with the user as a column): the first
+ * attempt's admission, and the providers whose usable key makes the user's own key the first
+ * attempt (it is exactly then that the caller admits). The caller passes the row it got on as
+ * `ownKeyAdmitted`.
+ */
+export function ownKeyAdmission(deps: Pick<ChatDeps, 'config'>, requestId: string, estimate: ChatEstimate) {
+	return {
+		limits: deps.config.limitDefaults,
+		providers: ownKeyProviders(estimate.model),
+		request: admitRequestOf(requestId, estimate, 'user', 0)
+	};
+}
+
+/**
+ * Gives up a request that may have been admitted for the user's own key by the caller's statement
+ * (`ownKeyAdmission`), e.g. when that statement's answer was lost with the database connection:
+ * once the database answers, the reservation made under the first attempt's id, if there is one,
+ * is released and the request gets its usage record (its owner is the reservation's), so no
+ * admitted request stays open or goes unrecorded.
+ */
+export async function abandonOwnKeyAdmission(
+	deps: ChatDeps,
+	request: Pick<ChatRequest, 'requestId' | 'api'>,
+	estimate: ChatEstimate,
+	errorCode: string
+): Promise<void> {
+	const started = Date.now();
+	const admissionId = `${request.requestId}:0`;
+	const attempt: RouteAttempt = {
+		keySource: 'user',
+		servedBy: ownKeyProviders(estimate.model)[0] ?? estimate.model.provider,
+		upstreamModel: estimate.model.providerModel,
+		key: { kind: 'app' }
+	};
+	await deps.usageWriter
+		.defer({
+			description: `release ${admissionId} (${errorCode})`,
+			requestId: admissionId,
+			run: async () => {
+				const reservation = await releaseRequest(deps.db, admissionId);
+				if (!reservation) return;
+				const base = {
+					request: { ...request, userId: reservation.userId },
+					model: estimate.model,
+					promptTokens: estimate.promptTokens,
+					started
+				};
+				await writeUsage(deps, base, attempt, { success: false, errorCode, fallbackReason: null });
+			}
+		})
+		.catch((error: unknown) => deps.log.error({ err: error }, 'giving up an admission failed'));
+}
+
+export async function startChat(deps: ChatDeps, request: ChatRequest): Promise<ChatSession> {
+	const estimate = request.estimate ?? (await estimateChat(request));
+	// A request already admitted goes on into routing, whose stopped lifetime releases it and
+	// records it; any other is refused here.
+	if (deps.activeChats?.isStopping && !request.ownKeyAdmitted) throw serverRestarting(false);
 	const lifetime = deps.activeChats?.begin(request.requestId) ?? UNREGISTERED;
 	try {
-		return await routeChat(deps, request, {
-			model,
-			maxOutputTokens,
-			promptTokens,
-			reserveMicros,
-			reserveTokens,
-			lifetime
-		});
+		return await routeChat(deps, request, { ...estimate, lifetime });
 	} catch (error) {
 		lifetime.end();
 		throw error;
 	}
 }
 
-interface RouteInput {
-	model: CatalogModel;
-	maxOutputTokens: number;
-	promptTokens: number;
-	reserveMicros: number;
-	reserveTokens: number;
+interface RouteInput extends ChatEstimate {
 	lifetime: Lifetime;
 }
 
 async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput): Promise<ChatSession> {
-	const { model, maxOutputTokens, promptTokens, reserveMicros, reserveTokens, lifetime } = input;
+	const { model, maxOutputTokens, promptTokens, lifetime } = input;
 	// One statement (or none: the API fetched them with the token): the user's keys with their
 	// sealed form, so the chosen one opens without another query, and the fallback preferences.
 	const facts = request.facts ?? (await routingFactsOf(deps.db, request.userId));
@@ -184,6 +286,12 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status }])
 	);
 	const plan = planRoute({ model, userKeys, allowFallback, appKeyConfigured: Boolean(deps.config.appOpenRouterKey) });
+	if (request.ownKeyAdmitted && plan.attempts[0]?.keySource !== 'user') {
+		// The caller admitted for the user's own key by the rule of `ownKeyProviders`, which the
+		// plan contradicts: our bug. Give the admission back and fail the request.
+		await abandonOwnKeyAdmission(deps, request, input, 'internal');
+		throw new Error('the admission made with the token check does not match the plan');
+	}
 	if (plan.attempts.length === 0)
 		throw noUsableKey(model, plan.skipped, allowFallback, Boolean(deps.config.appOpenRouterKey));
 
@@ -195,25 +303,18 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 
 	for (const [index, attempt] of plan.attempts.entries()) {
 		let admission: Admission;
+		const admitRequest = {
+			userId: request.userId,
+			...admitRequestOf(request.requestId, input, attempt.keySource, index)
+		};
 		try {
-			admission = await admit(deps.db, deps.config.limitDefaults, {
-				userId: request.userId,
-				provider: model.provider,
-				keySource: attempt.keySource,
-				reserveMicros,
-				reserveTokens,
-				requestId: `${request.requestId}:${index}`
-			});
+			admission =
+				index === 0 && request.ownKeyAdmitted
+					? await admissionOf(deps.db, deps.config.limitDefaults, admitRequest, request.ownKeyAdmitted)
+					: await admit(deps.db, deps.config.limitDefaults, admitRequest);
 		} catch (error) {
 			if (isDatabaseUnavailable(error)) {
-				await reconcileLostAdmission(deps, base, attempt, {
-					userId: request.userId,
-					provider: model.provider,
-					keySource: attempt.keySource,
-					reserveMicros,
-					reserveTokens,
-					requestId: `${request.requestId}:${index}`
-				});
+				await reconcileLostAdmission(deps, base, attempt, admitRequest);
 				throw error;
 			}
 			if (isAppError(error) && isLimitRefusal(error)) {
@@ -637,7 +738,12 @@ function serverRestarting(partial: boolean): AppError {
 	);
 }
 
-type UsageBase = { request: ChatRequest; model: CatalogModel; promptTokens: number; started: number };
+type UsageBase = {
+	request: Pick<ChatRequest, 'requestId' | 'userId' | 'api'>;
+	model: CatalogModel;
+	promptTokens: number;
+	started: number;
+};
 
 async function writeUsage(
 	deps: ChatDeps,
