@@ -69,13 +69,18 @@ describeEachDatabase('chat accounting through database faults', (database) => {
 	let fake: FakeProviders;
 	let services: Services;
 	let user: TestUser;
+	/** No key of their own: the app's key serves them. */
+	let keyless: TestUser;
 	const breaker = new ConnectionBreaker();
 	let deps: ChatDeps;
 
 	beforeAll(async () => {
 		fake = await startFakeProviders();
-		services = await testServices(database().handle, fakeEnv(fake));
+		const appKey = testKey('openrouter', 'faultsapp');
+		fake.registerKey('openrouter', appKey, 'ok');
+		services = await testServices(database().handle, { ...fakeEnv(fake), OPENROUTER_API_KEY: appKey });
 		user = await createUser(services.db, 'faulty');
+		keyless = await createUser(services.db, 'keyless');
 		const key = testKey('openai', 'df');
 		fake.registerKey('openai', key, 'ok');
 		await callerFor(services, user).keys.upsert({ provider: 'openai', apiKey: key });
@@ -86,9 +91,9 @@ describeEachDatabase('chat accounting through database faults', (database) => {
 		await fake.close();
 	});
 
-	const chat = (requestId: string) =>
+	const chat = (requestId: string, userId = user.id) =>
 		startChat(deps, {
-			userId: user.id,
+			userId,
 			modelId: 'openai/gpt-4o-mini',
 			messages: [{ role: 'user', content: 'count me once' }],
 			stream: true,
@@ -116,15 +121,30 @@ describeEachDatabase('chat accounting through database faults', (database) => {
 		return { reservations, usage };
 	}
 
-	it.each(['after', 'before'] as const)(
-		'releases the reservation and records the request when the admission answer is lost (%s the commit)',
-		async (moment) => {
+	it.each([
+		['after', 'own', [{ request_id: ':0', outcome: 'released' }]],
+		['before', 'own', []],
+		['after', 'app', [{ request_id: ':0', outcome: 'released' }]],
+		['before', 'app', [{ request_id: ':0', outcome: 'released' }]]
+	] as const)(
+		'releases the reservation and records the request when the admission answer is lost (%s the commit, for the %s key)',
+		async (moment, key, expectedReservations) => {
 			const requestId = randomUUID();
-			breaker.arm('limits_admit', moment);
-			await expect(chat(requestId)).rejects.toMatchObject({ code: 'ECONNRESET' });
+			// The own key is admitted by the statement reading the keys (`limits_admit` in it); the
+			// app key by a statement of its own (`select * from limits_admit(…)`, the only
+			// `select * from` before the provider call), after that one went through.
+			breaker.arm(key === 'own' ? 'limits_admit' : 'select * from ', moment);
+			await expect(chat(requestId, key === 'own' ? user.id : keyless.id)).rejects.toMatchObject({
+				code: 'ECONNRESET'
+			});
 			const { reservations, usage } = await settledState(requestId);
-			// Committed or not, the retried admission finds or makes the reservation, then releases it.
-			expect(reservations).toEqual([{ request_id: `${requestId}:0`, outcome: 'released' }]);
+			// The own key is admitted in the statement that reads the keys: what it committed, if
+			// anything, is released. The app key is admitted on its own: the retried admission finds
+			// or makes the reservation, then releases it. Either way none stays open and the request
+			// is recorded.
+			expect(reservations).toEqual(
+				expectedReservations.map((r) => ({ ...r, request_id: `${requestId}${r.request_id}` }))
+			);
 			expect(usage).toEqual([{ success: false, error_code: 'database_unavailable', cost_micros: 0 }]);
 		}
 	);

@@ -1,6 +1,4 @@
-import { sql, type InferResult, type Kysely } from 'kysely';
-import { admitCall, type AdmitRequest, type AdmitRow, type LimitDefaults } from '$lib/server/limits';
-import type { ProviderId } from '$lib/server/providers';
+import { sql, type Kysely } from 'kysely';
 import {
 	accessTokenCheck,
 	acceptAccessToken,
@@ -10,26 +8,18 @@ import {
 } from '$lib/server/auth';
 import type { Database } from '$lib/server/db';
 import { routableKeysQuery } from '$lib/server/keys';
-import { fallbackOffQuery, routingFactsOfRows, type RoutingFacts } from '$lib/server/routing';
+import {
+	fallbackOffQuery,
+	ownKeyAdmissionParts,
+	routingFactsOfRows,
+	withOwnKeyAdmission,
+	type FactsAndAdmission,
+	type OwnKeyAdmitSpec
+} from '$lib/server/routing';
 
-/** A request to admit for the user's own key in the same statement (`routing.ownKeyAdmission`). */
-export interface OwnKeyAdmitSpec {
-	limits: LimitDefaults;
-	/** Admit only when the owner has a usable key of one of these providers. */
-	providers: ProviderId[];
-	request: Omit<AdmitRequest, 'userId'>;
-}
-
-export interface AuthenticatedChat {
+export interface AuthenticatedChat extends FactsAndAdmission {
 	owner: AccessTokenOwner;
-	facts: RoutingFacts;
-	/** The admission `limits_admit` returned when `admitOwnKey` was asked and applied. */
-	ownKeyAdmitted?: AdmitRow;
 }
-
-/** `limits_admit`'s row as JSON: the timestamps arrive as text. */
-type AdmitJson = Omit<AdmitRow, 'now' | 'hour_start'> & { now: string; hour_start: string };
-
 /**
  * The access token check and the owner's routing facts (keys with their sealed form, fallback
  * preferences) in one statement, and, with `admitOwnKey`, the admission too: a chat on the API
@@ -61,30 +51,17 @@ export async function authenticateChat(
 		const rows = await factsQuery.execute();
 		return { owner: acceptAccessToken(db, check.judge(rows[0]), onTouchFailed), facts: routingFactsOfRows(rows) };
 	}
-	const { limits, providers, request } = admitOwnKey;
-	const admission = check.query
+	const { call, hasUsableOwnKey } = ownKeyAdmissionParts(db, admitOwnKey, ownerId);
+	const admissionQuery = check.query
 		.clearSelect()
-		.innerJoinLateral(admitCall(limits, { ...request, userId: ownerId }).as('admitted'), (join) => join.onTrue())
+		.innerJoinLateral(call, (join) => join.onTrue())
 		.selectAll('admitted')
 		.where(check.matches)
-		.where(({ exists }) =>
-			exists(
-				routableKeysQuery(db, ownerId)
-					.where('provider_keys.provider', 'in', providers)
-					.where('provider_keys.status', '<>', 'invalid')
-			)
-		);
-	const { rows } = await sql<
-		InferResult<typeof factsQuery>[number] & { admission: AdmitJson | null }
-	>`with admission as materialized (${admission})
-		select facts.*, (select to_jsonb(admission) from admission) as admission
-		from (${factsQuery}) as facts`.execute(db);
-	const admitted = rows[0]?.admission;
+		.where(({ exists }) => exists(hasUsableOwnKey));
+	const { rows, ownKeyAdmitted } = await withOwnKeyAdmission(db, factsQuery, admissionQuery);
 	return {
 		owner: acceptAccessToken(db, check.judge(rows[0]), onTouchFailed),
 		facts: routingFactsOfRows(rows),
-		...(admitted
-			? { ownKeyAdmitted: { ...admitted, now: new Date(admitted.now), hour_start: new Date(admitted.hour_start) } }
-			: {})
+		...(ownKeyAdmitted ? { ownKeyAdmitted } : {})
 	};
 }

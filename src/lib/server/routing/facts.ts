@@ -1,7 +1,8 @@
-import { sql, type Expression, type Kysely } from 'kysely';
+import { sql, type Compilable, type Expression, type Kysely } from 'kysely';
 import type { Provider } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
 import { routableKeysQuery, toRoutableKey, type RoutableKey, type RoutableKeyRow } from '$lib/server/keys';
+import { admitCall, type AdmitRequest, type AdmitRow, type LimitDefaults } from '$lib/server/limits';
 
 /**
  * What routing needs from the database to plan any request of a user: the user's active keys
@@ -47,15 +48,93 @@ export function routingFactsOfRows(rows: readonly RoutingFactsRow[]): RoutingFac
 	};
 }
 
-/** The routing facts of `userId`: one statement, one round trip. */
-export async function routingFactsOf(db: Kysely<Database>, userId: string): Promise<RoutingFacts> {
-	const rows = await db
+/**
+ * A request to admit for the user's own key in the statement that reads the keys
+ * (`ownKeyAdmission` makes it): admitted only when the user has a usable key of one of
+ * `providers`, which is exactly when the plan starts with the user's own key.
+ */
+export interface OwnKeyAdmitSpec {
+	limits: LimitDefaults;
+	providers: Provider[];
+	request: Omit<AdmitRequest, 'userId'>;
+}
+
+/** The routing facts of a user, and the admission for their own key when one was asked and made. */
+export interface FactsAndAdmission {
+	facts: RoutingFacts;
+	ownKeyAdmitted?: AdmitRow;
+}
+
+/**
+ * The pieces of a query admitting for the owner's own key (`ownerId`, a column of the query they
+ * go into): the `limits_admit` call to join laterally (so it runs once per owner row, after the
+ * owner's own conditions), and the condition that the owner has a usable key of `spec.providers`
+ * (a key not marked invalid, as planning uses them).
+ */
+export function ownKeyAdmissionParts(db: Kysely<Database>, spec: OwnKeyAdmitSpec, ownerId: Expression<string>) {
+	return {
+		call: admitCall(spec.limits, { ...spec.request, userId: ownerId }).as('admitted'),
+		hasUsableOwnKey: routableKeysQuery(db, ownerId)
+			.where('provider_keys.provider', 'in', spec.providers)
+			.where('provider_keys.status', '<>', 'invalid')
+	};
+}
+
+/** `limits_admit`'s row as JSON: the timestamps arrive as text. */
+type AdmitJson = Omit<AdmitRow, 'now' | 'hour_start'> & { now: string; hour_start: string };
+
+/**
+ * Runs `factsQuery` and `admissionQuery` as ONE statement: the admission in a materialized CTE,
+ * which PostgreSQL runs once whatever the number of fact rows, its row riding along as JSON.
+ */
+export async function withOwnKeyAdmission<Row>(
+	db: Kysely<Database>,
+	factsQuery: Compilable<Row>,
+	admissionQuery: Compilable<AdmitRow>
+): Promise<{ rows: Row[]; ownKeyAdmitted?: AdmitRow }> {
+	const { rows } = await sql<Row & { admission: AdmitJson | null }>`with admission as materialized (${admissionQuery})
+		select facts.*, (select to_jsonb(admission) from admission) as admission
+		from (${factsQuery}) as facts`.execute(db);
+	const admitted = rows[0]?.admission;
+	return {
+		rows,
+		...(admitted
+			? { ownKeyAdmitted: { ...admitted, now: new Date(admitted.now), hour_start: new Date(admitted.hour_start) } }
+			: {})
+	};
+}
+
+/**
+ * The routing facts of `userId`, and with `admitOwnKey` the admission for the user's own key: one
+ * statement, one round trip.
+ */
+export async function routingFactsOf(db: Kysely<Database>, userId: string): Promise<RoutingFacts>;
+export async function routingFactsOf(
+	db: Kysely<Database>,
+	userId: string,
+	admitOwnKey: OwnKeyAdmitSpec
+): Promise<FactsAndAdmission>;
+export async function routingFactsOf(
+	db: Kysely<Database>,
+	userId: string,
+	admitOwnKey?: OwnKeyAdmitSpec
+): Promise<RoutingFacts | FactsAndAdmission> {
+	const factsQuery = db
 		.selectFrom(db.selectNoFrom(fallbackOffQuery(db, userId).as('fallback_off')).as('preference'))
 		.leftJoin(routableKeysQuery(db, userId).as('key'), (join) => join.onTrue())
 		.selectAll('key')
-		.select('preference.fallback_off')
-		.execute();
-	return routingFactsOfRows(rows);
+		.select('preference.fallback_off');
+	if (!admitOwnKey) return routingFactsOfRows(await factsQuery.execute());
+	const owner = sql.ref<string>('users.id');
+	const { call, hasUsableOwnKey } = ownKeyAdmissionParts(db, admitOwnKey, owner);
+	const admissionQuery = db
+		.selectFrom('users')
+		.innerJoinLateral(call, (join) => join.onTrue())
+		.selectAll('admitted')
+		.where('users.id', '=', userId)
+		.where(({ exists }) => exists(hasUsableOwnKey));
+	const { rows, ownKeyAdmitted } = await withOwnKeyAdmission(db, factsQuery, admissionQuery);
+	return { facts: routingFactsOfRows(rows), ...(ownKeyAdmitted ? { ownKeyAdmitted } : {}) };
 }
 
 /**

@@ -8,7 +8,16 @@ export {
 } from './run';
 export type { ChatDeps, ChatRequest, ChatEstimate, ChatSession, SessionEvent, FinalUsage, RoutingHooks } from './run';
 export { ActiveChats, SERVER_SHUTDOWN } from './active';
-export { routingFactsOf, routingFactsOfRows, fallbackOffQuery, type RoutingFacts } from './facts';
+export {
+	routingFactsOf,
+	routingFactsOfRows,
+	fallbackOffQuery,
+	ownKeyAdmissionParts,
+	withOwnKeyAdmission,
+	type RoutingFacts,
+	type FactsAndAdmission,
+	type OwnKeyAdmitSpec
+} from './facts';
 export {
 	planRoute,
 	ownKeyProviders,

@@ -216,15 +216,16 @@ export function ownKeyAdmission(deps: Pick<ChatDeps, 'config'>, requestId: strin
 }
 
 /**
- * Gives up a request that may have been admitted for the user's own key by the caller's statement
- * (`ownKeyAdmission`), e.g. when that statement's answer was lost with the database connection:
- * once the database answers, the reservation made under the first attempt's id, if there is one,
- * is released and the request gets its usage record (its owner is the reservation's), so no
+ * Gives up a request that may have been admitted for the user's own key by the statement that read
+ * the keys (`ownKeyAdmission`), e.g. when that statement's answer was lost with the database
+ * connection: once the database answers, the reservation made under the first attempt's id, if
+ * there is one, is released, and the request gets its usage record (its user is the reservation's,
+ * or the one the caller knows; the API does not know it before the token check answered), so no
  * admitted request stays open or goes unrecorded.
  */
 export async function abandonOwnKeyAdmission(
 	deps: ChatDeps,
-	request: Pick<ChatRequest, 'requestId' | 'api'>,
+	request: Pick<ChatRequest, 'requestId' | 'api'> & { userId?: string },
 	estimate: ChatEstimate,
 	errorCode: string
 ): Promise<void> {
@@ -242,9 +243,10 @@ export async function abandonOwnKeyAdmission(
 			requestId: admissionId,
 			run: async () => {
 				const reservation = await releaseRequest(deps.db, admissionId);
-				if (!reservation) return;
+				const userId = reservation?.userId ?? request.userId;
+				if (!userId) return;
 				const base = {
-					request: { ...request, userId: reservation.userId },
+					request: { requestId: request.requestId, api: request.api, userId },
 					model: estimate.model,
 					promptTokens: estimate.promptTokens,
 					started
@@ -276,8 +278,16 @@ interface RouteInput extends ChatEstimate {
 async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput): Promise<ChatSession> {
 	const { model, maxOutputTokens, promptTokens, lifetime } = input;
 	// One statement (or none: the API fetched them with the token): the user's keys with their
-	// sealed form, so the chosen one opens without another query, and the fallback preferences.
-	const facts = request.facts ?? (await routingFactsOf(deps.db, request.userId));
+	// sealed form, so the chosen one opens without another query, the fallback preferences, and the
+	// admission for the user's own key when the plan will start with it.
+	const { facts, ownKeyAdmitted } = request.facts
+		? { facts: request.facts, ownKeyAdmitted: request.ownKeyAdmitted }
+		: await routingFactsOf(deps.db, request.userId, ownKeyAdmission(deps, request.requestId, input)).catch(
+				async (error: unknown) => {
+					if (isDatabaseUnavailable(error)) await abandonOwnKeyAdmission(deps, request, input, 'database_unavailable');
+					throw error;
+				}
+			);
 	// Only the model's provider and OpenRouter can serve it.
 	const keys = facts.keys.filter((k) => k.provider === model.provider || k.provider === 'openrouter');
 	const allowFallback = !facts.fallbackOff.has(model.provider);
@@ -286,7 +296,7 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status }])
 	);
 	const plan = planRoute({ model, userKeys, allowFallback, appKeyConfigured: Boolean(deps.config.appOpenRouterKey) });
-	if (request.ownKeyAdmitted && plan.attempts[0]?.keySource !== 'user') {
+	if (ownKeyAdmitted && plan.attempts[0]?.keySource !== 'user') {
 		// The caller admitted for the user's own key by the rule of `ownKeyProviders`, which the
 		// plan contradicts: our bug. Give the admission back and fail the request.
 		await abandonOwnKeyAdmission(deps, request, input, 'internal');
@@ -309,8 +319,8 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 		};
 		try {
 			admission =
-				index === 0 && request.ownKeyAdmitted
-					? await admissionOf(deps.db, deps.config.limitDefaults, admitRequest, request.ownKeyAdmitted)
+				index === 0 && ownKeyAdmitted
+					? await admissionOf(deps.db, deps.config.limitDefaults, admitRequest, ownKeyAdmitted)
 					: await admit(deps.db, deps.config.limitDefaults, admitRequest);
 		} catch (error) {
 			if (isDatabaseUnavailable(error)) {
