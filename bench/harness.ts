@@ -150,9 +150,11 @@ export async function startBenchApp(
 	databaseUrl: string,
 	fake: FakeProcess,
 	env: Record<string, string> = {},
-	extraNodeArgs: string[] = []
+	extraNodeArgs: string[] = [],
+	entry?: string
 ): Promise<AppServer> {
 	return startApp({
+		...(entry ? { entry } : {}),
 		databaseUrl,
 		env: {
 			OPENAI_BASE_URL: fake.baseUrls.openai,

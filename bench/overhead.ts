@@ -43,7 +43,7 @@ import {
 
 const seconds = Number(process.env.BENCH_SECONDS ?? '10');
 const levels = (process.env.BENCH_LEVELS ?? '1,50,200').split(',').map(Number);
-const paths = (process.env.BENCH_PATHS ?? 'v1,web,floor0,floor1').split(',') as AppPath[];
+const paths = (process.env.BENCH_PATHS ?? 'v1,web,floor1,kit1').split(',') as AppPath[];
 const userCount = Number(process.env.BENCH_USERS ?? '50');
 const poolSize = process.env.BENCH_POOL_SIZE ?? '10';
 const chunkDelayMs = Number(process.env.BENCH_CHUNK_DELAY_MS ?? '10');
@@ -61,7 +61,8 @@ const PROMPT = 'Say thirty words, please.';
  * as a SvelteKit endpoint on adapter-node (bench/kit-floor): the floor of the stack the app is
  * built on.
  */
-type AppPath = 'v1' | 'web' | `floor${number}` | `floor${number}${'http' | 'sdk'}` | `kit${number}`;
+type AppPath =
+	'v1' | 'web' | `${'v1' | 'web'}@base` | `floor${number}` | `floor${number}${'http' | 'sdk'}` | `kit${number}`;
 type Target = 'direct' | AppPath;
 
 interface Timing {
@@ -192,7 +193,7 @@ function requestOf(
 				/"content":"[^"]/
 			);
 	}
-	switch (target) {
+	switch (target.replace(/@base$/, '')) {
 		case 'direct':
 			return () =>
 				timed(
@@ -247,9 +248,20 @@ interface Measured {
 	dbCpuMs: number;
 }
 
+/**
+ * BENCH_BASELINE: another build's index.js (e.g. `git worktree add /tmp/base <commit>`, link
+ * node_modules, `npx vite build` there), served on the same database beside this checkout's, for
+ * an A/B interleaved like every other row: paths `v1@base` and `web@base`.
+ */
+const baselineEntry = process.env.BENCH_BASELINE;
+let baseline: AppServer | undefined;
+
+/** The app a target's requests go to (the baseline build for `…@base`). */
+const appOf = (target: Target, app: AppServer): AppServer => (target.endsWith('@base') ? (baseline ?? app) : app);
+
 /** The process a target's requests pass through (none for direct). */
 const serverPidOf = (target: Target, app: AppServer): number | undefined =>
-	target === 'direct' ? undefined : (floors.get(target)?.pid ?? app.process.pid);
+	target === 'direct' ? undefined : (floors.get(target)?.pid ?? appOf(target, app).process.pid);
 
 async function measure(
 	target: Target,
@@ -266,7 +278,7 @@ async function measure(
 	const end = performance.now() + durationMs;
 	await Promise.all(
 		Array.from({ length: level }, async (_, worker) => {
-			const send = requestOf(target, app, fake, users[worker % users.length]!);
+			const send = requestOf(target, appOf(target, app), fake, users[worker % users.length]!);
 			// Workers start spread over one stream's length: equal-length streams started together
 			// would stay in lockstep and hit the app in bursts of `level` at once, which real clients
 			// do not. The same offsets apply to the direct and the app runs.
@@ -316,6 +328,10 @@ try {
 	buildServer();
 	fake = await startFakeProcess();
 	app = await startBenchApp(database.url, fake, { DATABASE_POOL_SIZE: poolSize });
+	if (paths.some((p) => p.endsWith('@base'))) {
+		if (!baselineEntry) throw new Error('paths …@base need BENCH_BASELINE=/path/to/other/build/index.js');
+		baseline = await startBenchApp(database.url, fake, { DATABASE_POOL_SIZE: poolSize }, [], baselineEntry);
+	}
 	for (const path of paths.filter((p) => p.startsWith('floor') || p.startsWith('kit'))) {
 		const queries = Number(/\d+/.exec(path)?.[0] ?? '0');
 		floors.set(
@@ -390,6 +406,7 @@ try {
 } finally {
 	lock?.release();
 	await app?.stop();
+	await baseline?.stop();
 	for (const proxy of floors.values()) await proxy.stop();
 	await fake?.stop();
 	await database.drop();

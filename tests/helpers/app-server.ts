@@ -44,12 +44,14 @@ export interface StartAppOptions {
 	port?: number;
 	/** Extra arguments for node itself, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
 	nodeArgs?: string[];
+	/** Another build's `index.js` (an older commit's, for an A/B in bench/); default this checkout's. */
+	entry?: string;
 }
 
 /** Starts the built adapter-node server (`npm run build` first) as a child process. */
 export async function startApp(options: StartAppOptions = {}): Promise<AppServer> {
-	if (!existsSync(BUILD_ENTRY))
-		throw new Error('No build found: run `npm run build` before the e2e tests (npm test does).');
+	const entry = options.entry ?? BUILD_ENTRY;
+	if (!existsSync(entry)) throw new Error(`No build found at ${entry}: run \`npm run build\` first (npm test does).`);
 	const port = options.port ?? (await freePort());
 	const url = `http://127.0.0.1:${port}`;
 	const env: Record<string, string> = {
@@ -72,7 +74,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<AppServer
 	for (const entry of (env.MASTER_KEYS ?? '').split(',')) recordSecret(entry.split(':')[1]);
 	const logPath = testLogPath('app');
 	let output = '';
-	const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BUILD_ENTRY], {
+	const child = spawn(process.execPath, [...(options.nodeArgs ?? []), entry], {
 		cwd: ROOT,
 		env,
 		stdio: ['ignore', 'pipe', 'pipe']
