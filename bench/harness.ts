@@ -85,32 +85,39 @@ export interface FakeProcess {
 	stop(): Promise<void>;
 }
 
-/** A server process of the bench's own (a TypeScript file run with tsx), once it printed where it listens. */
+/** A server process of the bench's own, once it printed that it listens. */
 export interface ServerProcess<Info> {
-	/** The JSON the process printed on its first line. */
+	/** What `ready` read from the line that said it listens. */
 	info: Info;
 	pid: number;
 	/** SIGTERM, then waits for the exit. */
 	stop(): Promise<void>;
 }
 
-/** Starts `script` with tsx and waits for the JSON line it prints once it listens. */
-export async function startServerProcess<Info>(
+/**
+ * Starts node with `nodeArgs` and waits for the line of its output that `ready` recognises (it
+ * answers undefined for any other line).
+ */
+export async function startNodeProcess<Info>(
 	name: string,
-	script: string,
-	args: string[] = [],
-	env: NodeJS.ProcessEnv = process.env
+	nodeArgs: string[],
+	env: NodeJS.ProcessEnv,
+	ready: (line: string) => Info | undefined
 ): Promise<ServerProcess<Info>> {
-	const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-		stdio: ['ignore', 'pipe', 'inherit'],
-		env
-	});
-	const line = await new Promise<string>((resolve, reject) => {
-		createInterface({ input: child.stdout! }).once('line', resolve);
+	const child = spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'inherit'], env });
+	const info = await new Promise<Info>((resolve, reject) => {
+		let listening = false;
+		// The interface keeps reading the output afterwards, so the process never blocks on a full pipe.
+		createInterface({ input: child.stdout! }).on('line', (line) => {
+			const recognised = listening ? undefined : ready(line);
+			if (recognised === undefined) return;
+			listening = true;
+			resolve(recognised);
+		});
 		child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
 	});
 	return {
-		info: JSON.parse(line) as Info,
+		info,
 		pid: child.pid ?? 0,
 		async stop() {
 			if (child.exitCode !== null) return;
@@ -119,6 +126,16 @@ export async function startServerProcess<Info>(
 			await exited;
 		}
 	};
+}
+
+/** Starts `script` with tsx and waits for the JSON line it prints first, once it listens. */
+export function startServerProcess<Info>(
+	name: string,
+	script: string,
+	args: string[] = [],
+	env: NodeJS.ProcessEnv = process.env
+): Promise<ServerProcess<Info>> {
+	return startNodeProcess(name, ['--import', 'tsx', script, ...args], env, (line) => JSON.parse(line) as Info);
 }
 
 /** The fake providers in a process of their own, so their timing does not share the bench's event loop. */

@@ -18,9 +18,8 @@
  * Creates and drops its own database. The build lock (/tmp/latchkey-build.lock) is held from the
  * build until every route used is loaded, then released for the measurement.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { freePort, type AppServer } from '../tests/helpers/app-server';
 import {
 	buildServer,
@@ -35,6 +34,7 @@ import {
 	rssOf,
 	startBenchApp,
 	startFakeProcess,
+	startNodeProcess,
 	startServerProcess,
 	takeBuildLock,
 	type BenchUser,
@@ -137,9 +137,10 @@ async function startKitFloor(queries: number, databaseUrl: string, upstream: str
 	const port = await freePort();
 	// BENCH_NODE_ARGS applies here as to the app, so both can be profiled alike.
 	const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-	const child = spawn(process.execPath, [...nodeArgs, KIT_FLOOR_ENTRY], {
-		stdio: ['ignore', 'pipe', 'inherit'],
-		env: {
+	const server = await startNodeProcess(
+		'the kit floor',
+		[...nodeArgs, KIT_FLOOR_ENTRY],
+		{
 			...process.env,
 			NODE_ENV: 'production',
 			HOST: '127.0.0.1',
@@ -147,24 +148,10 @@ async function startKitFloor(queries: number, databaseUrl: string, upstream: str
 			FLOOR_QUERIES: String(queries),
 			FLOOR_UPSTREAM: upstream,
 			DATABASE_URL: databaseUrl
-		}
-	});
-	await new Promise<void>((resolve, reject) => {
-		createInterface({ input: child.stdout! }).on('line', (line) => {
-			if (line.startsWith('Listening on')) resolve();
-		});
-		child.once('exit', (code) => reject(new Error(`the kit floor exited with ${code}`)));
-	});
-	return {
-		url: `http://127.0.0.1:${port}`,
-		pid: child.pid ?? 0,
-		async stop() {
-			if (child.exitCode !== null) return;
-			const exited = new Promise((resolve) => child.once('exit', resolve));
-			child.kill('SIGTERM');
-			await exited;
-		}
-	};
+		},
+		(line) => (line.startsWith('Listening on') ? true : undefined)
+	);
+	return { url: `http://127.0.0.1:${port}`, pid: server.pid, stop: () => server.stop() };
 }
 
 interface FloorProxy {

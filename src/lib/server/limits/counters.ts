@@ -91,8 +91,8 @@ export async function admit(db: Kysely<Database>, limits: LimitDefaults, request
 
 /**
  * The call of `limits_admit` for `request`, to run on its own (`admit`) or inside another
- * statement, where the user may be a column of an outer query (the API admits in the same
- * statement as the access token check). Checks the request first.
+ * statement, where the user may be a column of an outer query (routing admits in the statement
+ * that reads the user's keys; the API's also checks the access token). Checks the request first.
  */
 export function admitCall(
 	limits: LimitDefaults,

@@ -231,11 +231,10 @@ export async function abandonOwnKeyAdmission(
 ): Promise<void> {
 	const started = Date.now();
 	const admissionId = `${request.requestId}:0`;
-	const attempt: RouteAttempt = {
-		keySource: 'user',
-		servedBy: ownKeyProviders(estimate.model)[0] ?? estimate.model.provider,
-		upstreamModel: estimate.model.providerModel,
-		key: { kind: 'app' }
+	// No attempt was made: recorded as the user's own key of the provider it would have gone to.
+	const attempt = {
+		keySource: 'user' as const,
+		servedBy: ownKeyProviders(estimate.model)[0] ?? estimate.model.provider
 	};
 	await deps.usageWriter
 		.defer({
@@ -300,7 +299,7 @@ async function routeChat(deps: ChatDeps, request: ChatRequest, input: RouteInput
 		// The caller admitted for the user's own key by the rule of `ownKeyProviders`, which the
 		// plan contradicts: our bug. Give the admission back and fail the request.
 		await abandonOwnKeyAdmission(deps, request, input, 'internal');
-		throw new Error('the admission made with the token check does not match the plan');
+		throw new Error('the admission made with the keys does not match the plan');
 	}
 	if (plan.attempts.length === 0)
 		throw noUsableKey(model, plan.skipped, allowFallback, Boolean(deps.config.appOpenRouterKey));
@@ -758,7 +757,7 @@ type UsageBase = {
 async function writeUsage(
 	deps: ChatDeps,
 	base: UsageBase,
-	attempt: RouteAttempt,
+	attempt: Pick<RouteAttempt, 'keySource' | 'servedBy'>,
 	outcome: {
 		success: boolean;
 		errorCode: string | null;
