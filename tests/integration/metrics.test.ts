@@ -3,12 +3,21 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, scrubLogObject } from '$lib/server/log';
 import { chatOutcomeOf, createMetrics, metricsAccessAllowed } from '$lib/server/metrics';
-import { ActiveChats, startChat, type ChatSession, type SessionEvent } from '$lib/server/routing';
+import { authenticateChat } from '$lib/server/openai-api';
+import {
+	ActiveChats,
+	estimateChat,
+	ownKeyAdmission,
+	startChat,
+	type ChatSession,
+	type SessionEvent
+} from '$lib/server/routing';
 import { chatDeps, type Services } from '$lib/server/services';
 import type { Provider } from '$lib/server/config';
 import { startFakeProviders, type Behaviour, type BehaviourSpec, type FakeProviders } from '../fakes/server';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
+import { createAccessToken } from '../helpers/tokens';
 import { callerFor, createUser, fakeEnv, testKey, type TestUser } from './keys-fixtures';
 
 const APP_KEY = 'sk-or-v1-appkeymetrics0123456789abcdefghijklmnopqrstuvwxy';
@@ -218,6 +227,49 @@ describeEachDatabase('metrics of the chat path', (database) => {
 				}
 			)
 		).rejects.toMatchObject({ code: 'unavailable', reason: 'server_shutdown' });
+		// One the API admitted in its token statement just before the stop goes on into routing,
+		// which gives its reservation back and records it.
+		const { token } = await createAccessToken(services.db, user.id, { name: 'shutdown race' });
+		const requestId = randomUUID();
+		const messages = [{ role: 'user' as const, content: 'admitted just before the stop' }];
+		const estimate = await estimateChat({ modelId: 'openai/gpt-4o-mini', messages });
+		const { facts, ownKeyAdmitted } = await authenticateChat(
+			services.db,
+			token,
+			() => {},
+			ownKeyAdmission(services, requestId, estimate)
+		);
+		expect(ownKeyAdmitted).toBeDefined();
+		await expect(
+			startChat(
+				{ ...chatDeps(services), activeChats: active },
+				{
+					userId: user.id,
+					facts,
+					estimate,
+					...(ownKeyAdmitted ? { ownKeyAdmitted } : {}),
+					modelId: 'openai/gpt-4o-mini',
+					messages,
+					stream: true,
+					api: 'openai',
+					requestId,
+					signal: new AbortController().signal
+				}
+			)
+		).rejects.toMatchObject({ code: 'unavailable', reason: 'server_shutdown' });
+		const admitted = await services.db
+			.selectFrom('limit_reservations')
+			.select('outcome')
+			.where('request_id', 'like', `${requestId}:%`)
+			.execute();
+		expect(admitted).toEqual([{ outcome: 'released' }]);
+		const recorded = await services.db
+			.selectFrom('usage_records')
+			.select(['success', 'error_code', 'api'])
+			.where('request_id', '=', requestId)
+			.execute();
+		expect(recorded).toEqual([{ success: false, error_code: 'server_shutdown', api: 'openai' }]);
+		expect(await active.whenIdle(1000)).toBe(true);
 		expect(sample(await scrape(), 'latchkey_active_streams')).toBe(0);
 	});
 });
