@@ -10,7 +10,6 @@ import type { Database } from '$lib/server/db';
 import { routableKeysQuery } from '$lib/server/keys';
 import {
 	fallbackOffQuery,
-	ownKeyAdmissionParts,
 	routingFactsOfRows,
 	withOwnKeyAdmission,
 	type FactsAndAdmission,
@@ -51,14 +50,9 @@ export async function authenticateChat(
 		const rows = await factsQuery.execute();
 		return { owner: acceptAccessToken(db, check.judge(rows[0]), onTouchFailed), facts: routingFactsOfRows(rows) };
 	}
-	const { call, hasUsableOwnKey } = ownKeyAdmissionParts(db, admitOwnKey, ownerId);
-	const admissionQuery = check.query
-		.clearSelect()
-		.innerJoinLateral(call, (join) => join.onTrue())
-		.selectAll('admitted')
-		.where(check.matches)
-		.where(({ exists }) => exists(hasUsableOwnKey));
-	const { rows, ownKeyAdmitted } = await withOwnKeyAdmission(db, factsQuery, admissionQuery);
+	// The owner of this very token while it is usable: a wrong, revoked or expired one admits nothing.
+	const owner = check.query.clearSelect().select('access_tokens.user_id').where(check.matches);
+	const { rows, ownKeyAdmitted } = await withOwnKeyAdmission(db, factsQuery, owner, admitOwnKey);
 	return {
 		owner: acceptAccessToken(db, check.judge(rows[0]), onTouchFailed),
 		facts: routingFactsOfRows(rows),

@@ -65,34 +65,33 @@ export interface FactsAndAdmission {
 	ownKeyAdmitted?: AdmitRow;
 }
 
-/**
- * The pieces of a query admitting for the owner's own key (`ownerId`, a column of the query they
- * go into): the `limits_admit` call to join laterally (so it runs once per owner row, after the
- * owner's own conditions), and the condition that the owner has a usable key of `spec.providers`
- * (a key not marked invalid, as planning uses them).
- */
-export function ownKeyAdmissionParts(db: Kysely<Database>, spec: OwnKeyAdmitSpec, ownerId: Expression<string>) {
-	return {
-		call: admitCall(spec.limits, { ...spec.request, userId: ownerId }).as('admitted'),
-		hasUsableOwnKey: routableKeysQuery(db, ownerId)
-			.where('provider_keys.provider', 'in', spec.providers)
-			.where('provider_keys.status', '<>', 'invalid')
-	};
-}
-
 /** `limits_admit`'s row as JSON: the timestamps arrive as text. */
 type AdmitJson = Omit<AdmitRow, 'now' | 'hour_start'> & { now: string; hour_start: string };
 
 /**
- * Runs `factsQuery` and `admissionQuery` as ONE statement: the admission in a materialized CTE,
- * which PostgreSQL runs once whatever the number of fact rows, its row riding along as JSON.
+ * Runs `factsQuery` and the admission of `spec` as ONE statement. `ownerQuery` selects the user to
+ * admit as `user_id` (no row: nothing is admitted) under the caller's own conditions; the
+ * admission runs once per owner row (a lateral call of `limits_admit`) and only when that owner
+ * has a usable key of `spec.providers` (a key not marked invalid, as planning uses them). It sits
+ * in a materialized CTE, which PostgreSQL runs once whatever the number of fact rows; its row
+ * rides along as JSON.
  */
 export async function withOwnKeyAdmission<Row>(
 	db: Kysely<Database>,
 	factsQuery: Compilable<Row>,
-	admissionQuery: Compilable<AdmitRow>
+	ownerQuery: Compilable<{ user_id: string }>,
+	spec: OwnKeyAdmitSpec
 ): Promise<{ rows: Row[]; ownKeyAdmitted?: AdmitRow }> {
-	const { rows } = await sql<Row & { admission: AdmitJson | null }>`with admission as materialized (${admissionQuery})
+	const ownerId = sql.ref<string>('owner.user_id');
+	const usableOwnKey = routableKeysQuery(db, ownerId)
+		.where('provider_keys.provider', 'in', spec.providers)
+		.where('provider_keys.status', '<>', 'invalid');
+	const admit = admitCall(spec.limits, { ...spec.request, userId: ownerId });
+	const { rows } = await sql<Row & { admission: AdmitJson | null }>`with admission as materialized (
+			select admitted.* from (${ownerQuery}) as owner
+			cross join lateral ${admit} as admitted
+			where exists (${usableOwnKey})
+		)
 		select facts.*, (select to_jsonb(admission) from admission) as admission
 		from (${factsQuery}) as facts`.execute(db);
 	const admitted = rows[0]?.admission;
@@ -125,15 +124,8 @@ export async function routingFactsOf(
 		.selectAll('key')
 		.select('preference.fallback_off');
 	if (!admitOwnKey) return routingFactsOfRows(await factsQuery.execute());
-	const owner = sql.ref<string>('users.id');
-	const { call, hasUsableOwnKey } = ownKeyAdmissionParts(db, admitOwnKey, owner);
-	const admissionQuery = db
-		.selectFrom('users')
-		.innerJoinLateral(call, (join) => join.onTrue())
-		.selectAll('admitted')
-		.where('users.id', '=', userId)
-		.where(({ exists }) => exists(hasUsableOwnKey));
-	const { rows, ownKeyAdmitted } = await withOwnKeyAdmission(db, factsQuery, admissionQuery);
+	const owner = db.selectFrom('users').select('users.id as user_id').where('users.id', '=', userId);
+	const { rows, ownKeyAdmitted } = await withOwnKeyAdmission(db, factsQuery, owner, admitOwnKey);
 	return { facts: routingFactsOfRows(rows), ...(ownKeyAdmitted ? { ownKeyAdmitted } : {}) };
 }
 

@@ -12,7 +12,6 @@ export {
 	routingFactsOf,
 	routingFactsOfRows,
 	fallbackOffQuery,
-	ownKeyAdmissionParts,
 	withOwnKeyAdmission,
 	type RoutingFacts,
 	type FactsAndAdmission,
@@ -20,7 +19,6 @@ export {
 } from './facts';
 export {
 	planRoute,
-	ownKeyProviders,
 	type RoutePlan,
 	type RouteAttempt,
 	type UserKeyState,
