@@ -23,6 +23,7 @@ import { connectDatabase, migrate, type DbHandle } from '../src/lib/server/db';
 import { resolveUsageExport, usageCsvStream, type ExportStrategy } from '../src/lib/server/usage';
 import { startApp, type AppServer } from '../tests/helpers/app-server';
 import { TestClient } from '../tests/helpers/http-client';
+import { benchNodeArgs } from './harness';
 
 const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const rowCount = Number(process.env.BENCH_ROWS ?? '1000000');
@@ -198,7 +199,7 @@ try {
 	app = await startApp({
 		databaseUrl: url.toString(),
 		env: { ADMIN_EMAILS: ADMIN.email, LOG_LEVEL: 'warn' },
-		nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean)
+		nodeArgs: benchNodeArgs()
 	});
 	const pid = app.process.pid;
 	if (pid === undefined) throw new Error('server has no pid');

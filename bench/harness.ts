@@ -162,6 +162,13 @@ export async function startFakeProcess(): Promise<FakeProcess> {
 	};
 }
 
+/**
+ * Arguments for node itself in every server the benches start, from BENCH_NODE_ARGS, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/latchkey-prof" to profile (written when the server exits; Node
+ * refuses --cpu-prof in NODE_OPTIONS).
+ */
+export const benchNodeArgs = (): string[] => process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+
 /** The built server on `databaseUrl`, its providers pointed at the fakes, limits out of the way. */
 export async function startBenchApp(
 	databaseUrl: string,
@@ -185,9 +192,7 @@ export async function startBenchApp(
 			DEFAULT_APP_DAILY_CAP_USD: '100000',
 			...env
 		},
-		// e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/latchkey-prof" to profile the server
-		// (written when it exits; Node refuses --cpu-prof in NODE_OPTIONS).
-		nodeArgs: [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...extraNodeArgs]
+		nodeArgs: [...benchNodeArgs(), ...extraNodeArgs]
 	});
 }
 

@@ -22,6 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { freePort, type AppServer } from '../tests/helpers/app-server';
 import {
+	benchNodeArgs,
 	buildServer,
 	createBenchDatabase,
 	cpuMsOf,
@@ -136,10 +137,9 @@ async function startKitFloor(queries: number, databaseUrl: string, upstream: str
 	}
 	const port = await freePort();
 	// BENCH_NODE_ARGS applies here as to the app, so both can be profiled alike.
-	const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 	const server = await startNodeProcess(
 		'the kit floor',
-		[...nodeArgs, KIT_FLOOR_ENTRY],
+		[...benchNodeArgs(), KIT_FLOOR_ENTRY],
 		{
 			...process.env,
 			NODE_ENV: 'production',
