@@ -403,12 +403,16 @@ describe(`the OpenAI-compatible API [${testDatabaseUrl ? 'postgres' : 'pglite'}]
 		const db = new pg.Client({ connectionString: database!.url });
 		await db.connect();
 		try {
-			const rows = await db.query<{ api: string; model: string; key_source: string }>(
-				`select api, model, key_source from usage_records
-				 where user_id = (select id from users where email = $1) order by created_at, id`,
-				[email]
-			);
-			expect(rows.rows).toEqual([
+			// A streamed answer's record is written while its last event goes out, not before.
+			const rows = async () =>
+				(
+					await db.query<{ api: string; model: string; key_source: string }>(
+						`select api, model, key_source from usage_records
+						 where user_id = (select id from users where email = $1) order by created_at, id`,
+						[email]
+					)
+				).rows;
+			await expect.poll(rows, { timeout: 5_000 }).toEqual([
 				{ api: 'openai', model: 'anthropic/claude-sonnet-4', key_source: 'user' },
 				{ api: 'openai', model: 'google/gemini-2.5-flash', key_source: 'app' }
 			]);
