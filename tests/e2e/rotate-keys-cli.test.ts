@@ -150,7 +150,7 @@ for (const kind of ['pglite', 'postgres'] as const) {
 			try {
 				const services = await testServices(handle, { ...fakeEnv(fake), MASTER_KEYS: newKey });
 				const session = await startChat(chatDeps(services), {
-					userId: user.id,
+					principal: { kind: 'session', userId: user.id },
 					modelId: 'openai/gpt-4o-mini',
 					messages: [{ role: 'user', content: 'Still there?' }],
 					stream: true,

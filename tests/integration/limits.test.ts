@@ -223,8 +223,8 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 		const userId = await createUser(db);
 		const now = at('2030-02-04T10:00:00Z');
 		const admission = await admit(db, defaults, request(userId, { reserveMicros: 50_000, now }));
-		expect(await settle(db, admission, { costMicros: 20_000, totalTokens: 300 })).toBe(true);
-		expect(await settle(db, admission, { costMicros: 20_000, totalTokens: 300 })).toBe(false);
+		expect((await settle(db, admission, { costMicros: 20_000, totalTokens: 300 })).settled).toBe(true);
+		expect((await settle(db, admission, { costMicros: 20_000, totalTokens: 300 })).settled).toBe(false);
 		expect(await release(db, admission)).toBe(false);
 		expect(await spendRow(userId, 'openai', 'user', '2030-02-04')).toEqual({
 			settled_micros: 20_000,
@@ -296,7 +296,7 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 
 		const next = await admit(db, limits, request(userId, { reserveMicros: 400_000, now: at('2030-02-06T10:17:00Z') }));
 		// The crashed request turns out to have finished after all: its real cost is still recorded.
-		expect(await settle(db, crashed, { costMicros: 120_000, totalTokens: 50 })).toBe(true);
+		expect((await settle(db, crashed, { costMicros: 120_000, totalTokens: 50 })).settled).toBe(true);
 		expect(await spendRow(userId, 'openai', 'user', '2030-02-06')).toEqual({
 			settled_micros: 120_000,
 			reserved_micros: 400_000
@@ -416,12 +416,12 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 		expect(full.message).toMatch(/could use up to 400 tokens, more than the 200 left/);
 
 		// A request refused by the hour row is not counted. Below the reserve: 300 tokens come back.
-		expect(await settle(db, a, { costMicros: 1, totalTokens: 100 })).toBe(true);
+		expect((await settle(db, a, { costMicros: 1, totalTokens: 100 })).settled).toBe(true);
 		expect(await hourRow(userId, '2030-03-02T10:00:00Z')).toEqual({ requests: 2, tokens: 100, reserved_tokens: 400 });
 		const c = await admit(db, limits, request(userId, { reserveTokens: 400, now }));
 
 		// Above the reserve (the caller underestimated): the real count is recorded.
-		expect(await settle(db, b, { costMicros: 1, totalTokens: 700 })).toBe(true);
+		expect((await settle(db, b, { costMicros: 1, totalTokens: 700 })).settled).toBe(true);
 		expect(await hourRow(userId, '2030-03-02T10:00:00Z')).toEqual({ requests: 3, tokens: 800, reserved_tokens: 400 });
 		const noRoom = await appErrorFrom(admit(db, limits, request(userId, { reserveTokens: 100, now })));
 		expect(noRoom.reason).toBe('tokens_per_hour');
@@ -490,7 +490,7 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 		expect(await hourRow(userId, '2030-03-05T10:00:00Z')).toEqual({ requests: 1, tokens: 0, reserved_tokens: 0 });
 
 		const next = await admit(db, limits, request(userId, { reserveTokens: 600, now: at('2030-03-05T10:17:00Z') }));
-		expect(await settle(db, crashed, { costMicros: 1, totalTokens: 300 })).toBe(true);
+		expect((await settle(db, crashed, { costMicros: 1, totalTokens: 300 })).settled).toBe(true);
 		expect(await hourRow(userId, '2030-03-05T10:00:00Z')).toEqual({ requests: 2, tokens: 300, reserved_tokens: 600 });
 		await release(db, next);
 		expect(await hourRow(userId, '2030-03-05T10:00:00Z')).toEqual({ requests: 2, tokens: 300, reserved_tokens: 0 });

@@ -3,15 +3,8 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, scrubLogObject } from '$lib/server/log';
 import { chatOutcomeOf, createMetrics, metricsAccessAllowed } from '$lib/server/metrics';
-import { authenticateChat } from '$lib/server/openai-api';
-import {
-	ActiveChats,
-	estimateChat,
-	ownKeyAdmission,
-	startChat,
-	type ChatSession,
-	type SessionEvent
-} from '$lib/server/routing';
+import type { KyselyPlugin } from 'kysely';
+import { ActiveChats, startChat, type ChatSession, type SessionEvent } from '$lib/server/routing';
 import { chatDeps, type Services } from '$lib/server/services';
 import type { Provider } from '$lib/server/config';
 import { startFakeProviders, type Behaviour, type BehaviourSpec, type FakeProviders } from '../fakes/server';
@@ -79,7 +72,7 @@ describeEachDatabase('metrics of the chat path', (database) => {
 
 	const chat = (user: TestUser, model: string, signal = new AbortController().signal) =>
 		startChat(chatDeps(services), {
-			userId: user.id,
+			principal: { kind: 'session', userId: user.id },
 			modelId: model,
 			messages: [{ role: 'user', content: 'How are metrics named?' }],
 			stream: true,
@@ -177,7 +170,7 @@ describeEachDatabase('metrics of the chat path', (database) => {
 		const session = await startChat(
 			{ ...chatDeps(services), activeChats: active },
 			{
-				userId: user.id,
+				principal: { kind: 'session', userId: user.id },
 				modelId: 'openai/gpt-4o-mini',
 				messages: [{ role: 'user', content: 'a long answer please' }],
 				stream: true,
@@ -217,7 +210,7 @@ describeEachDatabase('metrics of the chat path', (database) => {
 			startChat(
 				{ ...chatDeps(services), activeChats: active },
 				{
-					userId: user.id,
+					principal: { kind: 'session', userId: user.id },
 					modelId: 'openai/gpt-4o-mini',
 					messages: [{ role: 'user', content: 'too late' }],
 					stream: true,
@@ -227,29 +220,26 @@ describeEachDatabase('metrics of the chat path', (database) => {
 				}
 			)
 		).rejects.toMatchObject({ code: 'unavailable', reason: 'server_shutdown' });
-		// One the API admitted in its token statement just before the stop goes on into routing,
+		// One the API admitted in its token statement just as the stop came goes on into routing,
 		// which gives its reservation back and records it.
 		const { token } = await createAccessToken(services.db, user.id, { name: 'shutdown race' });
 		const requestId = randomUUID();
-		const messages = [{ role: 'user' as const, content: 'admitted just before the stop' }];
-		const estimate = await estimateChat({ modelId: 'openai/gpt-4o-mini', messages });
-		const { facts, ownKeyAdmitted } = await authenticateChat(
-			services.db,
-			token,
-			() => {},
-			ownKeyAdmission(services, requestId, estimate)
-		);
-		expect(ownKeyAdmitted).toBeDefined();
+		const racing = new ActiveChats();
+		// The stop lands when the token statement (the only one before the call) has answered.
+		const stopOnAnswer: KyselyPlugin = {
+			transformQuery: ({ node }) => node,
+			transformResult: async ({ result }) => {
+				racing.stopAll();
+				return result;
+			}
+		};
 		await expect(
 			startChat(
-				{ ...chatDeps(services), activeChats: active },
+				{ ...chatDeps(services), db: services.db.withPlugin(stopOnAnswer), activeChats: racing },
 				{
-					userId: user.id,
-					facts,
-					estimate,
-					...(ownKeyAdmitted ? { ownKeyAdmitted } : {}),
+					principal: { kind: 'token', bearer: token, onTouchFailed: () => {} },
 					modelId: 'openai/gpt-4o-mini',
-					messages,
+					messages: [{ role: 'user' as const, content: 'admitted just before the stop' }],
 					stream: true,
 					api: 'openai',
 					requestId,
@@ -269,7 +259,7 @@ describeEachDatabase('metrics of the chat path', (database) => {
 			.where('request_id', '=', requestId)
 			.execute();
 		expect(recorded).toEqual([{ success: false, error_code: 'server_shutdown', api: 'openai' }]);
-		expect(await active.whenIdle(1000)).toBe(true);
+		expect(await racing.whenIdle(1000)).toBe(true);
 		expect(sample(await scrape(), 'latchkey_active_streams')).toBe(0);
 	});
 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, expect, it } from 'vitest';
 import type { Kysely } from 'kysely';
 import type { Database } from '$lib/server/db';
-import { admit, settle, type LimitDefaults } from '$lib/server/limits';
+import { admit, LimitRefusal, settle, type AdmitRequest, type Admission, type LimitDefaults } from '$lib/server/limits';
 import { listNotifications, notify } from '$lib/server/notifications';
 import { createCaller, type SessionUser } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
@@ -28,6 +28,20 @@ describeEachDatabase('limit notifications', (database) => {
 	});
 	const callerFor = (user: SessionUser) =>
 		createCaller({ services, user, sessionId: null, ip: '127.0.0.1', requestId: 'test' });
+	// The limits return the thresholds a change crossed; their caller (routing's ledger) sends them.
+	async function admitAndNotify(limits: LimitDefaults, request: AdmitRequest): Promise<Admission> {
+		try {
+			const admission = await admit(db, limits, request);
+			await notify(db, [...admission.crossed]);
+			return admission;
+		} catch (error) {
+			if (error instanceof LimitRefusal) await notify(db, [...error.crossed]);
+			throw error;
+		}
+	}
+	async function settleAndNotify(admission: Admission, costMicros: number, totalTokens: number) {
+		await notify(db, (await settle(db, admission, { costMicros, totalTokens })).crossed);
+	}
 	const kindsOf = async (userId: string) =>
 		(await listNotifications(db, userId, { limit: 200 })).map((n) => `${n.kind} ${n.windowKey}`).sort();
 
@@ -38,7 +52,7 @@ describeEachDatabase('limit notifications', (database) => {
 		now: Date,
 		keySource: 'user' | 'app' = 'user'
 	) {
-		const admission = await admit(db, limits, {
+		const admission = await admitAndNotify(limits, {
 			userId,
 			provider: 'openai',
 			keySource,
@@ -47,7 +61,7 @@ describeEachDatabase('limit notifications', (database) => {
 			requestId: randomUUID(),
 			now
 		});
-		await settle(db, admission, { costMicros, totalTokens: 10 });
+		await settleAndNotify(admission, costMicros, 10);
 	}
 
 	it('notifies at 80 % and 100 % of a daily cap and when the key pauses, once per day, and again the next day', async () => {
@@ -112,7 +126,7 @@ describeEachDatabase('limit notifications', (database) => {
 		const user = await createUser(db);
 		const limits = { ...defaults, tokensPerHour: 100 };
 		const now = new Date('2030-04-04T10:00:00Z');
-		const admission = await admit(db, limits, {
+		const admission = await admitAndNotify(limits, {
 			userId: user.id,
 			provider: 'openai',
 			keySource: 'user',
@@ -121,7 +135,7 @@ describeEachDatabase('limit notifications', (database) => {
 			requestId: randomUUID(),
 			now
 		});
-		await settle(db, admission, { costMicros: 1, totalTokens: 85 });
+		await settleAndNotify(admission, 1, 85);
 		expect(await kindsOf(user.id)).toEqual(['hourly_80 tokens_per_hour:2030-04-04T10:00Z']);
 	});
 

@@ -1,10 +1,17 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { KyselyPlugin, UnknownRow } from 'kysely';
 import { authenticateBearer } from '$lib/server/auth';
-import { authenticateChat } from '$lib/server/openai-api';
 import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '$lib/server/db';
 import { markKeyInvalid } from '$lib/server/keys';
-import { estimateChat, ownKeyAdmission, setFallbackPreference } from '$lib/server/routing';
+import {
+	estimateChat,
+	ownKeyAdmission,
+	prepareChat,
+	setFallbackPreference,
+	type ChatEstimate
+} from '$lib/server/routing';
 import type { Services } from '$lib/server/services';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
 import { describeEachDatabase } from '../helpers/db';
@@ -26,7 +33,7 @@ function rowRecorder() {
 	return { rows, plugin };
 }
 
-describeEachDatabase('the API chat authentication (token and routing facts in one statement)', (database) => {
+describeEachDatabase("the API chat's first statement (token, routing facts and admission in one)", (database) => {
 	let fake: FakeProviders;
 	let services: Services;
 	let ada: TestUser;
@@ -46,10 +53,25 @@ describeEachDatabase('the API chat authentication (token and routing facts in on
 		await fake.close();
 	});
 
+	const hello = [{ role: 'user' as const, content: 'hello' }];
+	let gpt: ChatEstimate;
+	beforeAll(async () => {
+		gpt = await estimateChat({ modelId: 'openai/gpt-4o-mini', messages: hello });
+	});
+
+	/** The first statement for an access token, admitting `estimate` under `requestId`. */
+	const prepareWithToken = (db: Kysely<Database>, bearer: string, requestId = randomUUID(), estimate = gpt) =>
+		prepareChat(
+			db,
+			{ kind: 'token', bearer, onTouchFailed: () => {} },
+			ownKeyAdmission(services.config.limitDefaults, requestId, estimate)
+		);
+
 	it('names the owner, as the plain token check does, with all of their keys and fallback preferences', async () => {
 		const { token } = await createAccessToken(services.db, ada.id, { name: 'laptop' });
-		const { owner, facts } = await authenticateChat(services.db, token, () => {});
-		expect(owner).toEqual(await authenticateBearer(services.db, `Bearer ${token}`));
+		const { owner, facts } = await prepareWithToken(services.db, token);
+		const checked = await authenticateBearer(services.db, `Bearer ${token}`);
+		expect(owner).toEqual({ userId: checked.userId, tokenId: checked.tokenId });
 		expect(facts.keys.map((k) => k.provider).sort()).toEqual(['anthropic', 'openai']);
 		expect(facts.keys.every((k) => k.sealed.ciphertext.length > 16)).toBe(true);
 		expect([...facts.fallbackOff]).toEqual(['anthropic']);
@@ -69,7 +91,7 @@ describeEachDatabase('the API chat authentication (token and routing facts in on
 
 		for (const bearer of [`${wrong.token.slice(0, -1)}${last}`, revoked.token, expired.token]) {
 			const recorder = rowRecorder();
-			const error = await appErrorFrom(authenticateChat(services.db.withPlugin(recorder.plugin), bearer, () => {}));
+			const error = await appErrorFrom(prepareWithToken(services.db.withPlugin(recorder.plugin), bearer));
 			expect(error).toMatchObject({ status: 401, reason: 'invalid_token' });
 			// The token's row came back (so the lookup ran), but no key material with it.
 			expect(recorder.rows).toHaveLength(1);
@@ -80,7 +102,7 @@ describeEachDatabase('the API chat authentication (token and routing facts in on
 	it('answers a token of the wrong shape with 401 without asking the database', async () => {
 		const recorder = rowRecorder();
 		for (const bearer of ['lk_', 'sk-not-a-latchkey-token', 'x'.repeat(10_000)]) {
-			const error = await appErrorFrom(authenticateChat(services.db.withPlugin(recorder.plugin), bearer, () => {}));
+			const error = await appErrorFrom(prepareWithToken(services.db.withPlugin(recorder.plugin), bearer));
 			expect(error).toMatchObject({ status: 401, reason: 'invalid_token' });
 		}
 		expect(recorder.rows).toEqual([]);
@@ -89,13 +111,11 @@ describeEachDatabase('the API chat authentication (token and routing facts in on
 	it('comes back with no keys and the fallback on for a user who has none', async () => {
 		const bob = await createUser(services.db, 'bob');
 		const { token } = await createAccessToken(services.db, bob.id, { name: 'ci' });
-		const { owner, facts } = await authenticateChat(services.db, token, () => {});
+		const { owner, facts } = await prepareWithToken(services.db, token);
 		expect(owner.userId).toBe(bob.id);
 		expect(facts.keys).toEqual([]);
 		expect(facts.fallbackOff.size).toBe(0);
 	});
-
-	const hello = [{ role: 'user' as const, content: 'hello' }];
 
 	async function reservationsOf(requestId: string) {
 		return services.db
@@ -107,19 +127,14 @@ describeEachDatabase('the API chat authentication (token and routing facts in on
 
 	it("admits the request for the owner's own key in the same statement, once however many keys come back", async () => {
 		const { token } = await createAccessToken(services.db, ada.id, { name: 'admits' });
-		const estimate = await estimateChat({ modelId: 'openai/gpt-4o-mini', messages: hello });
+		const estimate = gpt;
 		const requestId = randomUUID();
-		const { owner, facts, ownKeyAdmitted } = await authenticateChat(
-			services.db,
-			token,
-			() => {},
-			ownKeyAdmission(services, requestId, estimate)
-		);
+		const { owner, facts, admitted } = await prepareWithToken(services.db, token, requestId);
 		expect(owner.userId).toBe(ada.id);
 		expect(facts.keys).toHaveLength(2);
-		expect(ownKeyAdmitted).toMatchObject({ reservation_id: expect.any(String), requests_after: expect.any(Number) });
-		expect(ownKeyAdmitted?.now).toBeInstanceOf(Date);
-		expect(ownKeyAdmitted?.hour_start).toBeInstanceOf(Date);
+		expect(admitted).toMatchObject({ reservation_id: expect.any(String), requests_after: expect.any(Number) });
+		expect(admitted?.now).toBeInstanceOf(Date);
+		expect(admitted?.hour_start).toBeInstanceOf(Date);
 		expect(await reservationsOf(requestId)).toEqual([
 			{
 				request_id: `${requestId}:0`,
@@ -133,18 +148,10 @@ describeEachDatabase('the API chat authentication (token and routing facts in on
 	});
 
 	it('admits nothing for a wrong token, nor for an owner without a usable key of their own for the model', async () => {
-		const estimate = await estimateChat({ modelId: 'openai/gpt-4o-mini', messages: hello });
 		const wrong = await createAccessToken(services.db, ada.id, { name: 'wrong secret' });
 		const last = wrong.token.at(-1) === 'A' ? 'B' : 'A';
 		const wrongId = randomUUID();
-		const error = await appErrorFrom(
-			authenticateChat(
-				services.db,
-				`${wrong.token.slice(0, -1)}${last}`,
-				() => {},
-				ownKeyAdmission(services, wrongId, estimate)
-			)
-		);
+		const error = await appErrorFrom(prepareWithToken(services.db, `${wrong.token.slice(0, -1)}${last}`, wrongId));
 		expect(error).toMatchObject({ status: 401, reason: 'invalid_token' });
 		expect(await reservationsOf(wrongId)).toEqual([]);
 
@@ -152,8 +159,8 @@ describeEachDatabase('the API chat authentication (token and routing facts in on
 		const { token } = await createAccessToken(services.db, ada.id, { name: 'no google key' });
 		const gemini = await estimateChat({ modelId: 'google/gemini-2.5-flash', messages: hello });
 		const noKeyId = randomUUID();
-		const noKey = await authenticateChat(services.db, token, () => {}, ownKeyAdmission(services, noKeyId, gemini));
-		expect(noKey.ownKeyAdmitted).toBeUndefined();
+		const noKey = await prepareWithToken(services.db, token, noKeyId, gemini);
+		expect(noKey.admitted).toBeNull();
 		expect(await reservationsOf(noKeyId)).toEqual([]);
 
 		// A key the provider rejected is not used, so nothing is admitted for it.
@@ -169,14 +176,9 @@ describeEachDatabase('the API chat authentication (token and routing facts in on
 		await markKeyInvalid(services.db, cleoKey.id, 'invalid_api_key');
 		const cleoToken = await createAccessToken(services.db, cleo.id, { name: 'invalid key' });
 		const invalidId = randomUUID();
-		const invalid = await authenticateChat(
-			services.db,
-			cleoToken.token,
-			() => {},
-			ownKeyAdmission(services, invalidId, estimate)
-		);
+		const invalid = await prepareWithToken(services.db, cleoToken.token, invalidId);
 		expect(invalid.facts.keys.map((k) => k.status)).toEqual(['invalid']);
-		expect(invalid.ownKeyAdmitted).toBeUndefined();
+		expect(invalid.admitted).toBeNull();
 		expect(await reservationsOf(invalidId)).toEqual([]);
 	});
 });

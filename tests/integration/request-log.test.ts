@@ -48,7 +48,7 @@ describeEachDatabase('request ids on log lines', (database) => {
 	it('logs a write queued during a database outage with its request id as a field', async () => {
 		const writer = new UsageWriter(services.db, { log: services.log, retryDelayMs: 10 });
 		let attempts = 0;
-		await writer.defer({
+		await writer.writeDurably({
 			description: 'settle req-queued',
 			requestId: 'req-queued',
 			async run() {

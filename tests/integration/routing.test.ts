@@ -66,7 +66,7 @@ describeEachDatabase('chat routing', (database) => {
 		options: { stream?: boolean; content?: string; signal?: AbortSignal } = {}
 	) =>
 		startChat(chatDeps(services), {
-			userId: user.id,
+			principal: { kind: 'session', userId: user.id },
 			modelId: model,
 			messages: [{ role: 'user', content: options.content ?? 'What is a latchkey?' }],
 			stream: options.stream ?? true,
@@ -269,7 +269,7 @@ describeEachDatabase('chat routing', (database) => {
 		fake.registerKey('openai', key, { behaviour: 'slow', firstByteDelayMs: 5000 });
 		const started = Date.now();
 		const session = await startChat(chatDeps(hasty), {
-			userId: user.id,
+			principal: { kind: 'session', userId: user.id },
 			modelId: 'openai/gpt-4o-mini',
 			messages: [{ role: 'user', content: 'Are you there?' }],
 			stream: true,
@@ -411,7 +411,7 @@ describeEachDatabase('chat routing', (database) => {
 		expect(tooBig.message).toMatch(/more than your whole OpenAI tokens-per-hour limit on the app's key \(1,000\)/);
 
 		const session = await startChat(chatDeps(services), {
-			userId: user.id,
+			principal: { kind: 'session', userId: user.id },
 			modelId: 'openai/gpt-4o-mini',
 			messages: [{ role: 'user', content: 'What is a latchkey?' }],
 			maxOutputTokens: 200,

@@ -3,14 +3,7 @@ import { encodeSse, type ChatStreamEvent } from '$lib/chat/events';
 import { appendMessage, loadHistory, MAX_MESSAGE_CHARS, startConversation, titleFrom } from '$lib/server/conversations';
 import { AppError, httpErrorOf, isAppError } from '$lib/server/errors';
 import { parseInput } from '$lib/server/validation';
-import {
-	routingFactsOf,
-	startChat,
-	type ChatDeps,
-	type ChatSession,
-	type FinalUsage,
-	type RoutingFacts
-} from '$lib/server/routing';
+import { startChat, type ChatDeps, type ChatSession, type FinalUsage } from '$lib/server/routing';
 
 /**
  * `POST /api/chat`: one user turn of a stored conversation, answered as Server-Sent Events
@@ -51,17 +44,12 @@ export async function handleWebChat(ctx: WebChatContext, body: unknown): Promise
 	const input = parseInput(webChatInput, body);
 	const { db } = ctx.deps;
 	const userMessage = { role: 'user', content: input.content, model: input.model } as const;
-	// Continuing: the history (which also proves ownership) is the prompt, so it comes first; the
-	// routing facts do not depend on it and are read beside it.
+	// Continuing: the history (which also proves ownership) is the prompt, so it comes first.
 	let history: { role: 'user' | 'assistant'; content: string }[] = [];
-	let facts: RoutingFacts | undefined;
 	let stored: Promise<StoredConversation>;
 	if (input.conversationId) {
 		const id = input.conversationId;
-		const factsRead = routingFactsOf(db, ctx.userId);
-		factsRead.catch(() => {}); // a failed history answers first; its error is the one shown
 		history = await loadHistory(db, ctx.userId, id);
-		facts = await factsRead;
 		stored = appendMessage(db, id, userMessage).then(() => ({ id, title: '', isNew: false }));
 	} else {
 		stored = startConversation(db, ctx.userId, {
@@ -73,8 +61,7 @@ export async function handleWebChat(ctx: WebChatContext, body: unknown): Promise
 	// Storing the user's message runs while routing plans, admits and opens the provider call: it
 	// is not on the way to the first token. Both are awaited before anything is answered.
 	const started = startChat(ctx.deps, {
-		userId: ctx.userId,
-		facts,
+		principal: { kind: 'session', userId: ctx.userId },
 		modelId: input.model,
 		messages: [...history, { role: 'user', content: input.content }],
 		maxOutputTokens: input.maxTokens,

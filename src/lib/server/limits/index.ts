@@ -4,20 +4,16 @@
  * engine calls `admit` before a provider call and `settle` (or `release`) after it; each instance
  * runs `startLimitsMaintenance` (reclaims reservations of dead requests). See docs/limits.md.
  */
+export { admit, admitCall, admissionOf, type AdmitRow } from './admit';
+export { settle, release, releaseRequest, type SettleResult } from './settle';
+export { LimitRefusal } from './refusals';
 export {
-	admit,
-	admitCall,
-	admissionOf,
-	settle,
-	release,
-	releaseRequest,
 	reclaimExpiredReservations,
 	pruneLimitHistory,
 	DEFAULT_RECLAIM_AFTER_SECONDS,
-	type AdmitRow,
 	type ReclaimOptions,
 	type PruneResult
-} from './counters';
+} from './reclaim';
 export {
 	getEffectiveLimits,
 	getLimitValues,

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '$lib/server/db';
-import { DEFAULT_RECLAIM_AFTER_SECONDS, pruneLimitHistory, reclaimExpiredReservations } from './counters';
+import { DEFAULT_RECLAIM_AFTER_SECONDS, pruneLimitHistory, reclaimExpiredReservations } from './reclaim';
 import type { ReclaimedReservation } from './types';
 
 export interface LimitsMaintenanceOptions {

@@ -1,4 +1,5 @@
 import type { Config, Provider } from '$lib/server/config';
+import type { NewNotification } from '$lib/server/notifications';
 
 /**
  * 'user' = the user's own key for the provider; 'app' = the app's OpenRouter key serving a model
@@ -47,6 +48,8 @@ export interface Admission {
 	day: string;
 	/** The limits at admission; settle uses them to notice a threshold being crossed. */
 	limits: LimitValues;
+	/** The notifications admitting it made due (the caller sends them). */
+	crossed: readonly NewNotification[];
 }
 
 export interface ActualUsage {

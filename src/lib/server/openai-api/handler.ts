@@ -1,16 +1,7 @@
 import { authenticateBearer, bearerOf } from '$lib/server/auth';
 import { httpErrorOf, httpErrorResponse, isAppError } from '$lib/server/errors';
 import { closeAfter, readJsonBody, refuseDeclaredOversize } from '$lib/server/http';
-import { isDatabaseUnavailable } from '$lib/server/db';
-import {
-	abandonOwnKeyAdmission,
-	estimateChat,
-	ownKeyAdmission,
-	startChat,
-	type ChatDeps,
-	type ChatEstimate
-} from '$lib/server/routing';
-import { authenticateChat } from './authenticate';
+import { refuseAfterPrincipal, startChat, type ChatDeps, type Principal } from '$lib/server/routing';
 import { parseCompletionRequest } from './request';
 import { completionMeta, modelListBody } from './responses';
 import { completionResponse, completionStream } from './stream';
@@ -60,49 +51,24 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 		// Cheapest first: a declared oversize body or a missing token is refused before anything is
 		// read or queried.
 		refuseDeclaredOversize(request.headers, MAX_BODY_BYTES);
-		const bearer = bearerOf(request.headers.get('authorization'));
-		// A request that is wrong in itself is still answered 401 first when its token is.
-		const unlessUnauthorized = async (error: unknown): Promise<never> => {
-			await authenticateChat(ctx.deps.db, bearer, touchFailed(ctx));
-			throw error;
+		const principal: Principal = {
+			kind: 'token',
+			bearer: bearerOf(request.headers.get('authorization')),
+			onTouchFailed: touchFailed(ctx)
 		};
+		// A request that is wrong in itself is still answered 401 first when its token is.
+		const unlessUnauthorized = (error: unknown) => refuseAfterPrincipal(ctx.deps.db, principal, error);
 		const body = await readJsonBody(request, MAX_BODY_BYTES).catch(unlessUnauthorized);
 		bodyRead = true;
 		let input: ReturnType<typeof parseCompletionRequest>;
-		let estimate: ChatEstimate;
 		try {
 			input = parseCompletionRequest(body);
-			estimate = await estimateChat({
-				modelId: input.model,
-				messages: input.messages,
-				maxOutputTokens: input.maxOutputTokens
-			});
 		} catch (error) {
 			return await unlessUnauthorized(error);
 		}
-		// ONE statement before the provider call: the token, the owner's keys and preferences, and
-		// the admission for the owner's own key when the plan will start with it.
-		const { owner, facts, ownKeyAdmitted } = await authenticateChat(
-			ctx.deps.db,
-			bearer,
-			touchFailed(ctx),
-			ownKeyAdmission(ctx.deps, ctx.requestId, estimate)
-		).catch(async (error: unknown) => {
-			if (isDatabaseUnavailable(error))
-				await abandonOwnKeyAdmission(
-					ctx.deps,
-					{ requestId: ctx.requestId, api: 'openai' },
-					estimate,
-					'database_unavailable'
-				);
-			throw error;
-		});
 		const meta = completionMeta(ctx.requestId, input.model);
 		const session = await startChat(ctx.deps, {
-			userId: owner.userId,
-			facts,
-			estimate,
-			...(ownKeyAdmitted ? { ownKeyAdmitted } : {}),
+			principal,
 			modelId: input.model,
 			messages: input.messages,
 			maxOutputTokens: input.maxOutputTokens,

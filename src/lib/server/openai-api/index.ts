@@ -15,5 +15,3 @@ export {
 	type UsageWithCost
 } from './responses';
 export { completionStream, completionResponse, type StreamOptions } from './stream';
-
-export { authenticateChat } from './authenticate';

@@ -1,24 +1,19 @@
+export { startChat } from './run';
+export { estimateChat, DEFAULT_MAX_OUTPUT_TOKENS, type ChatEstimate } from './estimate';
+export { finalUsage } from './stream';
 export {
-	startChat,
-	estimateChat,
+	prepareChat,
 	ownKeyAdmission,
-	abandonOwnKeyAdmission,
-	finalUsage,
-	DEFAULT_MAX_OUTPUT_TOKENS
-} from './run';
-export type { ChatDeps, ChatRequest, ChatEstimate, ChatSession, SessionEvent, FinalUsage, RoutingHooks } from './run';
+	refuseAfterPrincipal,
+	type Principal,
+	type PreparedChat,
+	type RoutingFacts
+} from './prepare';
+export type { ChatDeps, ChatRequest, ChatSession, SessionEvent, FinalUsage, RoutingHooks } from './types';
 export { ActiveChats, SERVER_SHUTDOWN } from './active';
 export {
-	routingFactsOf,
-	routingFactsOfRows,
-	fallbackOffQuery,
-	withOwnKeyAdmission,
-	type RoutingFacts,
-	type FactsAndAdmission,
-	type OwnKeyAdmitSpec
-} from './facts';
-export {
 	planRoute,
+	ownKeyProviders,
 	type RoutePlan,
 	type RouteAttempt,
 	type UserKeyState,

@@ -1,3 +1,5 @@
+import type { AppError } from '$lib/server/errors';
+import type { CatalogModel } from '$lib/server/catalog';
 import { PROVIDER_LABELS, type ProviderError, type ProviderId } from '$lib/server/providers';
 import type { RouteAttempt, SkippedChoice } from './plan';
 
@@ -62,4 +64,29 @@ export function fallbackMessage(failed: RouteAttempt, error: ProviderError, answ
 
 export function ownLimitMessage(limitMessage: string, answered: RouteAttempt): string {
 	return `${limitMessage.replace(/\.$/, '')}; ${whoAnswered(answered)}.`;
+}
+
+export interface Fallback {
+	reason: FallbackReason;
+	message: string;
+}
+
+/** Why attempt `index` serves instead of the first choice, or null when it is the first choice. */
+export function describeFallback(
+	model: CatalogModel,
+	skipped: SkippedChoice | null,
+	index: number,
+	attempt: RouteAttempt,
+	previous: { failure: { attempt: RouteAttempt; error: ProviderError } } | { refusal: AppError } | null
+): Fallback | null {
+	if (previous && 'failure' in previous) {
+		const { attempt: failed, error } = previous.failure;
+		return { reason: fallbackReasonOf(error), message: fallbackMessage(failed, error, attempt) };
+	}
+	if (previous) return { reason: 'own_limit_reached', message: ownLimitMessage(previous.refusal.message, attempt) };
+	// The user's own key for this provider was not usable to begin with.
+	if (index === 0 && skipped && (model.provider !== 'openrouter' || attempt.keySource === 'app')) {
+		return { reason: skipped, message: skippedMessage(skipped, model.provider, attempt) };
+	}
+	return null;
 }

@@ -52,13 +52,16 @@ export interface PlanInput {
 	appKeyConfigured: boolean;
 }
 
-const usable = (key: UserKeyState | undefined): key is UserKeyState => key !== undefined && key.status !== 'invalid';
+/** The one key status routing never uses; the first statement's SQL filters on the same value. */
+export const UNUSABLE_KEY_STATUS = 'invalid' as const;
+
+const usable = (key: UserKeyState | undefined): key is UserKeyState =>
+	key !== undefined && key.status !== UNUSABLE_KEY_STATUS;
 
 /**
- * The providers whose key of the user's would serve `model` as the user's own key (the first two
- * rules above). A plan starts with the user's own key exactly when the user has a usable key of
- * one of them, which lets the API admit the request for the user's key in the same statement that
- * reads the keys (before planning).
+ * The providers whose key of the user's serves `model` as the user's own key (rules 1 and 2), in
+ * order. A plan starts with the user's own key exactly when one of them holds a usable key, which
+ * lets the first statement admit for the user's key before planning.
  */
 export function ownKeyProviders(model: RoutableModel): ProviderId[] {
 	return [
@@ -68,27 +71,16 @@ export function ownKeyProviders(model: RoutableModel): ProviderId[] {
 }
 
 export function planRoute({ model, userKeys, allowFallback, appKeyConfigured }: PlanInput): RoutePlan {
-	const attempts: RouteAttempt[] = [];
 	const own = userKeys.get(model.provider);
 	const skipped: SkippedChoice | null = usable(own) ? null : own ? 'key_invalid' : 'no_key';
-
-	if (model.provider !== 'openrouter' && usable(own)) {
-		attempts.push({
-			keySource: 'user',
-			servedBy: model.provider,
-			upstreamModel: model.providerModel,
-			key: { kind: 'user', keyId: own.keyId, provider: model.provider }
-		});
-	}
-	const ownRouter = userKeys.get('openrouter');
-	if (model.openRouterId && usable(ownRouter)) {
-		attempts.push({
-			keySource: 'user',
-			servedBy: 'openrouter',
-			upstreamModel: model.openRouterId,
-			key: { kind: 'user', keyId: ownRouter.keyId, provider: 'openrouter' }
-		});
-	}
+	const attempts = ownKeyProviders(model).flatMap((provider): RouteAttempt[] => {
+		const key = userKeys.get(provider);
+		if (!usable(key)) return [];
+		const upstreamModel = provider === 'openrouter' ? (model.openRouterId ?? model.providerModel) : model.providerModel;
+		return [
+			{ keySource: 'user', servedBy: provider, upstreamModel, key: { kind: 'user', keyId: key.keyId, provider } }
+		];
+	});
 	if (model.openRouterId && allowFallback && appKeyConfigured) {
 		attempts.push({
 			keySource: 'app',

@@ -1,12 +1,5 @@
-export {
-	insertUsageRecord,
-	recordAbandonedRequests,
-	ABANDONED,
-	UsageWriter,
-	type UsageRecord,
-	type UsageWriterOptions,
-	type DeferredWrite
-} from './records';
+export { insertUsageRecord, recordAbandonedRequests, ABANDONED, type UsageRecord } from './records';
+export { UsageWriter, type UsageWriterOptions, type DurableWrite } from './writer';
 export {
 	summarizeUsage,
 	dailyUsage,

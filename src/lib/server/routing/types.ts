@@ -1,0 +1,76 @@
+import type { Kysely } from 'kysely';
+import type { Config } from '$lib/server/config';
+import type { Database, KeySource } from '$lib/server/db';
+import type { AppError } from '$lib/server/errors';
+import type { Logger } from '$lib/server/log';
+import type { CatalogModel } from '$lib/server/catalog';
+import type { ChatMessage, FinishReason, ProviderError, ProviderId } from '$lib/server/providers';
+import type { Keyring } from '$lib/server/vault';
+import type { UsageRecord, UsageWriter } from '$lib/server/usage';
+import type { ActiveChats } from './active';
+import type { FallbackReason } from './messages';
+import type { Principal } from './prepare';
+
+export interface ChatRequest {
+	principal: Principal;
+	/** Public model id, `provider/model`. */
+	modelId: string;
+	messages: ChatMessage[];
+	maxOutputTokens?: number;
+	temperature?: number;
+	stream: boolean;
+	api: 'web' | 'openai';
+	requestId: string;
+	/** Aborts when the client goes away. */
+	signal: AbortSignal;
+}
+
+/** Observers for metrics and logs; every hook is optional and must not throw. */
+export interface RoutingHooks {
+	attemptFailed?(info: {
+		provider: ProviderId;
+		keySource: KeySource;
+		failure: ProviderError['failure'];
+		afterFirstToken: boolean;
+	}): void;
+	fellBack?(info: { provider: ProviderId; reason: FallbackReason }): void;
+	refused?(info: { provider: ProviderId; keySource: KeySource; code: string }): void;
+	completed?(record: UsageRecord): void;
+	streamOpened?(): void;
+	streamClosed?(): void;
+}
+
+export interface ChatDeps {
+	db: Kysely<Database>;
+	config: Config;
+	keyring: Keyring;
+	usageWriter: UsageWriter;
+	log: Logger;
+	hooks?: RoutingHooks;
+	/** The requests in flight in this process, which graceful shutdown stops and waits for. */
+	activeChats?: ActiveChats;
+}
+
+export interface FinalUsage {
+	promptTokens: number;
+	completionTokens: number;
+	costMicros: number;
+	estimated: boolean;
+}
+
+export type SessionEvent =
+	| { type: 'delta'; text: string }
+	| { type: 'done'; finishReason: FinishReason; usage: FinalUsage }
+	| { type: 'error'; error: AppError; usage: FinalUsage };
+
+export interface ChatSession {
+	requestId: string;
+	model: CatalogModel;
+	keySource: KeySource;
+	servedBy: ProviderId;
+	fallback: { reason: FallbackReason; message: string } | null;
+	/** delta… then exactly one `done` or `error`. Stop iterating (return()) to abort. */
+	events: AsyncGenerator<SessionEvent, void, undefined>;
+	/** Stops the upstream call now (client went away); the events then end and settle. */
+	abort(): void;
+}
