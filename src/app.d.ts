@@ -23,7 +23,10 @@ declare global {
 		}
 		// interface PageData {}
 		// interface PageState {}
-		// interface Platform {}
+		interface Platform {
+			/** adapter-node's incoming request (absent under `vite dev`). */
+			req?: import('node:http').IncomingMessage;
+		}
 	}
 }
 

@@ -25,6 +25,8 @@ export interface BehaviourSpec {
 	reply?: string;
 	/** Wait before sending response headers. Default 3000 for 'slow', 0 otherwise. */
 	firstByteDelayMs?: number;
+	/** Stream: wait after the headers and the opening frames, before the first content. Default 0. */
+	firstTokenDelayMs?: number;
 	/** Wait between stream chunks. Default 0. */
 	chunkDelayMs?: number;
 	/** Value of the retry-after header for '429'. Default 1. */
@@ -36,6 +38,7 @@ export interface ResolvedBehaviour {
 	behaviour: Behaviour;
 	reply?: string;
 	firstByteDelayMs: number;
+	firstTokenDelayMs: number;
 	chunkDelayMs: number;
 	retryAfterSeconds: number;
 }
@@ -54,6 +57,7 @@ export function resolveBehaviour(input: Behaviour | BehaviourSpec = 'ok'): Resol
 		behaviour: spec.behaviour,
 		reply: spec.reply,
 		firstByteDelayMs: nonNegative(spec.firstByteDelayMs, 'firstByteDelayMs') ?? defaultDelay,
+		firstTokenDelayMs: nonNegative(spec.firstTokenDelayMs, 'firstTokenDelayMs') ?? 0,
 		chunkDelayMs: nonNegative(spec.chunkDelayMs, 'chunkDelayMs') ?? 0,
 		retryAfterSeconds: nonNegative(spec.retryAfterSeconds, 'retryAfterSeconds') ?? 1
 	};

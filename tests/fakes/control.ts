@@ -1,5 +1,5 @@
 // HTTP control plane, so a fake running in another process (cli.ts) can be scripted:
-//   POST /__control/keys      {provider, key, behaviour?, reply?, firstByteDelayMs?, chunkDelayMs?, retryAfterSeconds?}
+//   POST /__control/keys      {provider, key, behaviour?, reply?, firstByteDelayMs?, firstTokenDelayMs?, chunkDelayMs?, retryAfterSeconds?}
 //   GET  /__control/requests  the request log as JSON
 //   POST /__control/reset     forget keys and requests
 //   GET  /__control/health    {ok: true, baseUrls}
@@ -40,14 +40,16 @@ export function parseKeyRegistration(body: unknown): KeyRegistration | Error {
 	if (!isBehaviour(behaviour)) return new Error(`unknown behaviour: ${String(behaviour)}`);
 	if (body.reply !== undefined && typeof body.reply !== 'string') return new Error('reply must be a string');
 	const firstByteDelayMs = optionalNumber(body, 'firstByteDelayMs');
+	const firstTokenDelayMs = optionalNumber(body, 'firstTokenDelayMs');
 	const chunkDelayMs = optionalNumber(body, 'chunkDelayMs');
 	const retryAfterSeconds = optionalNumber(body, 'retryAfterSeconds');
-	for (const value of [firstByteDelayMs, chunkDelayMs, retryAfterSeconds]) {
+	for (const value of [firstByteDelayMs, firstTokenDelayMs, chunkDelayMs, retryAfterSeconds]) {
 		if (value instanceof Error) return value;
 	}
 	const spec: BehaviourSpec = { behaviour };
 	if (typeof body.reply === 'string') spec.reply = body.reply;
 	if (typeof firstByteDelayMs === 'number') spec.firstByteDelayMs = firstByteDelayMs;
+	if (typeof firstTokenDelayMs === 'number') spec.firstTokenDelayMs = firstTokenDelayMs;
 	if (typeof chunkDelayMs === 'number') spec.chunkDelayMs = chunkDelayMs;
 	if (typeof retryAfterSeconds === 'number') spec.retryAfterSeconds = retryAfterSeconds;
 	return { provider: body.provider, key: body.key, spec };

@@ -282,6 +282,7 @@ async function streamReply(turn: Turn, call: ChatCall, reply: string, usage: Usa
 
 	exchange.startEventStream(turn.headers);
 	if (!(await writeFrames(exchange, plan.head, 0))) return false;
+	if (!(await exchange.sleep(behaviour.firstTokenDelayMs))) return false;
 	if (firstContent !== undefined && !(await exchange.write(firstContent))) return false;
 
 	switch (behaviour.behaviour) {

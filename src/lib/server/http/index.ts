@@ -7,3 +7,4 @@ export { initServer } from './init';
 export { requestLogHandle, plainRequestId } from './log';
 export { databaseUnavailableHandle, UNAVAILABLE_MESSAGE } from './unavailable';
 export { readJsonBody, refuseDeclaredOversize, closeAfter } from './body';
+export { clientSignal } from './client';

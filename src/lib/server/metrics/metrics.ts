@@ -148,6 +148,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 		help: 'Provider answers being streamed right now.',
 		registers
 	});
+	const openReservations = new Gauge({
+		name: 'latchkey_open_reservations',
+		help: 'Limit reservations held by requests of this instance: admitted, not yet settled or released.',
+		registers
+	});
 	const httpRequests = new Counter({
 		name: 'latchkey_http_requests_total',
 		help: 'HTTP requests handled, by method, route and status.',
@@ -208,6 +213,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 		},
 		streamClosed() {
 			activeStreams.dec();
+		},
+		reservationOpened() {
+			openReservations.inc();
+		},
+		reservationClosed() {
+			openReservations.dec();
 		}
 	};
 

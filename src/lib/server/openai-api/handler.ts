@@ -24,6 +24,8 @@ export const MAX_BODY_BYTES = 512 * 1024;
 export interface OpenAiApiContext {
 	deps: ChatDeps;
 	requestId: string;
+	/** Aborts when the client goes away (defaults to the request's own signal). */
+	signal?: AbortSignal;
 }
 
 /**
@@ -76,7 +78,7 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 			stream: input.stream,
 			api: 'openai',
 			requestId: ctx.requestId,
-			signal: request.signal
+			signal: ctx.signal ?? request.signal
 		});
 		const headers: Record<string, string> = {
 			'x-key-source': session.keySource,

@@ -76,6 +76,9 @@ export async function openRoute(
 	let previous: Parameters<typeof describeFallback>[4] = null;
 	let lastError: AppError | undefined;
 	for (const [index, attempt] of plan.attempts.entries()) {
+		// Gone while the previous attempt failed: the next one is not admitted at all. (The first may
+		// hold the first statement's admission, which the ledger must see: it stops at its call.)
+		if (index > 0 && stops.signal.aborted) throw stopped(ledger, attempt, null, stops);
 		let admission: Admission;
 		try {
 			admission = await ledger.admit(index, attempt, index === 0 ? prepared.admitted : null);
@@ -132,9 +135,7 @@ export async function openRoute(
 				});
 				if (error.failure === 'aborted' || stops.signal.aborted) {
 					await ledger.release(admission);
-					const shutdown = stops.byServer();
-					ledger.finish(failed(attempt, shutdown ? SERVER_SHUTDOWN : 'client_aborted', fallbackReason));
-					throw shutdown ? serverRestarting(false) : clientAborted();
+					throw stopped(ledger, attempt, fallbackReason, stops);
 				}
 				if (invalidatesKeyFailure(error.failure) && attempt.key.kind === 'user') {
 					const keyId = attempt.key.keyId;
@@ -144,7 +145,7 @@ export async function openRoute(
 					);
 				}
 				if (isRetryableFailure(error.failure) && tryNumber === 1) {
-					await delay(Math.min((error.retryAfterSeconds ?? 0) * 1000, 1000) || RETRY_DELAY_MS);
+					await delay(Math.min((error.retryAfterSeconds ?? 0) * 1000, 1000) || RETRY_DELAY_MS, stops.signal);
 					continue;
 				}
 				await ledger.release(admission);
@@ -174,4 +175,21 @@ const failed = (attempt: RouteAttempt, errorCode: string, fallbackReason: string
 	fallbackReason
 });
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The client left or the server is stopping: recorded as such, answered as such. */
+function stopped(ledger: Ledger, attempt: RouteAttempt, fallbackReason: string | null, stops: Stops): AppError {
+	const shutdown = stops.byServer();
+	ledger.finish(failed(attempt, shutdown ? SERVER_SHUTDOWN : 'client_aborted', fallbackReason));
+	return shutdown ? serverRestarting(false) : clientAborted();
+}
+
+/** Waits `ms`, or less when `signal` aborts (the next try then sees it aborted). */
+const delay = (ms: number, signal: AbortSignal) =>
+	new Promise<void>((resolve) => {
+		const timer = setTimeout(done, ms);
+		function done() {
+			clearTimeout(timer);
+			signal.removeEventListener('abort', done);
+			resolve();
+		}
+		signal.addEventListener('abort', done, { once: true });
+	});

@@ -75,6 +75,7 @@ export class Ledger {
 				? await admissionOf(db, request, admitted)
 				: await admit(db, config.limitDefaults, request);
 			this.open.set(admission.requestId, admission);
+			this.deps.hooks?.reservationOpened?.();
 			this.notify(admission.crossed);
 			return admission;
 		} catch (error) {
@@ -94,6 +95,7 @@ export class Ledger {
 	async release(admission: Admission): Promise<void> {
 		if (!this.open.delete(admission.requestId)) return;
 		await this.durably(`release ${admission.requestId}`, () => release(this.deps.db, admission));
+		this.deps.hooks?.reservationClosed?.();
 	}
 
 	/** Settles the reservation on what was served, retried through an outage. */
@@ -104,6 +106,7 @@ export class Ledger {
 			const { crossed } = await settle(this.deps.db, admission, { costMicros: usage.costMicros, totalTokens });
 			this.notify(crossed);
 		});
+		this.deps.hooks?.reservationClosed?.();
 	}
 
 	/** The request's one usage record; the first call wins. Written by `close()`. */

@@ -38,6 +38,9 @@ export interface RoutingHooks {
 	completed?(record: UsageRecord): void;
 	streamOpened?(): void;
 	streamClosed?(): void;
+	/** A reservation was admitted; closed once its settle or release is written (or given up). */
+	reservationOpened?(): void;
+	reservationClosed?(): void;
 }
 
 export interface ChatDeps {

@@ -1,10 +1,10 @@
 import { handleWebChat } from '$lib/server/chat';
 import { AppError, httpErrorResponse } from '$lib/server/errors';
-import { closeAfter, readJsonBody } from '$lib/server/http';
+import { clientSignal, closeAfter, readJsonBody } from '$lib/server/http';
 import { chatDeps } from '$lib/server/services';
 import type { RequestHandler } from './$types';
 
-export const POST: RequestHandler = async ({ request, locals }) => {
+export const POST: RequestHandler = async ({ request, locals, platform }) => {
 	try {
 		if (!locals.user) throw new AppError('unauthorized', 'Sign in to chat.');
 		if (!/^application\/json\b/i.test(request.headers.get('content-type') ?? '')) {
@@ -22,7 +22,7 @@ export const POST: RequestHandler = async ({ request, locals }) => {
 				deps: chatDeps(locals.services, locals.log),
 				userId: locals.user.id,
 				requestId: locals.requestId,
-				signal: request.signal
+				signal: clientSignal(request, platform)
 			},
 			body
 		);
