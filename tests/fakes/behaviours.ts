@@ -31,6 +31,8 @@ export interface BehaviourSpec {
 	chunkDelayMs?: number;
 	/** Value of the retry-after header for '429'. Default 1. */
 	retryAfterSeconds?: number;
+	/** Usage to report instead of the true one (a hostile or broken provider, e.g. 1e300 tokens). */
+	reportUsage?: { promptTokens: number; completionTokens: number };
 }
 
 /** A behaviour with every default filled in. */
@@ -41,6 +43,7 @@ export interface ResolvedBehaviour {
 	firstTokenDelayMs: number;
 	chunkDelayMs: number;
 	retryAfterSeconds: number;
+	reportUsage?: { promptTokens: number; completionTokens: number };
 }
 
 export const DEFAULT_SLOW_DELAY_MS = 3000;
@@ -59,7 +62,8 @@ export function resolveBehaviour(input: Behaviour | BehaviourSpec = 'ok'): Resol
 		firstByteDelayMs: nonNegative(spec.firstByteDelayMs, 'firstByteDelayMs') ?? defaultDelay,
 		firstTokenDelayMs: nonNegative(spec.firstTokenDelayMs, 'firstTokenDelayMs') ?? 0,
 		chunkDelayMs: nonNegative(spec.chunkDelayMs, 'chunkDelayMs') ?? 0,
-		retryAfterSeconds: nonNegative(spec.retryAfterSeconds, 'retryAfterSeconds') ?? 1
+		retryAfterSeconds: nonNegative(spec.retryAfterSeconds, 'retryAfterSeconds') ?? 1,
+		...(spec.reportUsage ? { reportUsage: spec.reportUsage } : {})
 	};
 }
 

@@ -241,7 +241,7 @@ async function serveChat(turn: Turn, match: RouteMatch & { kind: 'chat' }): Prom
 
 	const reply = behaviour.reply ?? defaultReply(dialect.provider, call.model, call.lastUserText);
 	const usage = usageFor(call.promptTexts, reply);
-	const reportedUsage = behaviour.behaviour === 'no_usage' ? undefined : usage;
+	const reportedUsage = behaviour.behaviour === 'no_usage' ? undefined : (behaviour.reportUsage ?? usage);
 	const delivered = call.stream
 		? await streamReply(turn, call, reply, reportedUsage)
 		: await answerOnce(turn, call, reply, reportedUsage);

@@ -5,7 +5,7 @@ import { costMicros, getModel } from '$lib/server/catalog';
 import { setFallbackPreference, startChat, type ChatSession, type SessionEvent } from '$lib/server/routing';
 import { chatDeps, type Services } from '$lib/server/services';
 import type { Provider } from '$lib/server/config';
-import { startFakeProviders, usageFor, type Behaviour, type FakeProviders } from '../fakes/server';
+import { startFakeProviders, usageFor, type Behaviour, type BehaviourSpec, type FakeProviders } from '../fakes/server';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
 import { appErrorFrom } from '../helpers/errors';
@@ -50,7 +50,7 @@ describeEachDatabase('chat routing', (database) => {
 	/** A user holding a working key for `provider`, whose behaviour can then be changed. */
 	async function userWithKey(
 		provider: Provider,
-		behaviour: Behaviour = 'ok'
+		behaviour: Behaviour | BehaviourSpec = 'ok'
 	): Promise<{ user: TestUser; key: string }> {
 		const user = await createUser(services.db, provider);
 		const key = testKey(provider, 'rt');
@@ -386,6 +386,31 @@ describeEachDatabase('chat routing', (database) => {
 		expect(row!.completion_tokens).toBeGreaterThan(0);
 		expect(row!.cost_micros).toBeGreaterThan(0);
 	});
+
+	it.each([
+		['openai', 'openai/gpt-4o-mini', true],
+		['openai', 'openai/gpt-4o-mini', false],
+		['anthropic', 'anthropic/claude-sonnet-4', true],
+		['openrouter', 'openrouter/meta-llama/llama-3.3-70b-instruct', true]
+	] as const)(
+		'records impossible usage from %s (%s, stream %s) as our estimate, settles it, and ends the answer',
+		async (provider, modelId, stream) => {
+			const { user } = await userWithKey(provider, {
+				behaviour: 'ok',
+				reportUsage: { promptTokens: 1e300, completionTokens: 7 }
+			});
+			const session = await chat(user, modelId, { stream });
+			const { text, end } = await readAll(session);
+			expect(text.length).toBeGreaterThan(0);
+			expect(end).toMatchObject({ type: 'done', usage: { estimated: true } });
+			const [row] = await usageRow(session.requestId);
+			expect(row).toMatchObject({ success: true, estimated: true, error_code: null });
+			expect(row!.prompt_tokens).toBeLessThan(100);
+			expect(row!.cost_micros).toBeGreaterThan(0);
+			expect(row!.cost_micros).toBeLessThanOrEqual((await reservationsOf(user))[0]!.amount_micros);
+			expect((await reservationsOf(user)).map((r) => r.outcome)).toEqual(['settled']);
+		}
+	);
 
 	it('rejects an unknown model and a conversation too long for the model, recording nothing', async () => {
 		const user = await createUser(services.db, 'badinput');

@@ -1,6 +1,5 @@
 export { startChat } from './run';
 export { estimateChat, DEFAULT_MAX_OUTPUT_TOKENS, type ChatEstimate } from './estimate';
-export { finalUsage } from './stream';
 export {
 	prepareChat,
 	ownKeyAdmission,

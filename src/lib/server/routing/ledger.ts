@@ -98,14 +98,15 @@ export class Ledger {
 		this.deps.hooks?.reservationClosed?.();
 	}
 
-	/** Settles the reservation on what was served, retried through an outage. */
+	/** Settles the reservation on what was served, retried through an outage; released if the database refuses it. */
 	async settle(admission: Admission, usage: FinalUsage): Promise<void> {
 		if (!this.open.delete(admission.requestId)) return;
-		await this.durably(`settle ${admission.requestId}`, async () => {
-			const totalTokens = usage.promptTokens + usage.completionTokens;
+		const totalTokens = usage.promptTokens + usage.completionTokens;
+		const settled = await this.durably(`settle ${admission.requestId}`, async () => {
 			const { crossed } = await settle(this.deps.db, admission, { costMicros: usage.costMicros, totalTokens });
 			this.notify(crossed);
 		});
+		if (!settled) await this.durably(`release ${admission.requestId}`, () => release(this.deps.db, admission));
 		this.deps.hooks?.reservationClosed?.();
 	}
 
@@ -192,11 +193,16 @@ export class Ledger {
 		this.deps.hooks?.completed?.(record);
 	}
 
-	private durably(description: string, run: () => Promise<unknown>): Promise<void> {
+	/** Runs an idempotent write now or, in an outage, once the database is back; false if it was refused. */
+	private durably(description: string, run: () => Promise<unknown>): Promise<boolean> {
 		const { requestId } = this.request;
-		const write = this.deps.usageWriter
-			.writeDurably({ description, requestId, run })
-			.catch((error: unknown) => this.deps.log.error({ err: error, requestId }, `${description} failed`));
+		const write = this.deps.usageWriter.writeDurably({ description, requestId, run }).then(
+			() => true,
+			(error: unknown) => {
+				this.deps.log.error({ err: error, requestId }, `${description} failed`);
+				return false;
+			}
+		);
 		this.track(write);
 		return write;
 	}

@@ -1,13 +1,12 @@
 import type { AppError } from '$lib/server/errors';
-import { costMicros, countTextTokens, type CatalogModel } from '$lib/server/catalog';
+import type { CatalogModel } from '$lib/server/catalog';
 import { markKeyUsed } from '$lib/server/keys';
 import { classifyProviderFailure, ProviderError, type FinishReason } from '$lib/server/providers';
 import type { OpenedRoute, Stops } from './attempts';
 import { midStreamError, serverRestarting } from './errors';
 import type { Ledger } from './ledger';
 import type { ChatDeps, FinalUsage, SessionEvent } from './types';
-
-type Reported = { promptTokens: number; completionTokens: number; costMicros?: number };
+import { finalUsage, type ReportedUsage } from './usage';
 
 /**
  * Relays the provider's events as the session's: deltas, then exactly one `done` or `error`.
@@ -23,7 +22,7 @@ export async function* relayEvents(
 ): AsyncGenerator<SessionEvent, void, undefined> {
 	const { attempt, opened } = route;
 	let text = '';
-	let reported: Reported | undefined;
+	let reported: ReportedUsage | undefined;
 	let finishReason: FinishReason = 'other';
 	let firstTokenAt: number | undefined;
 	let outcome: 'ok' | 'failed' | 'aborted' = 'aborted';
@@ -69,7 +68,15 @@ export async function* relayEvents(
 	} finally {
 		route.detach();
 		if (outcome !== 'ok') route.upstream.abort();
-		usage = finalUsage(context.model, reported, context.promptTokens, text);
+		const final = finalUsage(context.model, reported, context.promptTokens, text);
+		usage = final.usage;
+		if (final.implausible) {
+			const { provider, id } = context.model;
+			deps.log.warn(
+				{ provider, model: id, servedBy: attempt.servedBy, reported },
+				'impossible usage reported; our estimate recorded'
+			);
+		}
 		const errorCode =
 			outcome === 'aborted' ? 'client_aborted' : outcome === 'failed' ? (failure?.reason ?? 'upstream_error') : null;
 		ledger.finish({
@@ -97,31 +104,4 @@ export async function* relayEvents(
 	}
 	if (outcome === 'ok') yield { type: 'done', finishReason, usage };
 	else if (outcome === 'failed' && failure) yield { type: 'error', error: failure, usage };
-}
-
-/**
- * Provider-reported usage wins (OpenRouter's own cost when it sent one); otherwise tokens are
- * counted with our tokenizer and the record is flagged as estimated. Costs round up.
- */
-export function finalUsage(
-	model: CatalogModel,
-	reported: Reported | undefined,
-	promptEstimate: number,
-	text: string
-): FinalUsage {
-	if (reported) {
-		return {
-			promptTokens: reported.promptTokens,
-			completionTokens: reported.completionTokens,
-			costMicros: reported.costMicros ?? costMicros(model, reported.promptTokens, reported.completionTokens),
-			estimated: false
-		};
-	}
-	const completionTokens = countTextTokens(text);
-	return {
-		promptTokens: promptEstimate,
-		completionTokens,
-		costMicros: costMicros(model, promptEstimate, completionTokens),
-		estimated: true
-	};
 }
