@@ -27,7 +27,6 @@ export {
 	usageCsvFilename,
 	parseUtcRange,
 	parseUtcBound,
-	formatMicrosAsUsd,
 	neutralizeFormula,
 	defaultExportStrategy,
 	USAGE_CSV_COLUMNS,

@@ -1,4 +1,5 @@
 import { fail, redirect } from '@sveltejs/kit';
+import { formatUsd, microsToUsd, usdToMicros } from '$lib/money';
 import { providers, type Provider } from '$lib/server/config';
 import { badRequest, isAppError } from '$lib/server/errors';
 import {
@@ -13,7 +14,6 @@ import {
 	type KeyActor
 } from '$lib/server/keys';
 import {
-	formatUsd,
 	getEffectiveLimits,
 	setLimitsInput,
 	setUserLimits,
@@ -276,13 +276,16 @@ function changedLimits(form: FormData, current: ProviderLimits | undefined) {
 		if (!Number.isFinite(value)) throw badRequest(problem, { details: { field: name } });
 		if (value !== shown) changes[name] = value;
 	};
-	const dollars = (raw: string) => (/^\$?\s*\d*\.?\d+$/.test(raw) ? Number(raw.replace(/[$\s]/g, '')) : NaN);
+	const dollars = (raw: string) => {
+		const micros = usdToMicros(raw);
+		return micros === undefined ? NaN : microsToUsd(micros);
+	};
 	const whole = (raw: string) => {
 		const digits = raw.replace(/[,\s]/g, '');
 		return /^\d+$/.test(digits) ? Number(digits) : NaN;
 	};
 	const usdOf = (micros: number | null | undefined) =>
-		micros === null || micros === undefined ? micros : micros / 1_000_000;
+		micros === null || micros === undefined ? micros : microsToUsd(micros);
 	read(
 		'dailyCapUsd',
 		usdOf(current?.own.dailyCapMicros) ?? undefined,
