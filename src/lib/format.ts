@@ -30,12 +30,3 @@ export function formatWait(seconds: number): string {
 
 /** The words for key sources, the same everywhere (the selector, messages, the dashboard). */
 export const KEY_SOURCE_LABELS = { user: '🔑 Your key', app: 'App', unavailable: 'Needs a key' } as const;
-
-export const PROVIDER_LABELS = {
-	openai: 'OpenAI',
-	anthropic: 'Anthropic',
-	google: 'Google Gemini',
-	openrouter: 'OpenRouter'
-} as const;
-
-export type ProviderKey = keyof typeof PROVIDER_LABELS;

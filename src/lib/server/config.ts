@@ -1,13 +1,12 @@
 import { z } from 'zod';
 import { usdToMicros } from '$lib/money';
+import { PROVIDER_IDS, type ProviderId } from '$lib/providers';
 
 /**
  * Every environment variable Latchkey reads, parsed once into one typed object.
  * A wrong value stops start-up with a message naming the variable and what it expects
  * (see `ConfigError`). Nothing else in the server reads `process.env`.
  */
-
-const PROVIDERS = ['openai', 'anthropic', 'google', 'openrouter'] as const;
 
 const optionalString = z
 	.string()
@@ -131,8 +130,8 @@ const envSchema = z.object({
 	SIGNIN_WINDOW_SECONDS: wholeNumber('seconds', 1, 86_400).default('900')
 });
 
-export type Provider = (typeof PROVIDERS)[number];
-export const providers: readonly Provider[] = PROVIDERS;
+export type Provider = ProviderId;
+export const providers: readonly Provider[] = PROVIDER_IDS;
 
 export interface MasterKey {
 	id: string;

@@ -1,5 +1,5 @@
-// Shared by the admin pages (money is in $lib/money); dates print in UTC so server and browser
-// render the same text.
+// Shared by the admin pages (money is in $lib/money, provider names in $lib/providers); dates print
+// in UTC so server and browser render the same text.
 
 export { formatDate, formatDateTime } from '$lib/components/settings/format';
 
@@ -13,16 +13,6 @@ export function formatRate(rate: number | null): string {
 export function formatCount(value: number): string {
 	return value.toLocaleString('en-US');
 }
-
-export const PROVIDER_NAMES: Record<string, string> = {
-	openai: 'OpenAI',
-	anthropic: 'Anthropic',
-	google: 'Google Gemini',
-	openrouter: 'OpenRouter'
-};
-
-export const providerName = (provider: string | null): string =>
-	provider ? (PROVIDER_NAMES[provider] ?? provider) : '—';
 
 export const keySourceName = (source: string): string => (source === 'user' ? 'Own key' : 'App key');
 

@@ -35,7 +35,6 @@ export {
 	type AdminActor
 } from './settings';
 export { startLimitsMaintenance, type LimitsMaintenanceOptions } from './maintenance';
-export { providerName } from './messages';
 export { keySources } from './types';
 export type {
 	KeySource,

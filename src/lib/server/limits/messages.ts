@@ -1,17 +1,9 @@
 import { formatUsd } from '$lib/money';
+import { providerName } from '$lib/providers';
 import type { Provider } from '$lib/server/config';
 import type { KeySource } from './types';
 
 /** User-facing wording for limits: which limit, on which key, and when it resets (always UTC). */
-
-const PROVIDER_NAMES: Record<Provider, string> = {
-	openai: 'OpenAI',
-	anthropic: 'Anthropic',
-	google: 'Google Gemini',
-	openrouter: 'OpenRouter'
-};
-
-export const providerName = (provider: Provider): string => PROVIDER_NAMES[provider];
 
 export const formatCount = (n: number): string => n.toLocaleString('en-US');
 

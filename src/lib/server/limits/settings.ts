@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { sql, type Kysely, type Transaction, type Updateable } from 'kysely';
 import { formatUsd, usdToMicros } from '$lib/money';
+import { providerName } from '$lib/providers';
 import { providers, type Provider } from '$lib/server/config';
 import type { Database, LimitSettingsTable } from '$lib/server/db';
 import { recordAudit, type AuditDetails } from '$lib/server/audit';
 import { AppError } from '$lib/server/errors';
-import { formatCount, providerName } from './messages';
+import { formatCount } from './messages';
 import {
 	keySources,
 	type EffectiveLimits,

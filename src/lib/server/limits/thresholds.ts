@@ -1,7 +1,8 @@
 import type { Provider } from '$lib/server/config';
 import type { NewNotification } from '$lib/server/notifications';
 import { formatUsd } from '$lib/money';
-import { formatCount, formatResetTime, onKey, providerName, rateLimitMessage } from './messages';
+import { providerName } from '$lib/providers';
+import { formatCount, formatResetTime, onKey, rateLimitMessage } from './messages';
 import type { KeySource } from './types';
 
 export type LimitMetric = 'requests_per_hour' | 'tokens_per_hour' | 'daily_cap';
