@@ -29,6 +29,8 @@ export interface BehaviourSpec {
 	chunkDelayMs?: number;
 	/** Value of the retry-after header for '429'. Default 1. */
 	retryAfterSeconds?: number;
+	/** Replaces the provider's machine code in this key's error answers (a hostile or unknown code). */
+	errorCode?: string;
 }
 
 /** A behaviour with every default filled in. */
@@ -38,6 +40,7 @@ export interface ResolvedBehaviour {
 	firstByteDelayMs: number;
 	chunkDelayMs: number;
 	retryAfterSeconds: number;
+	errorCode?: string;
 }
 
 export const DEFAULT_SLOW_DELAY_MS = 3000;
@@ -55,7 +58,8 @@ export function resolveBehaviour(input: Behaviour | BehaviourSpec = 'ok'): Resol
 		reply: spec.reply,
 		firstByteDelayMs: nonNegative(spec.firstByteDelayMs, 'firstByteDelayMs') ?? defaultDelay,
 		chunkDelayMs: nonNegative(spec.chunkDelayMs, 'chunkDelayMs') ?? 0,
-		retryAfterSeconds: nonNegative(spec.retryAfterSeconds, 'retryAfterSeconds') ?? 1
+		retryAfterSeconds: nonNegative(spec.retryAfterSeconds, 'retryAfterSeconds') ?? 1,
+		errorCode: spec.errorCode
 	};
 }
 
