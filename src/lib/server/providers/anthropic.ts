@@ -16,6 +16,20 @@ import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './t
 // Anthropic Messages through `@anthropic-ai/sdk` 1.x (`baseURL` without /v1). API version
 // 2026-10-21 rejects temperature/top_p/top_k, so `call.temperature` is not sent.
 
+/** Its documented error types (`error.type`), the only codes it has. */
+const ANTHROPIC_ERROR_TYPES: ReadonlySet<string> = new Set([
+	'invalid_request_error',
+	'authentication_error',
+	'billing_error',
+	'permission_error',
+	'not_found_error',
+	'request_too_large',
+	'rate_limit_error',
+	'api_error',
+	'overloaded_error',
+	'timeout_error'
+]);
+
 export const anthropicAdapter: ProviderAdapter = {
 	id: 'anthropic',
 	chat: (call, baseUrl) =>
@@ -29,7 +43,8 @@ export const anthropicAdapter: ProviderAdapter = {
 			options
 		),
 	normalizeKey: (raw) => normalizeKeyShape('anthropic', raw),
-	classifyError: classifyAnthropicError
+	classifyError: classifyAnthropicError,
+	knownCodes: ANTHROPIC_ERROR_TYPES
 };
 
 function classifyAnthropicError(error: unknown): Classified | undefined {

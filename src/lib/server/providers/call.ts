@@ -61,8 +61,7 @@ class CallGuard implements CallControl {
 		return classifyWith(this.rules, error, {
 			afterFirstToken: this.textYielded,
 			aborted: this.call.signal.aborted,
-			timedOut: this.timedOut,
-			secrets: [this.call.apiKey]
+			timedOut: this.timedOut
 		});
 	}
 

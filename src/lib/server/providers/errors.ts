@@ -1,8 +1,8 @@
 import { PROVIDER_NAMES } from '$lib/providers';
 import type { ProviderId } from './types';
 
-// One typed error for every way a provider call can fail, worded by us: SDK messages can echo a
-// (masked) key, bodies or URLs. Adapters classify their own SDK's errors.
+// One typed error for every way a provider call can fail, worded by us: SDK messages and unknown
+// codes can echo a (masked) key, bodies or URLs. Adapters classify their own SDK's errors.
 
 export type ProviderFailure =
 	| 'auth'
@@ -52,6 +52,7 @@ export interface ProviderErrorInit {
 	failure: ProviderFailure;
 	status?: number;
 	retryAfterSeconds?: number;
+	/** Only a code from the provider's known list (`FailureRules.knownCodes`). */
 	providerCode?: string;
 	afterFirstToken: boolean;
 }
@@ -99,11 +100,9 @@ export interface ClassifyContext {
 	timedOut?: boolean;
 	/** The caller's signal aborted: wins over whatever error the abort caused. */
 	aborted?: boolean;
-	/** Strings that must never appear in the error (the key): a provider code containing one is dropped. */
-	secrets?: readonly string[];
 }
 
-/** What an adapter read from an error; `providerCode` is raw here and checked by `classifyWith`. */
+/** What an adapter read from an error; `providerCode` is raw here and filtered by `classifyWith`. */
 export interface Classified {
 	failure: ProviderFailure;
 	status?: number;
@@ -116,6 +115,8 @@ export interface FailureRules {
 	id: ProviderId;
 	/** Its SDK's errors; undefined for anything else (sockets, fetch, JSON), which is classified here. */
 	classifyError(error: unknown): Classified | undefined;
+	/** The machine codes it documents. Any other code is dropped: it could carry a piece of the key. */
+	knownCodes: ReadonlySet<string>;
 }
 
 /** Map anything an adapter caught to a `ProviderError`. */
@@ -126,24 +127,16 @@ export function classifyWith(rules: FailureRules, error: unknown, context: Class
 		: context.timedOut
 			? { failure: 'timeout' }
 			: (passedOn ?? rules.classifyError(error) ?? classifyBelowSdk(error));
+	const code = classified.providerCode;
 	return new ProviderError({
 		provider: passedOn?.provider ?? rules.id,
 		failure: classified.failure,
 		status: classified.status,
 		retryAfterSeconds: classified.retryAfterSeconds,
-		providerCode: safeCode(classified.providerCode, context.secrets ?? []),
+		// A ProviderError's code was vetted when it was made.
+		providerCode: passedOn || (code !== undefined && rules.knownCodes.has(code)) ? code : undefined,
 		afterFirstToken: context.afterFirstToken
 	});
-}
-
-/** A provider code is kept only if it looks like a code and shares nothing with a secret. */
-function safeCode(code: string | undefined, secrets: readonly string[]): string | undefined {
-	if (code === undefined || !/^[A-Za-z0-9_.:-]{1,80}$/.test(code)) return undefined;
-	for (const secret of secrets) {
-		if (secret === '') continue;
-		if (code.includes(secret) || (code.length >= 8 && secret.includes(code))) return undefined;
-	}
-	return code;
 }
 
 /** The meaning of an HTTP status any provider shares; adapters apply their exceptions first. */

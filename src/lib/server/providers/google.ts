@@ -17,6 +17,38 @@ import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './t
 // `?key=`, which would reach URL logs). No SDK `timeout`: it never clears that timer and would cut
 // long streams; our idle timeout aborts the signal instead.
 
+/** Its status names, the ErrorInfo reasons of google.api.ErrorReason it may send, and per-day quota ids. */
+const GOOGLE_CODES: ReadonlySet<string> = new Set([
+	'INVALID_ARGUMENT',
+	'FAILED_PRECONDITION',
+	'OUT_OF_RANGE',
+	'UNAUTHENTICATED',
+	'PERMISSION_DENIED',
+	'NOT_FOUND',
+	'RESOURCE_EXHAUSTED',
+	'CANCELLED',
+	'INTERNAL',
+	'UNAVAILABLE',
+	'DEADLINE_EXCEEDED',
+	'API_KEY_INVALID',
+	'API_KEY_SERVICE_BLOCKED',
+	'API_KEY_HTTP_REFERRER_BLOCKED',
+	'API_KEY_IP_ADDRESS_BLOCKED',
+	'API_KEY_ANDROID_APP_BLOCKED',
+	'API_KEY_IOS_APP_BLOCKED',
+	'SERVICE_DISABLED',
+	'BILLING_DISABLED',
+	'CONSUMER_INVALID',
+	'CONSUMER_SUSPENDED',
+	'USER_PROJECT_DENIED',
+	'RATE_LIMIT_EXCEEDED',
+	'RESOURCE_QUOTA_EXCEEDED',
+	'LOCATION_POLICY_VIOLATED',
+	'GenerateRequestsPerDayPerProjectPerModel-FreeTier',
+	'GenerateRequestsPerDayPerProjectPerModel',
+	'GenerateContentInputTokensPerModelPerDay-FreeTier'
+]);
+
 /** Google answers an invalid key with 400 INVALID_ARGUMENT and reason API_KEY_INVALID, not 401. */
 const rejectsKey = (status: number, reason: string | undefined) => status === 400 && reason === 'API_KEY_INVALID';
 
@@ -41,7 +73,8 @@ export const googleAdapter: ProviderAdapter = {
 			options
 		),
 	normalizeKey: (raw) => normalizeKeyShape('google', raw),
-	classifyError: classifyGoogleError
+	classifyError: classifyGoogleError,
+	knownCodes: GOOGLE_CODES
 };
 
 function classifyGoogleError(error: unknown): Classified | undefined {

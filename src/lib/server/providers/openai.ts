@@ -33,6 +33,26 @@ export interface OpenAICompatibleOptions {
 	costMicrosOf?: (usage: Record<string, unknown>) => number | undefined;
 }
 
+/** OpenAI's documented `error.code`s, and the `error.type`s that stand in when the code is null. */
+const OPENAI_CODES: ReadonlySet<string> = new Set([
+	'invalid_api_key',
+	'insufficient_quota',
+	'rate_limit_exceeded',
+	'model_not_found',
+	'context_length_exceeded',
+	'unsupported_country_region_territory',
+	'unsupported_parameter',
+	'unsupported_value',
+	'invalid_value',
+	'missing_required_parameter',
+	'server_error',
+	'invalid_request_error',
+	'authentication_error',
+	'request_forbidden',
+	'requests',
+	'tokens'
+]);
+
 export const openAIAdapter: ProviderAdapter = {
 	id: 'openai',
 	chat: (call, baseUrl) =>
@@ -42,7 +62,8 @@ export const openAIAdapter: ProviderAdapter = {
 	normalizeKey: (raw) => normalizeKeyShape('openai', raw),
 	// A 429 is a rate limit unless the code says the account is out of credit.
 	classifyError: (error) =>
-		classifyOpenAICompatibleError(error, (status, code) => failureForStatus(status, code === 'insufficient_quota'))
+		classifyOpenAICompatibleError(error, (status, code) => failureForStatus(status, code === 'insufficient_quota')),
+	knownCodes: OPENAI_CODES
 };
 
 export function openAICompatibleChat(

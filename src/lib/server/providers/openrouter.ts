@@ -7,6 +7,23 @@ import type { ProviderAdapter } from './types';
 // OpenRouter through the `openai` SDK (baseURL e.g. https://openrouter.ai/api/v1), with OpenRouter's
 // own model ids ('openai/gpt-4o-mini') and the cost it reports (`usage.cost`) as costMicros.
 
+/** Its numeric `error.code`s (the HTTP statuses it documents), and the code of an error inside a stream. */
+const OPENROUTER_CODES: ReadonlySet<string> = new Set([
+	'400',
+	'401',
+	'402',
+	'403',
+	'404',
+	'408',
+	'413',
+	'429',
+	'500',
+	'502',
+	'503',
+	'504',
+	'server_error'
+]);
+
 export const openRouterAdapter: ProviderAdapter = {
 	id: 'openrouter',
 	chat: (call, baseUrl) =>
@@ -22,5 +39,6 @@ export const openRouterAdapter: ProviderAdapter = {
 	normalizeKey: (raw) => normalizeKeyShape('openrouter', raw),
 	// 403 is its moderation refusing the prompt: the key (often the app's, shared by all) is fine.
 	classifyError: (error) =>
-		classifyOpenAICompatibleError(error, (status) => (status === 403 ? 'bad_request' : failureForStatus(status)))
+		classifyOpenAICompatibleError(error, (status) => (status === 403 ? 'bad_request' : failureForStatus(status))),
+	knownCodes: OPENROUTER_CODES
 };
