@@ -10,6 +10,7 @@
 // Sets, maps and dates here are private bookkeeping or values replaced whole, never mutated in
 // place where a component reads them, so Svelte's reactive versions would add nothing.
 /* eslint-disable svelte/prefer-svelte-reactivity */
+import type { ProviderId } from '$lib/providers';
 import { browser } from '$app/environment';
 
 export type NotificationKind = 'cap_80' | 'cap_100' | 'hourly_80' | 'hourly_100' | 'key_paused' | 'key_invalid';
@@ -18,7 +19,7 @@ export type NotificationKind = 'cap_80' | 'cap_100' | 'hourly_80' | 'hourly_100'
 export interface NotificationItem {
 	id: string;
 	kind: NotificationKind;
-	provider: 'openai' | 'anthropic' | 'google' | 'openrouter';
+	provider: ProviderId;
 	keySource: 'user' | 'app';
 	message: string;
 	createdAt: Date;

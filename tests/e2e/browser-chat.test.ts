@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { formatUsd } from '$lib/format';
+import { formatUsd } from '$lib/money';
 import type { FakeProviders } from '../fakes/server';
 import type { AppServer } from '../helpers/app-server';
 import { answerLengths, launchBrowser, recordAnswerLengths, type TestBrowser } from '../helpers/browser';

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { FAKE_MODELS } from './catalog';
 import type { ChatCall, ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
-import { bearerToken, headerValue, isRecord, randomId, sseEvent, type JsonReply } from './http';
+import { bearerToken, headerValue, isRecord, randomId, sseEvent, withFields, type JsonReply } from './http';
 import { contentText } from './openai';
 import type { Usage } from './tokens';
 
@@ -171,12 +171,13 @@ export const anthropicDialect: Dialect = {
 	streamPlan: anthropicStreamPlan,
 	malformedFrame: 'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {\n\n',
 	malformedBody: '{"id": "msg_broken", "type": "message", "content": [',
-	midstreamError: () =>
+	midstreamError: (_call, code) =>
 		sseEvent('error', {
 			type: 'error',
-			error: { type: 'overloaded_error', message: 'Overloaded' },
+			error: { type: code ?? 'overloaded_error', message: 'Overloaded' },
 			request_id: randomId('req_011', 21)
 		}),
+	withErrorCode: (body, code) => withFields(body, 'error', { type: code }),
 	listModels: () => {
 		const data = FAKE_MODELS.anthropic.map((m) => ({
 			type: 'model',

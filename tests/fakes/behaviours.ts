@@ -33,6 +33,8 @@ export interface BehaviourSpec {
 	retryAfterSeconds?: number;
 	/** Usage to report instead of the true one (a hostile or broken provider, e.g. 1e300 tokens). */
 	reportUsage?: { promptTokens: number; completionTokens: number };
+	/** Replaces the provider's machine code in this key's error answers (a hostile or unknown code). */
+	errorCode?: string;
 }
 
 /** A behaviour with every default filled in. */
@@ -44,6 +46,7 @@ export interface ResolvedBehaviour {
 	chunkDelayMs: number;
 	retryAfterSeconds: number;
 	reportUsage?: { promptTokens: number; completionTokens: number };
+	errorCode?: string;
 }
 
 export const DEFAULT_SLOW_DELAY_MS = 3000;
@@ -63,7 +66,8 @@ export function resolveBehaviour(input: Behaviour | BehaviourSpec = 'ok'): Resol
 		firstTokenDelayMs: nonNegative(spec.firstTokenDelayMs, 'firstTokenDelayMs') ?? 0,
 		chunkDelayMs: nonNegative(spec.chunkDelayMs, 'chunkDelayMs') ?? 0,
 		retryAfterSeconds: nonNegative(spec.retryAfterSeconds, 'retryAfterSeconds') ?? 1,
-		...(spec.reportUsage ? { reportUsage: spec.reportUsage } : {})
+		...(spec.reportUsage ? { reportUsage: spec.reportUsage } : {}),
+		errorCode: spec.errorCode
 	};
 }
 

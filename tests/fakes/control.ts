@@ -1,5 +1,5 @@
 // HTTP control plane, so a fake running in another process (cli.ts) can be scripted:
-//   POST /__control/keys      {provider, key, behaviour?, reply?, firstByteDelayMs?, firstTokenDelayMs?, chunkDelayMs?, retryAfterSeconds?}
+//   POST /__control/keys      {provider, key, behaviour?, reply?, firstByteDelayMs?, firstTokenDelayMs?, chunkDelayMs?, retryAfterSeconds?, errorCode?}
 //   GET  /__control/requests  the request log as JSON
 //   POST /__control/reset     forget keys and requests
 //   GET  /__control/health    {ok: true, baseUrls}
@@ -39,6 +39,8 @@ export function parseKeyRegistration(body: unknown): KeyRegistration | Error {
 	const behaviour = body.behaviour ?? 'ok';
 	if (!isBehaviour(behaviour)) return new Error(`unknown behaviour: ${String(behaviour)}`);
 	if (body.reply !== undefined && typeof body.reply !== 'string') return new Error('reply must be a string');
+	if (body.errorCode !== undefined && typeof body.errorCode !== 'string')
+		return new Error('errorCode must be a string');
 	const firstByteDelayMs = optionalNumber(body, 'firstByteDelayMs');
 	const firstTokenDelayMs = optionalNumber(body, 'firstTokenDelayMs');
 	const chunkDelayMs = optionalNumber(body, 'chunkDelayMs');
@@ -48,6 +50,7 @@ export function parseKeyRegistration(body: unknown): KeyRegistration | Error {
 	}
 	const spec: BehaviourSpec = { behaviour };
 	if (typeof body.reply === 'string') spec.reply = body.reply;
+	if (typeof body.errorCode === 'string') spec.errorCode = body.errorCode;
 	if (typeof firstByteDelayMs === 'number') spec.firstByteDelayMs = firstByteDelayMs;
 	if (typeof firstTokenDelayMs === 'number') spec.firstTokenDelayMs = firstTokenDelayMs;
 	if (typeof chunkDelayMs === 'number') spec.chunkDelayMs = chunkDelayMs;

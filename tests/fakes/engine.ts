@@ -70,8 +70,10 @@ export interface Dialect {
 	malformedFrame: string;
 	/** A 200 body that is not valid JSON. */
 	malformedBody: string;
-	/** The in-stream error frame, or 'cut' to end the stream by resetting the connection. */
-	midstreamError(call: ChatCall): string | 'cut';
+	/** The in-stream error frame (with `code` as its machine code, if given), or 'cut' to reset the connection. */
+	midstreamError(call: ChatCall, code?: string): string | 'cut';
+	/** An error answer's body with `code` as its machine code. */
+	withErrorCode(body: unknown, code: string): unknown;
 	listModels(): unknown;
 	/** OpenRouter's GET /key answer. */
 	keyInfo?(key: string, entry: KeyEntry): unknown;
@@ -153,6 +155,12 @@ function send(turn: Turn, reply: JsonReply): void {
 	turn.exchange.sendJson({ ...reply, headers: { ...turn.headers, ...reply.headers } });
 }
 
+/** An error answer with the key's scripted `errorCode`, if it has one. */
+function sendError(turn: Turn, reply: JsonReply): void {
+	const code = turn.keyEntry?.behaviour.errorCode;
+	send(turn, code === undefined ? reply : { ...reply, body: turn.dialect.withErrorCode(reply.body, code) });
+}
+
 /** Answer outside the log (unknown routes). */
 function sendDirect(res: ServerResponse, reply: JsonReply, headers: HeaderMap): void {
 	const text = JSON.stringify(reply.body);
@@ -201,12 +209,12 @@ async function serveCatalog(turn: Turn, match: RouteMatch): Promise<void> {
 	}
 	const denied = authFailure(turn);
 	if (denied || !turn.keyEntry || turn.key === undefined) {
-		send(turn, denied ?? dialect.errors.missingKey());
+		sendError(turn, denied ?? dialect.errors.missingKey());
 		return;
 	}
 	const behaviour = turn.keyEntry.behaviour.behaviour;
-	if (behaviour === '500') return send(turn, dialect.errors.serverError());
-	if (behaviour === '503') return send(turn, dialect.errors.unavailable());
+	if (behaviour === '500') return sendError(turn, dialect.errors.serverError());
+	if (behaviour === '503') return sendError(turn, dialect.errors.unavailable());
 	const body =
 		match.kind === 'key' && dialect.keyInfo ? dialect.keyInfo(turn.key, turn.keyEntry) : dialect.listModels();
 	send(turn, { status: 200, body });
@@ -218,7 +226,7 @@ async function serveChat(turn: Turn, match: RouteMatch & { kind: 'chat' }): Prom
 	if (parsedBody.ok) noteRequestedCall(exchange.entry, parsedBody.value);
 
 	const denied = authFailure(turn, exchange.entry.model);
-	if (denied || !turn.keyEntry) return send(turn, denied ?? dialect.errors.missingKey());
+	if (denied || !turn.keyEntry) return sendError(turn, denied ?? dialect.errors.missingKey());
 	if (!parsedBody.ok) return send(turn, dialect.errors.badRequest('The request body is not valid JSON.'));
 
 	const parsed = dialect.parseChat(parsedBody.value, match, exchange.req);
@@ -232,7 +240,7 @@ async function serveChat(turn: Turn, match: RouteMatch & { kind: 'chat' }): Prom
 	const behaviour = turn.keyEntry.behaviour;
 	if (!(await exchange.sleep(behaviour.firstByteDelayMs))) return;
 	const failure = behaviourFailure(turn, behaviour, call.model);
-	if (failure) return send(turn, failure);
+	if (failure) return sendError(turn, failure);
 	if (behaviour.behaviour === 'reset_before') {
 		// The connection dies before a single response byte, headers included (stream or not).
 		await exchange.cutConnection();
@@ -294,7 +302,7 @@ async function streamReply(turn: Turn, call: ChatCall, reply: string, usage: Usa
 			exchange.end();
 			return false;
 		case 'midstream_error':
-			await endWithError(exchange, dialect.midstreamError(call));
+			await endWithError(exchange, dialect.midstreamError(call, behaviour.errorCode));
 			return false;
 	}
 	if (!(await writeFrames(exchange, restContent, behaviour.chunkDelayMs))) return false;

@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import { FAKE_MODELS } from './catalog';
 import type { ChatCall, ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
-import { headerValue, isRecord, randomId, sseData, type JsonReply } from './http';
+import { headerValue, isRecord, randomId, sseData, withFields, type JsonReply } from './http';
 import type { Usage } from './tokens';
 
 const ERROR_INFO = 'type.googleapis.com/google.rpc.ErrorInfo';
@@ -192,6 +192,13 @@ export const googleDialect: Dialect = {
 	malformedBody: '{"candidates": [{"content": {"parts": [',
 	// Gemini has no in-stream error event: a failed stream just ends abruptly.
 	midstreamError: () => 'cut',
+	// Google's machine code is the ErrorInfo reason.
+	withErrorCode: (body, code) => {
+		const error = isRecord(body) ? body.error : undefined;
+		const details = isRecord(error) && Array.isArray(error.details) ? (error.details as unknown[]) : [];
+		const others = details.filter((detail) => !(isRecord(detail) && detail['@type'] === ERROR_INFO));
+		return withFields(body, 'error', { details: [errorInfo(code), ...others] });
+	},
 	listModels: () => ({
 		models: FAKE_MODELS.google.map((m) => ({
 			name: `models/${m.id}`,

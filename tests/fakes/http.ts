@@ -41,6 +41,12 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 	return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** `body` with fields of `body[key]` replaced (an error answer's code), or `body` as it was. */
+export function withFields(body: unknown, key: string, fields: Record<string, unknown>): unknown {
+	const inner = isRecord(body) ? body[key] : undefined;
+	return isRecord(body) && isRecord(inner) ? { ...body, [key]: { ...inner, ...fields } } : body;
+}
+
 export function sseData(payload: unknown): string {
 	return `data: ${JSON.stringify(payload)}\n\n`;
 }

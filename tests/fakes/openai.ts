@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import { FAKE_MODELS } from './catalog';
 import type { ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
-import { bearerToken, isRecord, nowSeconds, randomId, sseData, type JsonReply } from './http';
+import { bearerToken, isRecord, nowSeconds, randomId, sseData, withFields, type JsonReply } from './http';
 import type { Usage } from './tokens';
 
 const SYSTEM_FINGERPRINT = 'fp_fake0001';
@@ -199,15 +199,16 @@ export const openAIDialect: Dialect = {
 	streamPlan: (call, chunks, usage) => openAIStreamPlan(call.model, call.includeUsage, chunks, usage),
 	malformedFrame: 'data: {"choices": [\n\n',
 	malformedBody: '{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [',
-	midstreamError: () =>
+	midstreamError: (_call, code) =>
 		sseData({
 			error: {
 				message: 'The server had an error while processing your request. Sorry about that!',
 				type: 'server_error',
 				param: null,
-				code: null
+				code: code ?? null
 			}
 		}),
+	withErrorCode: (body, code) => withFields(body, 'error', { code }),
 	listModels: () => ({
 		object: 'list',
 		data: FAKE_MODELS.openai.map((m) => ({

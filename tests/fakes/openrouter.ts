@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { maskKey } from './behaviours';
 import { costUsd, FAKE_MODELS, findFakeModel, usdPerTokenString, type FakeModel } from './catalog';
 import type { ChatCall, Dialect, ProviderErrors, StreamPlan } from './engine';
-import { bearerToken, nowSeconds, randomId, sseComment, sseData, type JsonReply } from './http';
+import { bearerToken, nowSeconds, randomId, sseComment, sseData, withFields, type JsonReply } from './http';
 import { openAIUsage, parseOpenAIStyleChat } from './openai';
 import type { Usage } from './tokens';
 
@@ -174,16 +174,17 @@ export const openRouterDialect: Dialect = {
 	streamPlan: openRouterStreamPlan,
 	malformedFrame: 'data: {"choices": [\n\n',
 	malformedBody: '{"id": "gen-broken", "object": "chat.completion", "choices": [',
-	midstreamError: (call) =>
+	midstreamError: (call, code) =>
 		sseData({
 			id: randomId(`gen-${nowSeconds()}-`, 20),
 			provider: upstreamOf(call.model),
 			model: call.model,
 			object: 'chat.completion.chunk',
 			created: nowSeconds(),
-			error: { code: 'server_error', message: 'Provider disconnected unexpectedly' },
+			error: { code: code ?? 'server_error', message: 'Provider disconnected unexpectedly' },
 			choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error', native_finish_reason: 'error' }]
 		}),
+	withErrorCode: (body, code) => withFields(body, 'error', { code }),
 	listModels: () => ({ data: FAKE_MODELS.openrouter.map(listedModel) }),
 	keyInfo: (key, entry) => ({
 		data: {

@@ -4,7 +4,6 @@ import { sql, type Kysely } from 'kysely';
 import type { Database, DbHandle } from '$lib/server/db';
 import {
 	exportUsageCsv,
-	formatMicrosAsUsd,
 	insertUsageRecord,
 	neutralizeFormula,
 	USAGE_CSV_COLUMNS,
@@ -32,14 +31,6 @@ const micros = (usd: string) => {
 };
 
 describe('CSV cells', () => {
-	it('formats integer micro-dollars as exact dollars with six decimals', () => {
-		expect(formatMicrosAsUsd(0)).toBe('0.000000');
-		expect(formatMicrosAsUsd(123)).toBe('0.000123');
-		expect(formatMicrosAsUsd(2_500_000)).toBe('2.500000');
-		expect(formatMicrosAsUsd(9_007_199_254_740_991)).toBe('9007199254.740991');
-		expect(() => formatMicrosAsUsd(0.5)).toThrow(RangeError);
-	});
-
 	it('makes every cell a spreadsheet would run as a formula inert', () => {
 		for (const cell of ['=1+1', '+1', '-1', '@SUM(A1)', '\tx', '\rx']) expect(neutralizeFormula(cell)).toBe(`'${cell}`);
 		for (const cell of ['a=1', 'openai/gpt-4o', '', ' =x']) expect(neutralizeFormula(cell)).toBe(cell);

@@ -179,6 +179,31 @@ describe('keys never leak into errors', () => {
 	});
 });
 
+describe('provider codes that are not on the known list', () => {
+	it.each(PROVIDERS)(
+		'drops a %s code carrying a piece of the key, before and after the first token',
+		async (provider) => {
+			const { fake } = fakes;
+			const cases = [
+				...(['401', '429', '500'] as const).flatMap((behaviour) =>
+					[true, false].map((stream) => ({ behaviour, stream }))
+				),
+				// Gemini streams fail by dropping the connection: no code to carry.
+				...(provider === 'google' ? [] : [{ behaviour: 'midstream_error' as const, stream: true }])
+			];
+			for (const { behaviour, stream } of cases) {
+				const key = newKey(fake, provider, 'ok', false);
+				const piece = key.slice(-24, -8);
+				fake.registerKey(provider, key, { behaviour, errorCode: `invalid_api_key:${piece}` });
+				const failure = providerError((await drain(fake, provider, callFor(provider, key, { stream }))).error);
+				expect(failure.providerCode, `${behaviour}, stream: ${stream}`).toBeUndefined();
+				expect(failure.message).not.toContain(piece);
+				expect(JSON.stringify(failure)).not.toContain(piece);
+			}
+		}
+	);
+});
+
 describe('classifyProviderFailure', () => {
 	const before = { afterFirstToken: false };
 	// As after any real call: the SDKs load with the first one (providers/sdk.ts).
@@ -270,7 +295,7 @@ describe('classifyProviderFailure', () => {
 	it('drops a provider code that contains the key', () => {
 		const key = 'sk-proj-abcdefghijklmnopqrstuvwxyz0123456789';
 		const echoing = new OpenAI.AuthenticationError(401, { code: key }, undefined, new Headers());
-		const failure = classifyProviderFailure('openai', echoing, { afterFirstToken: false, secrets: [key] });
+		const failure = classifyProviderFailure('openai', echoing, { afterFirstToken: false });
 		expect(failure.providerCode).toBeUndefined();
 		expect(failure.message).toBe('OpenAI rejected the API key (HTTP 401).');
 	});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '$lib/server/errors';
-import { normalizeProviderKey, providerOfKeyShape } from '$lib/server/keys';
+import { providerOfKeyShape } from '$lib/providers';
+import { normalizeProviderKey } from '$lib/server/keys';
 
 const GOOD = {
 	openai: 'sk-proj-Abc123_def-456ghiJKLmnoPQRstuVWXyz0123456789',

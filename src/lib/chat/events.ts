@@ -2,9 +2,10 @@
  * The events of `POST /api/chat` (Server-Sent Events), shared by the server that writes them and
  * the browser that reads them. Each SSE message is `event: <type>` + `data: <json>`.
  */
+import type { ProviderId } from '$lib/providers';
 
 export type KeySourceName = 'user' | 'app';
-export type ProviderIdName = 'openai' | 'anthropic' | 'google' | 'openrouter';
+export type ProviderIdName = ProviderId;
 
 export interface MetaEvent {
 	type: 'meta';

@@ -1,12 +1,12 @@
 import { z } from 'zod';
+import { usdToMicros } from '$lib/money';
+import { PROVIDER_IDS, type ProviderId } from '$lib/providers';
 
 /**
  * Every environment variable Latchkey reads, parsed once into one typed object.
  * A wrong value stops start-up with a message naming the variable and what it expects
  * (see `ConfigError`). Nothing else in the server reads `process.env`.
  */
-
-const PROVIDERS = ['openai', 'anthropic', 'google', 'openrouter'] as const;
 
 const optionalString = z
 	.string()
@@ -34,16 +34,17 @@ function wholeNumber(what: string, min: number, max: number) {
 
 /** USD amounts from the environment become integer micro-dollars; money is never a float here. */
 function usdAsMicros(what: string) {
+	const message = `expected an amount in US dollars such as 0.50 (${what})`;
 	return z
 		.string()
 		.trim()
-		.regex(/^\d+(\.\d{1,6})?$/, { message: `expected an amount in US dollars such as 0.50 (${what})` })
-		.transform(usdStringToMicros);
-}
-
-export function usdStringToMicros(value: string): number {
-	const [whole = '0', fraction = ''] = value.split('.');
-	return Number(whole) * 1_000_000 + Number(fraction.padEnd(6, '0'));
+		.regex(/^\d+(\.\d{1,6})?$/, { message })
+		.transform((value, ctx) => {
+			const micros = usdToMicros(value);
+			if (micros !== undefined) return micros;
+			ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+			return z.NEVER;
+		});
 }
 
 /** `id:base64` entries, comma separated; ids are short names, keys exactly 32 bytes. */
@@ -129,8 +130,8 @@ const envSchema = z.object({
 	SIGNIN_WINDOW_SECONDS: wholeNumber('seconds', 1, 86_400).default('900')
 });
 
-export type Provider = (typeof PROVIDERS)[number];
-export const providers: readonly Provider[] = PROVIDERS;
+export type Provider = ProviderId;
+export const providers: readonly Provider[] = PROVIDER_IDS;
 
 export interface MasterKey {
 	id: string;

@@ -1,17 +1,7 @@
-// Shared by the admin pages. Money arrives as integer micro-dollars and is printed from integers,
-// never through floating point; dates print in UTC so server and browser render the same text.
+// Shared by the admin pages (money is in $lib/money, provider names in $lib/providers); dates print
+// in UTC so server and browser render the same text.
 
 export { formatDate, formatDateTime } from '$lib/components/settings/format';
-
-/** "$0.000123", "$12.50", "$1,234.00": exact, at least cents, up to micro-dollars. */
-export function formatUsdMicros(micros: number): string {
-	const sign = micros < 0 ? '-' : '';
-	const abs = Math.abs(Math.trunc(micros));
-	const fraction = abs % 1_000_000;
-	const dollars = (abs - fraction) / 1_000_000;
-	const decimals = String(fraction).padStart(6, '0').replace(/0+$/, '').padEnd(2, '0');
-	return `${sign}$${dollars.toLocaleString('en-US')}.${decimals}`;
-}
 
 /** A fraction from 0 to 1 as "42.9 %", or an em dash when nothing was counted. */
 export function formatRate(rate: number | null): string {
@@ -23,16 +13,6 @@ export function formatRate(rate: number | null): string {
 export function formatCount(value: number): string {
 	return value.toLocaleString('en-US');
 }
-
-export const PROVIDER_NAMES: Record<string, string> = {
-	openai: 'OpenAI',
-	anthropic: 'Anthropic',
-	google: 'Google Gemini',
-	openrouter: 'OpenRouter'
-};
-
-export const providerName = (provider: string | null): string =>
-	provider ? (PROVIDER_NAMES[provider] ?? provider) : '—';
 
 export const keySourceName = (source: string): string => (source === 'user' ? 'Own key' : 'App key');
 
@@ -51,12 +31,3 @@ export const FALLBACK_REASONS: Record<string, string> = {
 };
 
 export const fallbackReasonName = (reason: string): string => FALLBACK_REASONS[reason] ?? reason;
-
-/** Micro-dollars as an input value: "5", "0.5", "0.000123" (exact, no thousands separators). */
-export function usdInputValue(micros: number | null): string {
-	if (micros === null) return '';
-	const fraction = micros % 1_000_000;
-	const dollars = (micros - fraction) / 1_000_000;
-	const decimals = String(fraction).padStart(6, '0').replace(/0+$/, '');
-	return decimals ? `${dollars}.${decimals}` : String(dollars);
-}

@@ -1,6 +1,6 @@
 import { failureFromStored, type ChatFailure } from '$lib/chat/client';
 import type { KeySourceName, ProviderIdName } from '$lib/chat/events';
-import { PROVIDER_LABELS } from '$lib/format';
+import { PROVIDER_NAMES } from '$lib/providers';
 // Types only: erased from the browser bundle, so nothing server-side is shipped.
 import type { StoredMessage } from '$lib/server/conversations';
 import type { ModelOption } from '$lib/server/routing';
@@ -48,7 +48,7 @@ export function fallbackNoticeOf(
 	provider: ProviderIdName | null,
 	keySource: KeySourceName | null
 ): string {
-	const name = provider ? PROVIDER_LABELS[provider] : 'the provider';
+	const name = provider ? PROVIDER_NAMES[provider] : 'the provider';
 	const answered = keySource === 'app' ? "the app's key answered" : 'another of your keys answered';
 	switch (reason) {
 		case 'no_key':

@@ -1,6 +1,7 @@
 /** What the API keys page shows; built by its load function from the keys, limits, routing and usage domains. */
+import type { ProviderId } from '$lib/providers';
 
-export type ProviderId = 'openai' | 'anthropic' | 'google' | 'openrouter';
+export type { ProviderId };
 
 /** A stored key's metadata (the server's `KeyMetadata`): never the key itself. */
 export interface KeyView {
@@ -45,15 +46,6 @@ export interface ProviderPanel {
 	own: SourceLimitView;
 	app: SourceLimitView;
 	usage: { own: MonthUsage; app: MonthUsage };
-}
-
-/** The shape rule for a provider's keys, from the server's `KEY_FORMATS`. */
-export interface KeyFormatView {
-	prefix: string;
-	minLength: number;
-	maxLength: number;
-	/** The server's sentence describing the shape. */
-	description: string;
 }
 
 export type KeyAction = 'add' | 'test' | 'setActive' | 'remove' | 'fallback' | 'limits';

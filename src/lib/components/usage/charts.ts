@@ -1,9 +1,9 @@
-import type { ProviderKey } from '$lib/format';
+import type { ProviderId } from '$lib/providers';
 
 export { Chart, themeColors } from '$lib/charts';
 
 /** One hue per provider; the app key's share is the same hue, lighter, so the pairs read together. */
-export const PROVIDER_COLORS: Record<ProviderKey, { own: string; app: string }> = {
+export const PROVIDER_COLORS: Record<ProviderId, { own: string; app: string }> = {
 	openai: { own: '#0f7b5f', app: '#7fd1b9' },
 	anthropic: { own: '#b4532a', app: '#f0b08f' },
 	google: { own: '#2f5bd3', app: '#9db6f2' },

@@ -1,4 +1,4 @@
-import type { ProviderId } from '$lib/server/providers';
+import { isProviderId, type ProviderId } from '$lib/providers';
 
 /**
  * The models Latchkey serves, with their limits and prices.
@@ -58,7 +58,7 @@ const ROWS: readonly Row[] = [
 
 function providerOf(id: string): ProviderId {
 	const prefix = id.slice(0, id.indexOf('/'));
-	if (prefix === 'openai' || prefix === 'anthropic' || prefix === 'google' || prefix === 'openrouter') return prefix;
+	if (isProviderId(prefix)) return prefix;
 	throw new Error(`catalog row ${id} has no known provider prefix`);
 }
 

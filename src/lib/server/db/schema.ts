@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ProviderId } from '$lib/providers';
 
 /**
  * The one `Database` interface Kysely types every query with. Each table mirrors its migration
@@ -43,8 +44,6 @@ export interface AuthThrottleTable {
 }
 
 // ---- vault, keys, audit (migration 0002) --------------------------------------------------------
-// Spelled out (not imported from config) so this file stays dependency-free.
-type KeyProvider = 'openai' | 'anthropic' | 'google' | 'openrouter';
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 
 /** valid: the provider accepted it; invalid: 401/403; unverified: never answered definitively. */
@@ -54,7 +53,7 @@ export type KeyStatus = 'valid' | 'invalid' | 'unverified';
 export interface ProviderKeysTable {
 	id: Generated<string>;
 	user_id: string;
-	provider: KeyProvider;
+	provider: ProviderId;
 	label: string | null;
 	last4: string;
 	/** secretbox output (tag + key) under the subkey of (master_key_id, user_id, provider). */
@@ -82,7 +81,7 @@ export interface AuditLogTable {
 	actor_user_id: string | null;
 	subject_user_id: string | null;
 	action: string;
-	provider: KeyProvider | null;
+	provider: ProviderId | null;
 	key_id: string | null;
 	ip: string | null;
 	/** jsonb object; written as a JSON string. */
@@ -90,14 +89,13 @@ export interface AuditLogTable {
 }
 
 // ---- limits, notifications (migration 0003) ----------------------------------------------------
-// Provider and key source are spelled out here (not imported) so this file stays dependency-free.
-type LimitsProvider = 'openai' | 'anthropic' | 'google' | 'openrouter';
+// The key source is spelled out here (not imported) so this file depends on nothing server-side.
 type LimitsKeySource = 'user' | 'app';
 type NullableNumber = ColumnType<number | null, number | null | undefined, number | null>;
 
 export interface LimitSettingsTable {
 	user_id: string;
-	provider: LimitsProvider;
+	provider: ProviderId;
 	key_source: LimitsKeySource;
 	/** The user's own (lower) settings; NULL = not set. */
 	requests_per_hour: NullableNumber;
@@ -112,7 +110,7 @@ export interface LimitSettingsTable {
 
 export interface LimitHourlyTable {
 	user_id: string;
-	provider: LimitsProvider;
+	provider: ProviderId;
 	key_source: LimitsKeySource;
 	/** Start of the UTC hour. */
 	window_start: Timestamp;
@@ -125,7 +123,7 @@ export interface LimitHourlyTable {
 
 export interface LimitDailySpendTable {
 	user_id: string;
-	provider: LimitsProvider;
+	provider: ProviderId;
 	key_source: LimitsKeySource;
 	/** UTC day; select it as text (`to_char(day, 'YYYY-MM-DD')`), `pg` turns dates into local midnights. */
 	day: ColumnType<Date, string, string>;
@@ -137,7 +135,7 @@ export interface LimitReservationsTable {
 	id: Generated<string>;
 	request_id: string;
 	user_id: string;
-	provider: LimitsProvider;
+	provider: ProviderId;
 	key_source: LimitsKeySource;
 	day: ColumnType<Date, string, string>;
 	window_start: Timestamp;
@@ -162,7 +160,7 @@ export interface NotificationsTable {
 	id: Generated<string>;
 	user_id: string;
 	kind: NotificationKind;
-	provider: LimitsProvider;
+	provider: ProviderId;
 	key_source: LimitsKeySource;
 	window_key: string;
 	message: string;
@@ -188,7 +186,7 @@ export interface AccessTokensTable {
 
 // ---- usage, conversations (migration 0005) -----------------------------------------------------
 export type KeySource = 'user' | 'app';
-export type ProviderName = 'openai' | 'anthropic' | 'google' | 'openrouter';
+export type ProviderName = ProviderId;
 
 export interface UsageRecordsTable {
 	id: Generated<number>;

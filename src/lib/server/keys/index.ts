@@ -26,14 +26,8 @@ export {
 	type UpsertedKey,
 	type ValidatedKey
 } from './manager';
-export { checkProviderKey, KEY_CHECK_TIMEOUT_MS, type KeyCheck } from './check';
-export {
-	normalizeProviderKey,
-	providerOfKeyShape,
-	expectedShape,
-	KEY_FORMATS,
-	PROVIDER_DISPLAY_NAMES
-} from './formats';
+export { checkProviderKey, normalizeProviderKey } from './provider';
+export { KEY_CHECK_TIMEOUT_MS, type KeyCheck } from '$lib/server/providers';
 export { upsertKeyInput, keyIdInput, setActiveInput, providerSchema, MAX_LABEL_LENGTH } from './schemas';
 export {
 	revalidateDueKeys,

@@ -1,5 +1,6 @@
 import { sql, type Expression, type Kysely } from 'kysely';
 import sodium from 'libsodium-wrappers';
+import { PROVIDER_NAMES } from '$lib/providers';
 import type { Config, Provider } from '$lib/server/config';
 import { isUniqueViolation, lastUseIsStale, type Database, type KeyStatus } from '$lib/server/db';
 import { AppError, notFound } from '$lib/server/errors';
@@ -16,8 +17,8 @@ import {
 	type SealedKey,
 	type SealSubject
 } from '$lib/server/vault';
-import { checkProviderKey, type KeyCheck } from './check';
-import { normalizeProviderKey, PROVIDER_DISPLAY_NAMES } from './formats';
+import type { KeyCheck } from '$lib/server/providers';
+import { checkProviderKey, normalizeProviderKey } from './provider';
 import { keyIdInput, setActiveInput, upsertKeyInput } from './schemas';
 
 /** Observers of live key checks (metrics); optional, and they must not throw. */
@@ -176,7 +177,7 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 	const parsed = parseInput(upsertKeyInput, input);
 	const { provider } = parsed;
 	const apiKey = normalizeProviderKey(provider, parsed.apiKey);
-	const name = PROVIDER_DISPLAY_NAMES[provider];
+	const name = PROVIDER_NAMES[provider];
 	const subject: SealSubject = { userId: actor.userId, provider };
 	const bytes = keyBytes(apiKey);
 	try {
@@ -259,7 +260,7 @@ async function refuseDuplicate(deps: KeyManagerDeps, subject: SealSubject, bytes
 	if (!existing || !deps.keyring.has(existing.master_key_id)) return;
 	const fingerprint = keyFingerprint(deps.keyring, existing.master_key_id, subject, bytes);
 	if (!sameFingerprint(fingerprint, existing.fingerprint)) return;
-	const name = PROVIDER_DISPLAY_NAMES[subject.provider];
+	const name = PROVIDER_NAMES[subject.provider];
 	throw new AppError(
 		'conflict',
 		`This ${name} key (…${existing.last4}) is already saved${existing.is_active ? '' : ' but switched off; turn it on instead'}. Use "Test" to check it again.`,
@@ -376,7 +377,7 @@ export async function validateKey(deps: KeyManagerDeps, actor: KeyActor, input: 
 		trigger: 'user'
 	});
 	if (!key) throw keyNotFound(); // removed while it was being checked
-	const name = PROVIDER_DISPLAY_NAMES[row.provider];
+	const name = PROVIDER_NAMES[row.provider];
 	const notice =
 		check.status === 'valid'
 			? `${name} accepted this key.`
@@ -438,7 +439,7 @@ async function notifyKeyInvalid(
 	db: Kysely<Database>,
 	key: { userId: string; provider: Provider; keyId: string; last4: string }
 ): Promise<void> {
-	const name = PROVIDER_DISPLAY_NAMES[key.provider];
+	const name = PROVIDER_NAMES[key.provider];
 	await notify(db, {
 		userId: key.userId,
 		kind: 'key_invalid',
@@ -474,7 +475,7 @@ export async function withOpenedKey<T>(
 		.where('is_active', '=', true)
 		.executeTakeFirst();
 	if (!row) {
-		throw new AppError('not_found', `You have no active ${PROVIDER_DISPLAY_NAMES[subject.provider]} key.`, {
+		throw new AppError('not_found', `You have no active ${PROVIDER_NAMES[subject.provider]} key.`, {
 			reason: 'no_key'
 		});
 	}

@@ -3,7 +3,8 @@ import type { Config, Provider } from '$lib/server/config';
 import type { Database, KeyStatus } from '$lib/server/db';
 import type { Logger } from '$lib/server/log';
 import { isVaultError, withUnsealedKey, type Keyring } from '$lib/server/vault';
-import { checkProviderKey, type KeyCheck } from './check';
+import type { KeyCheck } from '$lib/server/providers';
+import { checkProviderKey } from './provider';
 import { recordCheck, RECHECK_AFTER_SECONDS, secondsFromNow, type KeyHooks } from './manager';
 
 export interface RevalidationDeps {

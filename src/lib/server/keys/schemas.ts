@@ -1,9 +1,9 @@
 import { z } from 'zod';
+import { PROVIDER_IDS } from '$lib/providers';
 
-const PROVIDER_VALUES = ['openai', 'anthropic', 'google', 'openrouter'] as const;
-const PROVIDER_MESSAGE = 'provider must be one of openai, anthropic, google, openrouter.';
+const PROVIDER_MESSAGE = `provider must be one of ${PROVIDER_IDS.join(', ')}.`;
 
-export const providerSchema = z.enum(PROVIDER_VALUES, {
+export const providerSchema = z.enum(PROVIDER_IDS, {
 	errorMap: () => ({ message: PROVIDER_MESSAGE })
 });
 

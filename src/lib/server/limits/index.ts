@@ -22,7 +22,6 @@ export {
 	setAdminLimits,
 	setLimitsInput,
 	adminSetLimitsInput,
-	usdToMicros,
 	MAX_REQUESTS_PER_HOUR,
 	MAX_TOKENS_PER_HOUR,
 	MAX_DAILY_CAP_USD,
@@ -32,7 +31,6 @@ export {
 	type AdminActor
 } from './settings';
 export { startLimitsMaintenance, type LimitsMaintenanceOptions } from './maintenance';
-export { formatUsd, providerName } from './messages';
 export { keySources } from './types';
 export type {
 	KeySource,

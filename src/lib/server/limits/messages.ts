@@ -1,28 +1,9 @@
+import { formatUsd } from '$lib/money';
+import { providerName } from '$lib/providers';
 import type { Provider } from '$lib/server/config';
 import type { KeySource } from './types';
 
 /** User-facing wording for limits: which limit, on which key, and when it resets (always UTC). */
-
-const PROVIDER_NAMES: Record<Provider, string> = {
-	openai: 'OpenAI',
-	anthropic: 'Anthropic',
-	google: 'Google Gemini',
-	openrouter: 'OpenRouter'
-};
-
-export const providerName = (provider: Provider): string => PROVIDER_NAMES[provider];
-
-/** "$5.00", "$0.0425": two decimals unless the amount needs more (micro-dollars have six). */
-export function formatUsd(micros: number): string {
-	const sign = micros < 0 ? '-' : '';
-	const abs = Math.abs(micros);
-	const whole = Math.floor(abs / 1_000_000);
-	const fraction = String(abs % 1_000_000)
-		.padStart(6, '0')
-		.replace(/0+$/, '')
-		.padEnd(2, '0');
-	return `${sign}$${whole.toLocaleString('en-US')}.${fraction}`;
-}
 
 export const formatCount = (n: number): string => n.toLocaleString('en-US');
 

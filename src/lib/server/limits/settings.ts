@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { sql, type Kysely, type Transaction, type Updateable } from 'kysely';
+import { formatUsd, usdToMicros } from '$lib/money';
+import { providerName } from '$lib/providers';
 import { providers, type Provider } from '$lib/server/config';
 import type { Database, LimitSettingsTable } from '$lib/server/db';
 import { recordAudit, type AuditDetails } from '$lib/server/audit';
 import { AppError } from '$lib/server/errors';
-import { formatCount, formatUsd, providerName } from './messages';
+import { formatCount } from './messages';
 import {
 	keySources,
 	type EffectiveLimits,
@@ -39,17 +41,14 @@ function wholeNumber(field: string, max: number) {
 /** USD as a JSON number with at most 6 decimals (a micro-dollar); becomes integer micros. */
 function usdAmount(field: string) {
 	const message = `${field} must be an amount in US dollars from 0 to ${formatCount(MAX_DAILY_CAP_USD)} with at most 6 decimals.`;
-	return (
-		z
-			.number({ invalid_type_error: message })
-			.finite({ message })
-			.min(0, { message })
-			.max(MAX_DAILY_CAP_USD, { message })
-			// Division is exact-rounded, so this holds exactly when the value has at most 6 decimals.
-			.refine((usd) => Math.round(usd * 1_000_000) / 1_000_000 === usd, { message })
-			.nullable()
-			.optional()
-	);
+	return z
+		.number({ invalid_type_error: message })
+		.finite({ message })
+		.min(0, { message })
+		.max(MAX_DAILY_CAP_USD, { message })
+		.refine((usd) => usdToMicros(usd) !== undefined, { message })
+		.nullable()
+		.optional();
 }
 
 const limitFields = {
@@ -79,14 +78,17 @@ export const adminSetLimitsInput = z
 	.strict();
 export type AdminSetLimitsInput = z.output<typeof adminSetLimitsInput>;
 
-export const usdToMicros = (usd: number): number => Math.round(usd * 1_000_000);
-
 type Field = keyof LimitSettingValues;
 
 /** The per-key-source changes an input asks for: undefined = leave, null = clear. */
 function changesOf(input: SetLimitsInput): Record<KeySource, Partial<LimitSettingValues>> {
-	const micros = (usd: number | null | undefined) =>
-		usd === undefined ? undefined : usd === null ? null : usdToMicros(usd);
+	const micros = (usd: number | null | undefined) => {
+		if (usd === undefined || usd === null) return usd;
+		const value = usdToMicros(usd);
+		// usdAmount() admits only amounts that read as whole micro-dollars.
+		if (value === undefined) throw new RangeError('a validated USD amount did not parse');
+		return value;
+	};
 	const shared: Partial<LimitSettingValues> = {};
 	if (input.requestsPerHour !== undefined) shared.requestsPerHour = input.requestsPerHour;
 	if (input.tokensPerHour !== undefined) shared.tokensPerHour = input.tokensPerHour;

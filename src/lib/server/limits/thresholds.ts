@@ -1,6 +1,8 @@
 import type { Provider } from '$lib/server/config';
 import type { NewNotification } from '$lib/server/notifications';
-import { formatCount, formatResetTime, formatUsd, onKey, providerName, rateLimitMessage } from './messages';
+import { formatUsd } from '$lib/money';
+import { providerName } from '$lib/providers';
+import { formatCount, formatResetTime, onKey, rateLimitMessage } from './messages';
 import type { KeySource } from './types';
 
 export type LimitMetric = 'requests_per_hour' | 'tokens_per_hour' | 'daily_cap';

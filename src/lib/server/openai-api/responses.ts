@@ -1,6 +1,7 @@
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
 import type { Model } from 'openai/resources/models';
+import { microsToUsd } from '$lib/money';
 import { listModels, PRICE_SOURCE } from '$lib/server/catalog';
 import type { FinishReason } from '$lib/server/providers';
 import type { FinalUsage } from '$lib/server/routing';
@@ -45,7 +46,7 @@ export function usageBody(usage: FinalUsage): UsageWithCost {
 		prompt_tokens: usage.promptTokens,
 		completion_tokens: usage.completionTokens,
 		total_tokens: usage.promptTokens + usage.completionTokens,
-		cost: usage.costMicros / 1_000_000
+		cost: microsToUsd(usage.costMicros)
 	};
 }
 

@@ -1,20 +1,89 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { guardedCall, isRecord, tokenCount, type CallControl } from './call';
-import { loadSdks } from './sdk';
+import {
+	failureForStatus,
+	retryAfterFromHeaders,
+	sdkConnectionFailure,
+	stringCode,
+	type Classified,
+	type ProviderFailure
+} from './errors';
+import { checkKeyWith } from './key-check';
+import { normalizeKeyShape } from './key-format';
+import { loadedSdks, loadSdks } from './sdk';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
 
-/**
- * Anthropic Messages through `@anthropic-ai/sdk` 1.x (`baseURL` without /v1; the SDK adds it).
- * API version 2026-10-21 rejects temperature/top_p/top_k, so `call.temperature` is not sent;
- * `max_tokens` is required. System messages become the `system` parameter.
- */
+// Anthropic Messages through `@anthropic-ai/sdk` 1.x (`baseURL` without /v1). API version
+// 2026-10-21 rejects temperature/top_p/top_k, so `call.temperature` is not sent.
+
+/** Its documented error types (`error.type`), the only codes it has. */
+const ANTHROPIC_ERROR_TYPES: ReadonlySet<string> = new Set([
+	'invalid_request_error',
+	'authentication_error',
+	'billing_error',
+	'permission_error',
+	'not_found_error',
+	'request_too_large',
+	'rate_limit_error',
+	'api_error',
+	'overloaded_error',
+	'timeout_error'
+]);
+
 export const anthropicAdapter: ProviderAdapter = {
 	id: 'anthropic',
 	chat: (call, baseUrl) =>
-		guardedCall('anthropic', call, (control) =>
+		guardedCall(anthropicAdapter, call, (control) =>
 			call.stream ? streamChat(call, baseUrl, control) : completeChat(call, baseUrl, control)
-		)
+		),
+	// The key check uses the API version the list call has always accepted.
+	checkKey: (apiKey, baseUrl, options) =>
+		checkKeyWith(
+			{ url: `${baseUrl}/v1/models`, headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' } },
+			options
+		),
+	normalizeKey: (raw) => normalizeKeyShape('anthropic', raw),
+	classifyError: classifyAnthropicError,
+	knownCodes: ANTHROPIC_ERROR_TYPES
 };
+
+function classifyAnthropicError(error: unknown): Classified | undefined {
+	const sdk = loadedSdks()?.Anthropic;
+	if (!sdk) return undefined;
+	const connection = sdkConnectionFailure(sdk, error);
+	if (connection || !(error instanceof sdk.APIError)) return connection;
+	const type = stringCode(error.type);
+	const retryAfterSeconds = retryAfterFromHeaders(error.headers);
+	if (error.status !== undefined) {
+		return { failure: failureForStatus(error.status), status: error.status, retryAfterSeconds, providerCode: type };
+	}
+	// `event: error` mid-stream, e.g. overloaded_error.
+	return { failure: failureForAnthropicType(type), retryAfterSeconds, providerCode: type };
+}
+
+function failureForAnthropicType(type: string | undefined): ProviderFailure {
+	switch (type) {
+		case 'authentication_error':
+			return 'auth';
+		case 'permission_error':
+			return 'forbidden';
+		case 'billing_error':
+			return 'quota';
+		case 'rate_limit_error':
+			return 'rate_limited';
+		case 'overloaded_error':
+			return 'overloaded';
+		case 'not_found_error':
+			return 'not_found';
+		case 'invalid_request_error':
+		case 'request_too_large':
+			return 'bad_request';
+		case 'timeout_error':
+			return 'timeout';
+		default:
+			return 'server';
+	}
+}
 
 async function clientFor(call: ChatCall, baseUrl: string): Promise<Anthropic> {
 	const { Anthropic } = await loadSdks();

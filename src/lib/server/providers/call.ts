@@ -1,5 +1,5 @@
-import { classifyProviderFailure, type ProviderError } from './errors';
-import type { ChatCall, ProviderEvent, ProviderId } from './types';
+import { classifyWith, type FailureRules, type ProviderError } from './errors';
+import type { ChatCall, ProviderEvent } from './types';
 
 /**
  * What every adapter shares around its SDK call: one AbortSignal that fires on the caller's abort
@@ -23,7 +23,7 @@ class CallGuard implements CallControl {
 	readonly signal = this.controller.signal;
 
 	constructor(
-		private readonly provider: ProviderId,
+		private readonly rules: FailureRules,
 		private readonly call: ChatCall
 	) {
 		if (call.signal.aborted) this.controller.abort();
@@ -58,11 +58,10 @@ class CallGuard implements CallControl {
 	}
 
 	fail(error: unknown): ProviderError {
-		return classifyProviderFailure(this.provider, error, {
+		return classifyWith(this.rules, error, {
 			afterFirstToken: this.textYielded,
 			aborted: this.call.signal.aborted,
-			timedOut: this.timedOut,
-			secrets: [this.call.apiKey]
+			timedOut: this.timedOut
 		});
 	}
 
@@ -84,11 +83,11 @@ class CallGuard implements CallControl {
  * is always the last event of a call that succeeded (added as 'other' if the provider sent none).
  */
 export async function* guardedCall(
-	provider: ProviderId,
+	rules: FailureRules,
 	call: ChatCall,
 	produce: (control: CallControl) => AsyncIterable<ProviderEvent>
 ): AsyncGenerator<ProviderEvent> {
-	const guard = new CallGuard(provider, call);
+	const guard = new CallGuard(rules, call);
 	let usageSent = false;
 	let finished = false;
 	try {

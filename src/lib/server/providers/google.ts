@@ -1,23 +1,146 @@
-import { GoogleGenerativeAI, type Content, type GenerateContentResponse } from '@google/generative-ai';
+import {
+	GoogleGenerativeAI,
+	GoogleGenerativeAIAbortError,
+	GoogleGenerativeAIError,
+	GoogleGenerativeAIFetchError,
+	GoogleGenerativeAIRequestInputError,
+	type Content,
+	type GenerateContentResponse
+} from '@google/generative-ai';
 import { guardedCall, isRecord, tokenCount, type CallControl } from './call';
+import { failureForStatus, type Classified } from './errors';
+import { checkKeyWith } from './key-check';
+import { normalizeKeyShape } from './key-format';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
 
-/**
- * Google Gemini through `@google/generative-ai` 0.24.1:
- * `getGenerativeModel({ model }, { baseUrl })` posts to `${baseUrl}/v1beta/models/M:...`, the key
- * in the x-goog-api-key header (never `?key=`, which would reach URL logs).
- *
- * No `timeout` request option on purpose: the SDK never clears that timer, so it would cut a
- * long stream at `timeoutMs` and keep the process busy; our own idle timeout aborts the signal
- * instead. The SDK never retries.
- */
+// Gemini through `@google/generative-ai` 0.24.1, the key in the x-goog-api-key header (never
+// `?key=`, which would reach URL logs). No SDK `timeout`: it never clears that timer and would cut
+// long streams; our idle timeout aborts the signal instead.
+
+/** Its status names, the ErrorInfo reasons of google.api.ErrorReason it may send, and per-day quota ids. */
+const GOOGLE_CODES: ReadonlySet<string> = new Set([
+	'INVALID_ARGUMENT',
+	'FAILED_PRECONDITION',
+	'OUT_OF_RANGE',
+	'UNAUTHENTICATED',
+	'PERMISSION_DENIED',
+	'NOT_FOUND',
+	'RESOURCE_EXHAUSTED',
+	'CANCELLED',
+	'INTERNAL',
+	'UNAVAILABLE',
+	'DEADLINE_EXCEEDED',
+	'API_KEY_INVALID',
+	'API_KEY_SERVICE_BLOCKED',
+	'API_KEY_HTTP_REFERRER_BLOCKED',
+	'API_KEY_IP_ADDRESS_BLOCKED',
+	'API_KEY_ANDROID_APP_BLOCKED',
+	'API_KEY_IOS_APP_BLOCKED',
+	'SERVICE_DISABLED',
+	'BILLING_DISABLED',
+	'CONSUMER_INVALID',
+	'CONSUMER_SUSPENDED',
+	'USER_PROJECT_DENIED',
+	'RATE_LIMIT_EXCEEDED',
+	'RESOURCE_QUOTA_EXCEEDED',
+	'LOCATION_POLICY_VIOLATED',
+	'GenerateRequestsPerDayPerProjectPerModel-FreeTier',
+	'GenerateRequestsPerDayPerProjectPerModel',
+	'GenerateContentInputTokensPerModelPerDay-FreeTier'
+]);
+
+/** Google answers an invalid key with 400 INVALID_ARGUMENT and reason API_KEY_INVALID, not 401. */
+const rejectsKey = (status: number, reason: string | undefined) => status === 400 && reason === 'API_KEY_INVALID';
+
 export const googleAdapter: ProviderAdapter = {
 	id: 'google',
 	chat: (call, baseUrl) =>
-		guardedCall('google', call, (control) =>
+		guardedCall(googleAdapter, call, (control) =>
 			call.stream ? streamChat(call, baseUrl, control) : completeChat(call, baseUrl, control)
-		)
+		),
+	// The SDK has no list call: raw fetch.
+	checkKey: (apiKey, baseUrl, options) =>
+		checkKeyWith(
+			{
+				url: `${baseUrl}/v1beta/models`,
+				headers: { 'x-goog-api-key': apiKey },
+				// Only a 400 can be this rejection: other bodies are not read.
+				rejectedKeyCode: async (status, body) =>
+					status === 400 && rejectsKey(status, googleReason(detailsOfBody(await body())))
+						? 'api_key_invalid'
+						: undefined
+			},
+			options
+		),
+	normalizeKey: (raw) => normalizeKeyShape('google', raw),
+	classifyError: classifyGoogleError,
+	knownCodes: GOOGLE_CODES
 };
+
+function classifyGoogleError(error: unknown): Classified | undefined {
+	if (!(error instanceof GoogleGenerativeAIError)) return undefined;
+	if (error instanceof GoogleGenerativeAIAbortError) return { failure: 'aborted' };
+	if (error instanceof GoogleGenerativeAIFetchError) {
+		const details = Array.isArray(error.errorDetails) ? (error.errorDetails as unknown[]) : [];
+		const reason = googleReason(details);
+		const quotaId = dailyQuotaId(details);
+		const status = error.status;
+		if (status === undefined) return { failure: 'network', providerCode: reason };
+		return {
+			failure: rejectsKey(status, reason) ? 'auth' : failureForStatus(status, quotaId !== undefined),
+			status,
+			retryAfterSeconds: retryDelay(details),
+			providerCode: reason ?? quotaId
+		};
+	}
+	if (error instanceof GoogleGenerativeAIRequestInputError) return { failure: 'bad_request' };
+	// The SDK wraps stream failures in plain GoogleGenerativeAIErrors; only the message tells them apart.
+	if (/Error parsing JSON response|Failed to parse stream/.test(error.message)) return { failure: 'malformed' };
+	if (/Error reading from the stream|Error fetching from/.test(error.message)) return { failure: 'network' };
+	return { failure: 'malformed' };
+}
+
+/** `error.details` of a Google error body, or none if it is not one. */
+function detailsOfBody(text: string): unknown[] {
+	try {
+		const body: unknown = JSON.parse(text);
+		const details = isRecord(body) && isRecord(body.error) ? body.error.details : undefined;
+		return Array.isArray(details) ? (details as unknown[]) : [];
+	} catch {
+		return [];
+	}
+}
+
+function googleReason(details: unknown[]): string | undefined {
+	for (const detail of details) {
+		if (isRecord(detail) && typeof detail.reason === 'string') return detail.reason;
+	}
+	return undefined;
+}
+
+/** A 429 is a per-minute limit or an exhausted per-day quota; only a QuotaFailure naming a day says which. */
+function dailyQuotaId(details: unknown[]): string | undefined {
+	for (const detail of details) {
+		if (!isRecord(detail) || !String(detail['@type']).endsWith('google.rpc.QuotaFailure')) continue;
+		const violations = Array.isArray(detail.violations) ? (detail.violations as unknown[]) : [];
+		for (const violation of violations) {
+			if (!isRecord(violation)) continue;
+			const quotaId = typeof violation.quotaId === 'string' ? violation.quotaId : '';
+			const metric = typeof violation.quotaMetric === 'string' ? violation.quotaMetric : '';
+			if (/PerDay/i.test(quotaId) || /per_day|daily/i.test(metric)) return quotaId || metric;
+		}
+	}
+	return undefined;
+}
+
+function retryDelay(details: unknown[]): number | undefined {
+	for (const detail of details) {
+		if (!isRecord(detail) || !String(detail['@type']).endsWith('google.rpc.RetryInfo')) continue;
+		const match = /^(\d+(?:\.\d+)?)s$/.exec(String(detail.retryDelay));
+		if (match?.[1]) return Math.ceil(Number(match[1]));
+	}
+	return undefined;
+}
 
 function modelFor(call: ChatCall, baseUrl: string) {
 	const system = call.messages

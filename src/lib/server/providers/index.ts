@@ -1,12 +1,13 @@
 export type { ChatCall, ChatMessage, FinishReason, ProviderAdapter, ProviderEvent, ProviderId } from './types';
-export { getAdapter } from './registry';
+export { getAdapter, classifyProviderFailure } from './registry';
 export {
 	ProviderError,
-	classifyProviderFailure,
 	isRetryableFailure,
 	invalidatesKeyFailure,
-	PROVIDER_LABELS,
 	type ClassifyContext,
 	type ProviderErrorInit,
 	type ProviderFailure
 } from './errors';
+export { KEY_CHECK_TIMEOUT_MS, type KeyCheck, type KeyCheckOptions } from './key-check';
+// The old name routing imports; the names live in $lib/providers.
+export { PROVIDER_NAMES as PROVIDER_LABELS } from '$lib/providers';

@@ -4,18 +4,27 @@ import type {
 	ChatCompletionCreateParamsNonStreaming,
 	ChatCompletionCreateParamsStreaming
 } from 'openai/resources/chat/completions';
+import {
+	failureForStatus,
+	retryAfterFromHeaders,
+	sdkConnectionFailure,
+	stringCode,
+	type Classified,
+	type FailureRules,
+	type ProviderFailure
+} from './errors';
 import { guardedCall, isRecord, tokenCount, usdToMicrosRoundedUp, type CallControl } from './call';
-import { loadSdks } from './sdk';
+import { checkKeyWith } from './key-check';
+import { normalizeKeyShape } from './key-format';
+import { loadedSdks, loadSdks } from './sdk';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
 
-/**
- * OpenAI Chat Completions through the `openai` SDK. OpenRouter speaks the same protocol with a few
- * extras (usage.cost, numeric error codes, errors inside a 200), so openrouter.ts reuses this with
- * its own options.
- */
+// OpenAI Chat Completions through the `openai` SDK; OpenRouter speaks the same protocol with a few
+// extras (usage.cost, numeric error codes, errors inside a 200), so openrouter.ts reuses this.
 
 export interface OpenAICompatibleOptions {
-	provider: 'openai' | 'openrouter';
+	/** Whose failure rules classify this call's errors. */
+	rules: FailureRules;
 	/** OpenAI wants `max_completion_tokens` (required by reasoning models); OpenRouter documents `max_tokens`. */
 	maxTokensField: 'max_completion_tokens' | 'max_tokens';
 	/** Fields the SDK's types don't know but the provider accepts. */
@@ -24,10 +33,37 @@ export interface OpenAICompatibleOptions {
 	costMicrosOf?: (usage: Record<string, unknown>) => number | undefined;
 }
 
+/** OpenAI's documented `error.code`s, and the `error.type`s that stand in when the code is null. */
+const OPENAI_CODES: ReadonlySet<string> = new Set([
+	'invalid_api_key',
+	'insufficient_quota',
+	'rate_limit_exceeded',
+	'model_not_found',
+	'context_length_exceeded',
+	'unsupported_country_region_territory',
+	'unsupported_parameter',
+	'unsupported_value',
+	'invalid_value',
+	'missing_required_parameter',
+	'server_error',
+	'invalid_request_error',
+	'authentication_error',
+	'request_forbidden',
+	'requests',
+	'tokens'
+]);
+
 export const openAIAdapter: ProviderAdapter = {
 	id: 'openai',
 	chat: (call, baseUrl) =>
-		openAICompatibleChat(call, baseUrl, { provider: 'openai', maxTokensField: 'max_completion_tokens' })
+		openAICompatibleChat(call, baseUrl, { rules: openAIAdapter, maxTokensField: 'max_completion_tokens' }),
+	checkKey: (apiKey, baseUrl, options) =>
+		checkKeyWith({ url: `${baseUrl}/models`, headers: { authorization: `Bearer ${apiKey}` } }, options),
+	normalizeKey: (raw) => normalizeKeyShape('openai', raw),
+	// A 429 is a rate limit unless the code says the account is out of credit.
+	classifyError: (error) =>
+		classifyOpenAICompatibleError(error, (status, code) => failureForStatus(status, code === 'insufficient_quota')),
+	knownCodes: OPENAI_CODES
 };
 
 export function openAICompatibleChat(
@@ -35,9 +71,62 @@ export function openAICompatibleChat(
 	baseUrl: string,
 	options: OpenAICompatibleOptions
 ): AsyncGenerator<ProviderEvent> {
-	return guardedCall(options.provider, call, (control) =>
+	return guardedCall(options.rules, call, (control) =>
 		call.stream ? streamChat(call, baseUrl, options, control) : completeChat(call, baseUrl, options, control)
 	);
+}
+
+/**
+ * The openai SDK's errors. `failureFor` applies the provider's own reading of a status (or of
+ * OpenRouter's numeric code, which also arrives inside a 200 stream without any status).
+ */
+export function classifyOpenAICompatibleError(
+	error: unknown,
+	failureFor: (status: number, code: string | undefined) => ProviderFailure
+): Classified | undefined {
+	const OpenAI = loadedSdks()?.OpenAI;
+	if (!OpenAI) return undefined;
+	const connection = sdkConnectionFailure(OpenAI, error);
+	if (connection || !(error instanceof OpenAI.APIError)) return connection;
+	const code = stringCode(error.code) ?? stringCode(error.type);
+	const numericCode =
+		typeof error.code === 'number' ? error.code : /^\d{3}$/.test(String(error.code)) ? Number(error.code) : undefined;
+	const retryAfterSeconds = retryAfterFromHeaders(error.headers);
+	if (error.status !== undefined) {
+		return {
+			failure: failureFor(error.status, code),
+			status: error.status,
+			retryAfterSeconds,
+			providerCode: code ?? (numericCode === undefined ? undefined : String(numericCode))
+		};
+	}
+	if (numericCode !== undefined) {
+		return { failure: failureFor(numericCode, undefined), retryAfterSeconds, providerCode: String(numericCode) };
+	}
+	return { failure: failureForOpenAICode(code), retryAfterSeconds, providerCode: code };
+}
+
+/** An error event inside a 200 stream: only its code says what happened. */
+function failureForOpenAICode(code: string | undefined): ProviderFailure {
+	switch (code) {
+		case 'invalid_api_key':
+		case 'authentication_error':
+			return 'auth';
+		case 'insufficient_quota':
+			return 'quota';
+		case 'rate_limit_exceeded':
+		case 'requests':
+		case 'tokens':
+			return 'rate_limited';
+		case 'model_not_found':
+			return 'not_found';
+		case 'context_length_exceeded':
+		case 'invalid_request_error':
+			return 'bad_request';
+		default:
+			// The provider failing to finish, whatever it calls it.
+			return 'server';
+	}
 }
 
 async function clientFor(call: ChatCall, baseUrl: string): Promise<OpenAI> {

@@ -1,4 +1,5 @@
 import { anthropicAdapter } from './anthropic';
+import { classifyWith, type ClassifyContext, type ProviderError } from './errors';
 import { googleAdapter } from './google';
 import { openAIAdapter } from './openai';
 import { openRouterAdapter } from './openrouter';
@@ -14,4 +15,9 @@ const ADAPTERS: Readonly<Record<ProviderId, ProviderAdapter>> = {
 /** The adapter for a provider; the caller need not know which one it got. */
 export function getAdapter(id: ProviderId): ProviderAdapter {
 	return ADAPTERS[id];
+}
+
+/** Map anything a call to `provider` threw to a `ProviderError`, by that provider's rules. */
+export function classifyProviderFailure(provider: ProviderId, error: unknown, context: ClassifyContext): ProviderError {
+	return classifyWith(getAdapter(provider), error, context);
 }

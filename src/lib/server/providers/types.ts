@@ -1,12 +1,10 @@
-import type { Provider } from '$lib/server/config';
+import type { ProviderId } from '$lib/providers';
+import type { FailureRules } from './errors';
+import type { KeyCheck, KeyCheckOptions } from './key-check';
 
-/**
- * The one shape every provider adapter has. The routing engine calls `chat()` without knowing
- * which provider answers; every adapter yields the same normalized events and throws only
- * `ProviderError` (providers/errors.ts).
- */
+// The one shape every adapter has: routing calls `chat()` without knowing which provider answers.
 
-export type ProviderId = Provider;
+export type { ProviderId };
 
 export interface ChatMessage {
 	role: 'system' | 'user' | 'assistant';
@@ -26,28 +24,25 @@ export interface ChatCall {
 	stream: boolean;
 	/** The caller's signal: aborting it closes the upstream request and throws `aborted`. */
 	signal: AbortSignal;
-	/**
-	 * How long the provider may stay silent: until the response starts, and between stream chunks.
-	 * A long answer that keeps streaming is not cut.
-	 */
+	/** How long the provider may stay silent (before the response, between chunks); a long stream is not cut. */
 	timeoutMs: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'content_filter' | 'other';
 
-/**
- * What a call yields, in this order: any number of `delta`s, at most one `usage` (only when the
- * provider reported usage, so the caller can tell "no usage" and estimate), then exactly one
- * `finish` as the last event of a call that succeeded.
- */
+/** In order: `delta`s, at most one `usage` (only if reported, so the caller can estimate), one `finish` last. */
 export type ProviderEvent =
 	| { type: 'delta'; text: string }
 	/** costMicros: provider-reported cost (OpenRouter `usage.cost`), USD as integer micro-dollars, rounded up. */
 	| { type: 'usage'; promptTokens: number; completionTokens: number; costMicros?: number }
 	| { type: 'finish'; reason: FinishReason };
 
-export interface ProviderAdapter {
-	id: ProviderId;
+/** Everything provider-specific: the chat call, the key check, the key's shape and the failure rules. */
+export interface ProviderAdapter extends FailureRules {
 	/** `baseUrl` in the SDK's own convention (config.baseUrls[id]). */
 	chat(call: ChatCall, baseUrl: string): AsyncIterable<ProviderEvent>;
+	/** Does the provider accept this key? Its cheapest authenticated call; never throws. */
+	checkKey(apiKey: string, baseUrl: string, options?: KeyCheckOptions): Promise<KeyCheck>;
+	/** The pasted key trimmed and shape-checked; an AppError names the expected shape, never the key. */
+	normalizeKey(raw: string): string;
 }

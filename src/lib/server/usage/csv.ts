@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
+import { formatUsdExact } from '$lib/money';
 import { providers, type Provider } from '$lib/server/config';
 import type { Database, DatabaseKind } from '$lib/server/db';
 import { recordAudit } from '$lib/server/audit';
@@ -10,7 +11,7 @@ import { parseInput } from '$lib/server/validation';
 
 /**
  * Usage as CSV for finance (`GET /api/admin/usage.csv`): RFC 4180 (CRLF, quotes doubled), UTC
- * ISO-8601 timestamps, cost in US dollars with six decimals formatted from integer micro-dollars,
+ * ISO-8601 timestamps, cost as exact dollars with six decimals (`formatUsdExact`),
  * text cells that a spreadsheet would run as a formula neutralised with a leading `'`.
  *
  * Streamed with constant memory: rows come from the database in batches (a server-side cursor on
@@ -319,15 +320,6 @@ async function* keysetBatches(db: Kysely<Database>, filters: UsageExportFilters,
 
 // ---- cells -----------------------------------------------------------------------------------------
 
-/** Exact dollars from integer micro-dollars: 123 → "0.000123", 2_500_000 → "2.500000". */
-export function formatMicrosAsUsd(micros: number): string {
-	if (!Number.isSafeInteger(micros)) throw new RangeError('cost must be a whole number of micro-dollars');
-	const sign = micros < 0 ? '-' : '';
-	const abs = Math.abs(micros);
-	const fraction = abs % 1_000_000;
-	return `${sign}${(abs - fraction) / 1_000_000}.${String(fraction).padStart(6, '0')}`;
-}
-
 const FORMULA_START = /^[=+\-@\t\r]/;
 
 /** A spreadsheet runs a cell starting with = + - @ (or tab, CR) as a formula: make it text. */
@@ -345,7 +337,7 @@ function csvRecord(row: ExportRow): string[] {
 		neutralizeFormula(row.key_source),
 		String(row.prompt_tokens),
 		String(row.completion_tokens),
-		formatMicrosAsUsd(row.cost_micros),
+		formatUsdExact(row.cost_micros),
 		row.success ? 'true' : 'false',
 		row.error_code === null ? '' : neutralizeFormula(row.error_code),
 		row.estimated ? 'true' : 'false'

@@ -20,7 +20,6 @@ export {
 	usageCsvFilename,
 	parseUtcRange,
 	parseUtcBound,
-	formatMicrosAsUsd,
 	neutralizeFormula,
 	defaultExportStrategy,
 	USAGE_CSV_COLUMNS,

@@ -1,19 +1,10 @@
 import { fail, redirect } from '@sveltejs/kit';
+import { formatUsd, microsToUsd, usdToMicros } from '$lib/money';
+import { PROVIDER_NAMES } from '$lib/providers';
 import { providers, type Provider } from '$lib/server/config';
 import { badRequest, isAppError } from '$lib/server/errors';
+import { listKeys, removeKey, setKeyActive, upsertKey, validateKey, type KeyActor } from '$lib/server/keys';
 import {
-	expectedShape,
-	KEY_FORMATS,
-	listKeys,
-	PROVIDER_DISPLAY_NAMES,
-	removeKey,
-	setKeyActive,
-	upsertKey,
-	validateKey,
-	type KeyActor
-} from '$lib/server/keys';
-import {
-	formatUsd,
 	getEffectiveLimits,
 	setLimitsInput,
 	setUserLimits,
@@ -26,7 +17,6 @@ import { parseInput } from '$lib/server/validation';
 import type {
 	KeyAction,
 	KeyActionResult,
-	KeyFormatView,
 	MonthUsage,
 	ProviderPanel,
 	SourceLimitView
@@ -66,13 +56,9 @@ export const load: PageServerLoad = async ({ locals, url }) => {
 		app: toView(app),
 		usage: { own: usageOf(provider, 'user'), app: usageOf(provider, 'app') }
 	}));
-	const formats = Object.fromEntries(
-		providers.map((p) => [p, { ...KEY_FORMATS[p], description: expectedShape(p) }])
-	) as Record<Provider, KeyFormatView>;
 	const wanted = url.searchParams.get('provider');
 	return {
 		panels,
-		formats,
 		/** `?provider=` (the cards' "Replace" links) preselects the add form's provider. */
 		selectedProvider: providers.find((p) => p === wanted) ?? null,
 		appKeyAvailable: Boolean(config.appOpenRouterKey),
@@ -158,7 +144,7 @@ export const actions: Actions = {
 		const active = text(form, 'active') === 'true';
 		try {
 			const key = await setKeyActive(locals.services, actor, { id: text(form, 'id'), active });
-			const name = PROVIDER_DISPLAY_NAMES[key.provider];
+			const name = PROVIDER_NAMES[key.provider];
 			return ok(
 				'setActive',
 				key.provider,
@@ -179,7 +165,7 @@ export const actions: Actions = {
 		try {
 			await removeKey(locals.services, actor, { id });
 			const provider = before?.provider ?? null;
-			const what = provider ? `your ${PROVIDER_DISPLAY_NAMES[provider]} key (…${before?.last4})` : 'the key';
+			const what = provider ? `your ${PROVIDER_NAMES[provider]} key (…${before?.last4})` : 'the key';
 			return ok(
 				'remove',
 				provider,
@@ -201,7 +187,7 @@ export const actions: Actions = {
 				provider: text(form, 'provider'),
 				allowFallback
 			});
-			const name = PROVIDER_DISPLAY_NAMES[saved.provider];
+			const name = PROVIDER_NAMES[saved.provider];
 			return ok(
 				'fallback',
 				saved.provider,
@@ -231,7 +217,7 @@ export const actions: Actions = {
 			});
 			const after = await setUserLimits(db, config.limitDefaults, actor.userId, input);
 			const now = after.providers.find((p) => p.provider === input.provider);
-			const name = PROVIDER_DISPLAY_NAMES[input.provider];
+			const name = PROVIDER_NAMES[input.provider];
 			return ok(
 				'limits',
 				input.provider,
@@ -276,13 +262,16 @@ function changedLimits(form: FormData, current: ProviderLimits | undefined) {
 		if (!Number.isFinite(value)) throw badRequest(problem, { details: { field: name } });
 		if (value !== shown) changes[name] = value;
 	};
-	const dollars = (raw: string) => (/^\$?\s*\d*\.?\d+$/.test(raw) ? Number(raw.replace(/[$\s]/g, '')) : NaN);
+	const dollars = (raw: string) => {
+		const micros = usdToMicros(raw);
+		return micros === undefined ? NaN : microsToUsd(micros);
+	};
 	const whole = (raw: string) => {
 		const digits = raw.replace(/[,\s]/g, '');
 		return /^\d+$/.test(digits) ? Number(digits) : NaN;
 	};
 	const usdOf = (micros: number | null | undefined) =>
-		micros === null || micros === undefined ? micros : micros / 1_000_000;
+		micros === null || micros === undefined ? micros : microsToUsd(micros);
 	read(
 		'dailyCapUsd',
 		usdOf(current?.own.dailyCapMicros) ?? undefined,

@@ -1,4 +1,5 @@
 import { error, fail } from '@sveltejs/kit';
+import { providerName } from '$lib/providers';
 import {
 	adminLimitsFromForm,
 	deactivateKey,
@@ -8,13 +9,10 @@ import {
 	requireAdminPage
 } from '$lib/server/admin';
 import { isAppError } from '$lib/server/errors';
-import { PROVIDER_DISPLAY_NAMES } from '$lib/server/keys';
 import { adminSetLimitsInput, setAdminLimits } from '$lib/server/limits';
 import { parseInput } from '$lib/server/validation';
 import { MAX_EXPORT_DAYS } from '$lib/server/usage';
 import type { Actions, PageServerLoad } from './$types';
-
-const PROVIDER_NAMES: Record<string, string> = PROVIDER_DISPLAY_NAMES;
 
 export const load: PageServerLoad = async (event) => {
 	await requireAdminPage(event);
@@ -43,7 +41,7 @@ export const actions: Actions = {
 				{ keyId: formText(form, 'keyId') },
 				{ actorUserId: admin.id, ip: event.locals.clientIp || null }
 			);
-			const name = `${PROVIDER_NAMES[result.key.provider]} key …${result.key.last4}`;
+			const name = `${providerName(result.key.provider)} key …${result.key.last4}`;
 			return {
 				action: 'disableKey' as const,
 				failed: false,
@@ -63,7 +61,7 @@ export const actions: Actions = {
 				{ userId: event.params.id },
 				{ actorUserId: admin.id, ip: event.locals.clientIp || null }
 			);
-			const names = deactivated.map((k) => `${PROVIDER_NAMES[k.provider]} …${k.last4}`).join(', ');
+			const names = deactivated.map((k) => `${providerName(k.provider)} …${k.last4}`).join(', ');
 			return {
 				action: 'disableAllKeys' as const,
 				failed: false,
@@ -94,7 +92,7 @@ export const actions: Actions = {
 				failed: false,
 				provider,
 				field: null,
-				message: `Saved the ${PROVIDER_NAMES[provider] ?? provider} limits.`
+				message: `Saved the ${providerName(provider)} limits.`
 			};
 		} catch (failure) {
 			if (!isAppError(failure)) throw failure;

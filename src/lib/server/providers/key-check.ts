@@ -1,4 +1,3 @@
-import type { Config, Provider } from '$lib/server/config';
 import type { KeyStatus } from '$lib/server/db';
 
 export interface KeyCheck {
@@ -10,52 +9,34 @@ export interface KeyCheck {
 	httpStatus?: number;
 }
 
+export interface KeyCheckOptions {
+	signal?: AbortSignal;
+	timeoutMs?: number;
+}
+
 export const KEY_CHECK_TIMEOUT_MS = 10_000;
 
-interface CheckRequest {
+/** A provider's cheapest authenticated call; the key travels in a header, never in the URL (URLs reach logs). */
+export interface KeyCheckRequest {
 	url: string;
 	headers: Record<string, string>;
+	/** Another answer that means "invalid key" besides 401/403 (Google: 400 API_KEY_INVALID); our error code for it. */
+	rejectedKeyCode?: (status: number, body: () => Promise<string>) => Promise<string | undefined>;
 }
 
 /**
- * Each provider's cheapest authenticated call. The key travels in a header, never in the URL
- * (URLs end up in logs and proxies).
+ * 2xx is `valid`; 401/403 (or the provider's own rejection) `invalid`; anything else (5xx, 429,
+ * other 4xx, network error, timeout, a redirect) `unverified`. Never throws; nothing it returns
+ * contains the key.
  */
-function checkRequest(baseUrls: Config['baseUrls'], provider: Provider, apiKey: string): CheckRequest {
-	switch (provider) {
-		case 'openai':
-			return { url: `${baseUrls.openai}/models`, headers: { authorization: `Bearer ${apiKey}` } };
-		case 'anthropic':
-			return {
-				url: `${baseUrls.anthropic}/v1/models`,
-				headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' }
-			};
-		case 'google':
-			return { url: `${baseUrls.google}/v1beta/models`, headers: { 'x-goog-api-key': apiKey } };
-		case 'openrouter':
-			return { url: `${baseUrls.openrouter}/key`, headers: { authorization: `Bearer ${apiKey}` } };
-	}
-}
-
-/**
- * Asks the provider whether it accepts `apiKey`. 401/403 (and Google's 400 API_KEY_INVALID) are
- * `invalid`; 2xx is `valid`; anything else (5xx, 429, other 4xx, network error, timeout, a
- * redirect) is `unverified`. Never throws; nothing it returns contains the key.
- */
-export async function checkProviderKey(
-	config: Pick<Config, 'baseUrls'>,
-	provider: Provider,
-	apiKey: string,
-	signal?: AbortSignal,
-	timeoutMs = KEY_CHECK_TIMEOUT_MS
-): Promise<KeyCheck> {
-	const { url, headers } = checkRequest(config.baseUrls, provider, apiKey);
-	const timeout = AbortSignal.timeout(timeoutMs);
+export async function checkKeyWith(request: KeyCheckRequest, options: KeyCheckOptions = {}): Promise<KeyCheck> {
+	const { signal } = options;
+	const timeout = AbortSignal.timeout(options.timeoutMs ?? KEY_CHECK_TIMEOUT_MS);
 	let response: Response;
 	try {
-		response = await fetch(url, {
+		response = await fetch(request.url, {
 			method: 'GET',
-			headers: { accept: 'application/json', ...headers },
+			headers: { accept: 'application/json', ...request.headers },
 			// A redirect could carry x-api-key / x-goog-api-key to another host; refuse it.
 			redirect: 'error',
 			signal: signal ? AbortSignal.any([signal, timeout]) : timeout
@@ -67,9 +48,8 @@ export async function checkProviderKey(
 	try {
 		if (status >= 200 && status < 300) return { status: 'valid', httpStatus: status };
 		if (status === 401 || status === 403) return { status: 'invalid', errorCode: `http_${status}`, httpStatus: status };
-		if (provider === 'google' && status === 400 && (await bodyText(response)).includes('API_KEY_INVALID')) {
-			return { status: 'invalid', errorCode: 'api_key_invalid', httpStatus: status };
-		}
+		const rejected = await request.rejectedKeyCode?.(status, () => bodyText(response));
+		if (rejected) return { status: 'invalid', errorCode: rejected, httpStatus: status };
 		return { status: 'unverified', errorCode: `http_${status}`, httpStatus: status };
 	} finally {
 		await response.body?.cancel().catch(() => {});
