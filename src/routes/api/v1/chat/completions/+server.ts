@@ -7,6 +7,10 @@ import type { RequestHandler } from './$types';
 // client: it keys the limits reservation and the usage record.
 export const POST: RequestHandler = ({ request, locals, platform }) =>
 	handleChatCompletions(
-		{ deps: chatDeps(locals.services, locals.log), requestId: locals.requestId, signal: clientSignal(request, platform) },
+		{
+			deps: chatDeps(locals.services, locals.log),
+			requestId: locals.requestId,
+			signal: clientSignal(request, platform)
+		},
 		request
 	);
