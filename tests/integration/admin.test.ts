@@ -4,14 +4,13 @@ import type { Kysely } from 'kysely';
 import superjson from 'superjson';
 import type { Provider } from '$lib/server/config';
 import type { Database, KeyStatus } from '$lib/server/db';
-import { getActiveKey } from '$lib/server/keys';
 import type { Services } from '$lib/server/services';
 import { createCaller, type SessionUser } from '$lib/server/trpc';
 import { insertUsageRecord, type UsageRecord } from '$lib/server/usage';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
-import { fakeEnv, testKey, trpcFailure } from './keys-fixtures';
+import { fakeEnv, routableKeyOf, testKey, trpcFailure } from './keys-fixtures';
 import { usageRecord } from '../helpers/usage';
 
 let fake: FakeProviders;
@@ -158,8 +157,8 @@ describeEachDatabase('admin console (admin router)', (database) => {
 		const openai = (await as(user).keys.list()).find((k) => k.provider === 'openai')!;
 		const result = await as(admin, '192.0.2.44').admin.disableKey({ keyId: openai.id });
 		expect(result).toMatchObject({ userId: user.id, changed: true, key: { id: openai.id, isActive: false } });
-		expect(await getActiveKey(db, user.id, 'openai')).toBeUndefined();
-		expect(await getActiveKey(db, user.id, 'anthropic')).toBeDefined();
+		expect(await routableKeyOf(db, user.id, 'openai')).toBeUndefined();
+		expect(await routableKeyOf(db, user.id, 'anthropic')).toBeDefined();
 
 		const entries = await auditOf({ action: 'key.deactivate', subject: user.id });
 		expect(entries).toHaveLength(1);
@@ -188,7 +187,7 @@ describeEachDatabase('admin console (admin router)', (database) => {
 		fake.registerKey('openai', fresh, 'ok');
 		const replaced = await as(user).keys.upsert({ provider: 'openai', apiKey: fresh });
 		expect(replaced.key).toMatchObject({ isActive: true, disabledByAdmin: false });
-		expect(await getActiveKey(db, user.id, 'openai')).toBeDefined();
+		expect(await routableKeyOf(db, user.id, 'openai')).toBeDefined();
 
 		expect(await trpcFailure(as(admin).admin.disableKey({ keyId: randomUUID() }))).toMatchObject({
 			code: 'NOT_FOUND'

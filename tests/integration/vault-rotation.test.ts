@@ -3,7 +3,6 @@ import { beforeAll, expect, it } from 'vitest';
 import { listAudit } from '$lib/server/audit';
 import type { Provider } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
-import { withOpenedKey } from '$lib/server/keys';
 import {
 	createKeyring,
 	keyBytes,
@@ -15,7 +14,7 @@ import {
 	type Keyring
 } from '$lib/server/vault';
 import { describeEachDatabase } from '../helpers/db';
-import { createUser, PROVIDERS, testKey } from './keys-fixtures';
+import { createUser, PROVIDERS, testKey, withActiveKey } from './keys-fixtures';
 
 const A = { id: 'old-a', key: new Uint8Array(32).fill(0xa1) };
 const B = { id: 'new-b', key: new Uint8Array(32).fill(0xb2) };
@@ -109,7 +108,7 @@ describeEachDatabase('master key rotation', (database) => {
 			for (let i = offset; rotationRunning || i < offset + 10; i++) {
 				const s = stored[i % stored.length]!;
 				try {
-					const opened = await withOpenedKey(
+					const opened = await withActiveKey(
 						db,
 						rotating,
 						{ userId: s.userId, provider: s.provider },

@@ -4,7 +4,8 @@ import type { Database, KeyStatus } from '$lib/server/db';
 import type { Logger } from '$lib/server/log';
 import { isVaultError, withUnsealedKey, type Keyring } from '$lib/server/vault';
 import { checkProviderKey, type KeyCheck } from './check';
-import { recordCheck, RECHECK_AFTER_SECONDS, secondsFromNow, type KeyHooks } from './manager';
+import { RECHECK_AFTER_SECONDS, secondsFromNow, type KeyHooks } from './metadata';
+import { recordCheck } from './validate';
 
 export interface RevalidationDeps {
 	db: Kysely<Database>;
