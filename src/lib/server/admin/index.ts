@@ -1,7 +1,7 @@
 /**
  * The admin console's domain: the user directory (keys' metadata, never key material; spend by
  * key source), incident response (deactivate keys), analytics, the audit log viewer, and the
- * guard that refuses and audits non-admins. The CSV export itself lives in `usage` (csv.ts).
+ * guard that refuses and audits non-admins. The CSV export itself lives in `usage` (export.ts).
  */
 export {
 	listUsers,
