@@ -18,12 +18,9 @@ export {
 	type ReclaimOptions,
 	type PruneResult
 } from './counters';
+export { getEffectiveLimits, getLimitValues, sourceStatus } from './settings';
+export { setUserLimits, setAdminLimits, type AdminLimitsChange, type AdminActor } from './set-limits';
 export {
-	getEffectiveLimits,
-	getLimitValues,
-	sourceStatus,
-	setUserLimits,
-	setAdminLimits,
 	setLimitsInput,
 	adminSetLimitsInput,
 	usdToMicros,
@@ -31,10 +28,8 @@ export {
 	MAX_TOKENS_PER_HOUR,
 	MAX_DAILY_CAP_USD,
 	type SetLimitsInput,
-	type AdminSetLimitsInput,
-	type AdminLimitsChange,
-	type AdminActor
-} from './settings';
+	type AdminSetLimitsInput
+} from './settings-input';
 export { startLimitsMaintenance, type LimitsMaintenanceOptions } from './maintenance';
 export { formatUsd, providerName } from './messages';
 export { keySources } from './types';
