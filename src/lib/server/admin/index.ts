@@ -15,7 +15,14 @@ export {
 	type SourceSpend,
 	type UsagePeriod
 } from './directory';
-export { deactivateKey, deactivateUserKeys, type DeactivatedKey, type DeactivatedKeys } from './incidents';
+export {
+	deactivateKey,
+	deactivateUserKeys,
+	enableKey,
+	type DeactivatedKey,
+	type DeactivatedKeys,
+	type EnabledKey
+} from './incidents';
 export {
 	adminAnalytics,
 	analyticsPeriodOf,
@@ -45,6 +52,7 @@ export {
 	adminUserInput,
 	adminDisableKeyInput,
 	adminDisableAllKeysInput,
+	adminEnableKeyInput,
 	adminAuditLogInput,
 	adminAnalyticsInput,
 	MAX_USERS_PAGE_SIZE,

@@ -19,6 +19,7 @@ export {
 	type RoutableKeyRow
 } from './routable';
 export { markKeyInvalid } from './invalidate';
+export { blockKeyFingerprints, liftKeyBlock } from './blocks';
 export { checkProviderKey, KEY_CHECK_TIMEOUT_MS, type KeyCheck } from './check';
 export {
 	normalizeProviderKey,

@@ -5,6 +5,7 @@ import { AppError } from '$lib/server/errors';
 import { recordAudit } from '$lib/server/audit';
 import { parseInput } from '$lib/server/validation';
 import { keyBytes, keyFingerprint, sameFingerprint, sealKey, type SealSubject } from '$lib/server/vault';
+import { refuseBlockedKey } from './blocks';
 import { checkProviderKey, describeCheckFailure } from './check';
 import { normalizeProviderKey, PROVIDER_DISPLAY_NAMES } from './formats';
 import {
@@ -63,6 +64,7 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 	const subject: SealSubject = { userId: actor.userId, provider };
 	const bytes = keyBytes(apiKey);
 	try {
+		await refuseBlockedKey(deps.db, deps.keyring, subject, bytes);
 		await refuseDuplicate(deps, subject, bytes);
 		const check = await checkProviderKey(deps.config, provider, apiKey);
 		deps.keyHooks?.checked?.({ provider, result: check.status, trigger: 'add' });
