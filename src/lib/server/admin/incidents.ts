@@ -70,7 +70,7 @@ export async function deactivateKey(db: Kysely<Database>, input: unknown, actor:
 	return { userId: result.row.user_id, key: adminKeyOf(result.row), changed: result.changed };
 }
 
-/** Switches off every key of a user (or one provider's) in one statement; unknown user: NOT_FOUND. */
+/** Switches off (and blocks) all of a user's keys, or one provider's, in one statement; unknown user: NOT_FOUND. */
 export async function deactivateUserKeys(
 	db: Kysely<Database>,
 	input: { userId: string; provider?: Provider },
