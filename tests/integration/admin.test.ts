@@ -4,14 +4,13 @@ import type { Kysely } from 'kysely';
 import superjson from 'superjson';
 import type { Provider } from '$lib/server/config';
 import type { Database, KeyStatus } from '$lib/server/db';
-import { getActiveKey } from '$lib/server/keys';
 import type { Services } from '$lib/server/services';
 import { createCaller, type SessionUser } from '$lib/server/trpc';
 import { insertUsageRecord, type UsageRecord } from '$lib/server/usage';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
-import { fakeEnv, testKey, trpcFailure } from './keys-fixtures';
+import { fakeEnv, routableKeyOf, testKey, trpcFailure } from './keys-fixtures';
 import { usageRecord } from '../helpers/usage';
 
 let fake: FakeProviders;
@@ -158,8 +157,8 @@ describeEachDatabase('admin console (admin router)', (database) => {
 		const openai = (await as(user).keys.list()).find((k) => k.provider === 'openai')!;
 		const result = await as(admin, '192.0.2.44').admin.disableKey({ keyId: openai.id });
 		expect(result).toMatchObject({ userId: user.id, changed: true, key: { id: openai.id, isActive: false } });
-		expect(await getActiveKey(db, user.id, 'openai')).toBeUndefined();
-		expect(await getActiveKey(db, user.id, 'anthropic')).toBeDefined();
+		expect(await routableKeyOf(db, user.id, 'openai')).toBeUndefined();
+		expect(await routableKeyOf(db, user.id, 'anthropic')).toBeDefined();
 
 		const entries = await auditOf({ action: 'key.deactivate', subject: user.id });
 		expect(entries).toHaveLength(1);
@@ -188,7 +187,7 @@ describeEachDatabase('admin console (admin router)', (database) => {
 		fake.registerKey('openai', fresh, 'ok');
 		const replaced = await as(user).keys.upsert({ provider: 'openai', apiKey: fresh });
 		expect(replaced.key).toMatchObject({ isActive: true, disabledByAdmin: false });
-		expect(await getActiveKey(db, user.id, 'openai')).toBeDefined();
+		expect(await routableKeyOf(db, user.id, 'openai')).toBeDefined();
 
 		expect(await trpcFailure(as(admin).admin.disableKey({ keyId: randomUUID() }))).toMatchObject({
 			code: 'NOT_FOUND'
@@ -223,6 +222,73 @@ describeEachDatabase('admin console (admin router)', (database) => {
 		});
 	});
 
+	it('keeps a key an admin switched off refused after its owner removes it, until an admin lifts the block', async () => {
+		const { user, keys } = await userWithKeys('blocked');
+		const apiKey = keys.openai!;
+		const openai = (await as(user).keys.list()).find((k) => k.provider === 'openai')!;
+		await as(admin).admin.disableKey({ keyId: openai.id });
+		await as(user).keys.remove({ id: openai.id });
+
+		const mark = fake.requests.length;
+		const refused = await trpcFailure(as(user).keys.upsert({ provider: 'openai', apiKey }));
+		expect(refused).toMatchObject({ code: 'CONFLICT', reason: 'key_disabled_by_admin' });
+		expect(refused.message).toBe(
+			`An administrator switched this OpenAI key (…${apiKey.slice(-4)}) off; ask them to lift the block.`
+		);
+		expect(fake.requests.slice(mark)).toEqual([]);
+		expect(await routableKeyOf(db, user.id, 'openai')).toBeUndefined();
+		// Going through another key does not clear it either.
+		const other = testKey('openai', 'other');
+		fake.registerKey('openai', other, 'ok');
+		await as(user).keys.upsert({ provider: 'openai', apiKey: other });
+		expect(await trpcFailure(as(user).keys.upsert({ provider: 'openai', apiKey }))).toMatchObject({
+			reason: 'key_disabled_by_admin'
+		});
+
+		const lifted = await as(admin, '192.0.2.45').admin.enableKey({ keyId: openai.id });
+		expect(lifted).toEqual({ userId: user.id, key: null, changed: true });
+		expect(await auditOf({ action: 'key.unblock', subject: user.id })).toEqual([
+			expect.objectContaining({
+				actor_user_id: admin.id,
+				provider: 'openai',
+				key_id: openai.id,
+				ip: '192.0.2.45',
+				details: { by: 'admin', stored: false, last4: apiKey.slice(-4) }
+			})
+		]);
+		// Nothing is left of that key: lifting again is NOT_FOUND.
+		expect(await trpcFailure(as(admin).admin.enableKey({ keyId: openai.id }))).toMatchObject({ code: 'NOT_FOUND' });
+		const readded = await as(user).keys.upsert({ provider: 'openai', apiKey });
+		expect(readded.key).toMatchObject({ isActive: true, disabledByAdmin: false, last4: apiKey.slice(-4) });
+	});
+
+	it('switches a still-stored key back on when an admin lifts the switch-off', async () => {
+		const { user, keys } = await userWithKeys('lifted');
+		await as(admin).admin.disableAllKeys({ userId: user.id });
+		const anthropic = (await as(user).keys.list()).find((k) => k.provider === 'anthropic')!;
+		const enabled = await as(admin).admin.enableKey({ keyId: anthropic.id });
+		expect(enabled).toMatchObject({
+			userId: user.id,
+			changed: true,
+			key: { id: anthropic.id, isActive: true, disabledByAdmin: false }
+		});
+		expect(await routableKeyOf(db, user.id, 'anthropic')).toMatchObject({ id: anthropic.id });
+		expect(await as(admin).admin.enableKey({ keyId: anthropic.id })).toMatchObject({ changed: false });
+		expect(await auditOf({ action: 'key.unblock', subject: user.id })).toHaveLength(1);
+		expect(await routableKeyOf(db, user.id, 'openai')).toBeUndefined();
+		// The owner may remove and re-add it again; the other key stays blocked.
+		await as(user).keys.remove({ id: anthropic.id });
+		expect((await as(user).keys.upsert({ provider: 'anthropic', apiKey: keys.anthropic! })).key.isActive).toBe(true);
+		const openai = (await as(user).keys.list()).find((k) => k.provider === 'openai')!;
+		await as(user).keys.remove({ id: openai.id });
+		expect(await trpcFailure(as(user).keys.upsert({ provider: 'openai', apiKey: keys.openai! }))).toMatchObject({
+			reason: 'key_disabled_by_admin'
+		});
+		expect(await trpcFailure(as(admin).admin.enableKey({ keyId: randomUUID() }))).toMatchObject({
+			code: 'NOT_FOUND'
+		});
+	});
+
 	it('refuses every admin procedure to a non-admin with FORBIDDEN and audits each attempt', async () => {
 		const intruder = await createAccount(db, 'intruder');
 		const victim = await createAccount(db, 'victim');
@@ -232,6 +298,7 @@ describeEachDatabase('admin console (admin router)', (database) => {
 			['admin.user', () => caller.admin.user({ id: victim.id })],
 			['admin.disableKey', () => caller.admin.disableKey({ keyId: randomUUID() })],
 			['admin.disableAllKeys', () => caller.admin.disableAllKeys({ userId: victim.id })],
+			['admin.enableKey', () => caller.admin.enableKey({ keyId: randomUUID() })],
 			['admin.auditLog', () => caller.admin.auditLog()],
 			['admin.analytics', () => caller.admin.analytics()],
 			['admin.setLimits', () => caller.admin.setLimits({ userId: victim.id, provider: 'openai', requestsPerHour: 5 })]

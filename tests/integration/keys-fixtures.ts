@@ -4,8 +4,10 @@ import { TRPCError } from '@trpc/server';
 import type { Kysely } from 'kysely';
 import type { Provider } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
+import { routableKeysQuery, toRoutableKey, withRoutableKey, type RoutableKey } from '$lib/server/keys';
 import { createCaller } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
+import type { Keyring } from '$lib/server/vault';
 import type { FakeProviders } from '../fakes/server';
 import { recordSecret } from '../helpers/test-output';
 
@@ -96,4 +98,26 @@ export async function keyRows(db: Kysely<Database>, userId?: string) {
 	let query = db.selectFrom('provider_keys').selectAll();
 	if (userId) query = query.where('user_id', '=', userId);
 	return query.orderBy('id').execute();
+}
+
+/** The user's active key for `provider` as routing reads it, or undefined. */
+export async function routableKeyOf(
+	db: Kysely<Database>,
+	userId: string,
+	provider: Provider
+): Promise<RoutableKey | undefined> {
+	const row = await routableKeysQuery(db, userId).where('provider', '=', provider).executeTakeFirst();
+	return row ? toRoutableKey(row) : undefined;
+}
+
+/** Opens the user's active key for `provider` the way routing does (read, then unseal for one call). */
+export async function withActiveKey<T>(
+	db: Kysely<Database>,
+	keyring: Keyring,
+	user: { userId: string; provider: Provider },
+	fn: (apiKey: string, key: RoutableKey) => T | Promise<T>
+): Promise<T> {
+	const key = await routableKeyOf(db, user.userId, user.provider);
+	if (!key) throw new Error(`no active ${user.provider} key`);
+	return withRoutableKey(keyring, user.userId, key, (apiKey) => fn(apiKey, key));
 }

@@ -1,14 +1,14 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Provider } from '$lib/server/config';
-import { markKeyInvalid, revalidateDueKeys, withOpenedKey } from '$lib/server/keys';
+import { markKeyInvalid, revalidateDueKeys } from '$lib/server/keys';
 import { createKeyring, rotateKeys } from '$lib/server/vault';
 import type { Services } from '$lib/server/services';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
 import { TEST_MASTER_KEYS } from '../helpers/env';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
-import { callerFor, createUser, fakeEnv, PROVIDERS, testKey } from './keys-fixtures';
+import { callerFor, createUser, fakeEnv, PROVIDERS, testKey, withActiveKey } from './keys-fixtures';
 
 let fake: FakeProviders;
 beforeAll(async () => {
@@ -103,7 +103,7 @@ describeEachDatabase('no key material at rest or in logs', (database) => {
 			await caller.keys.validate({ id: ids.openai! });
 			await caller.keys.setActive({ id: ids.google!, active: false });
 			await markKeyInvalid(services.db, ids.anthropic!, 'invalid_api_key');
-			await withOpenedKey(services.db, services.keyring, { userId: user.id, provider: 'openrouter' }, () => {
+			await withActiveKey(services.db, services.keyring, { userId: user.id, provider: 'openrouter' }, () => {
 				services.log.info({ userId: user.id }, 'opened a key for a request');
 			});
 			await caller.keys.remove({ id: ids.openrouter! });

@@ -2,13 +2,23 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { listAudit } from '$lib/server/audit';
 import type { Provider } from '$lib/server/config';
 import { AppError } from '$lib/server/errors';
-import { getActiveKey, markKeyInvalid, markKeyUsed, withOpenedKey } from '$lib/server/keys';
+import { markKeyInvalid, markKeyUsed } from '$lib/server/keys';
 import type { Services } from '$lib/server/services';
 import { freePort } from '../helpers/app-server';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
-import { callerFor, createUser, fakeEnv, keyRows, PROVIDERS, testKey, trpcFailure } from './keys-fixtures';
+import {
+	callerFor,
+	createUser,
+	fakeEnv,
+	keyRows,
+	PROVIDERS,
+	routableKeyOf,
+	testKey,
+	trpcFailure,
+	withActiveKey
+} from './keys-fixtures';
 
 let fake: FakeProviders;
 beforeAll(async () => {
@@ -162,7 +172,7 @@ describeEachDatabase('provider keys through the keys router', (database) => {
 		expect(rows).toHaveLength(1);
 		expect(rows[0]?.id).toBe(replaced.key.id);
 		expect(rows[0]?.id).not.toBe(added.key.id);
-		await withOpenedKey(services.db, services.keyring, { userId: user.id, provider: 'openai' }, (apiKey) =>
+		await withActiveKey(services.db, services.keyring, { userId: user.id, provider: 'openai' }, (apiKey) =>
 			expect(apiKey).toBe(second)
 		);
 		// Replacing a switched-off key gives an active one.
@@ -229,13 +239,10 @@ describeEachDatabase('provider keys through the keys router', (database) => {
 		const { key: stored } = await caller.keys.upsert({ provider: 'openai', apiKey: key });
 		const off = await caller.keys.setActive({ id: stored.id, active: false });
 		expect(off.isActive).toBe(false);
-		expect(await getActiveKey(services.db, user.id, 'openai')).toBeUndefined();
-		await expect(
-			withOpenedKey(services.db, services.keyring, { userId: user.id, provider: 'openai' }, () => 'opened')
-		).rejects.toMatchObject({ code: 'not_found', reason: 'no_key' });
+		expect(await routableKeyOf(services.db, user.id, 'openai')).toBeUndefined();
 		const on = await caller.keys.setActive({ id: stored.id, active: true });
 		expect(on.isActive).toBe(true);
-		expect(await getActiveKey(services.db, user.id, 'openai')).toMatchObject({ id: stored.id, status: 'valid' });
+		expect(await routableKeyOf(services.db, user.id, 'openai')).toMatchObject({ id: stored.id, status: 'valid' });
 	});
 
 	it('validate follows the provider’s answer, but never calls a key invalid because the provider was down', async () => {
@@ -345,18 +352,18 @@ describeEachDatabase('provider keys through the keys router', (database) => {
 		const key = testKey('openrouter');
 		fake.registerKey('openrouter', key, 'ok');
 		const { key: stored } = await callerFor(services, user).keys.upsert({ provider: 'openrouter', apiKey: key });
-		const seen = await withOpenedKey(
+		const seen = await withActiveKey(
 			services.db,
 			services.keyring,
 			{ userId: user.id, provider: 'openrouter' },
-			(apiKey, metadata) => ({ same: apiKey === key, id: metadata.id })
+			(apiKey, routable) => ({ same: apiKey === key, id: routable.id })
 		);
 		expect(seen).toEqual({ same: true, id: stored.id });
 		await markKeyUsed(services.db, stored.id);
-		expect((await getActiveKey(services.db, user.id, 'openrouter'))?.lastUsedAt).toBeInstanceOf(Date);
+		expect((await routableKeyOf(services.db, user.id, 'openrouter'))?.lastUsedAt).toBeInstanceOf(Date);
 		expect(await markKeyInvalid(services.db, stored.id, 'invalid_api_key')).toBe(true);
 		expect(await markKeyInvalid(services.db, stored.id, 'invalid_api_key')).toBe(false);
-		expect(await getActiveKey(services.db, user.id, 'openrouter')).toMatchObject({
+		expect(await routableKeyOf(services.db, user.id, 'openrouter')).toMatchObject({
 			status: 'invalid',
 			lastErrorCode: 'invalid_api_key'
 		});
@@ -385,7 +392,7 @@ describeEachDatabase('provider keys through the keys router', (database) => {
 		expect(failure).toMatchObject({ code: 'INTERNAL_SERVER_ERROR', reason: 'vault_cannot_open' });
 		expect(failure.message).toMatch(/can no longer be unsealed/);
 		await expect(
-			withOpenedKey(services.db, services.keyring, { userId: user.id, provider: 'google' }, () => 'opened')
+			withActiveKey(services.db, services.keyring, { userId: user.id, provider: 'google' }, () => 'opened')
 		).rejects.toBeInstanceOf(AppError);
 	});
 });

@@ -2,8 +2,9 @@ import type { Kysely } from 'kysely';
 import { beforeAll, expect, it } from 'vitest';
 import { listAudit } from '$lib/server/audit';
 import type { Provider } from '$lib/server/config';
+import { deactivateKey } from '$lib/server/admin';
 import type { Database } from '$lib/server/db';
-import { withOpenedKey } from '$lib/server/keys';
+import { upsertKey } from '$lib/server/keys';
 import {
 	createKeyring,
 	keyBytes,
@@ -15,7 +16,7 @@ import {
 	type Keyring
 } from '$lib/server/vault';
 import { describeEachDatabase } from '../helpers/db';
-import { createUser, PROVIDERS, testKey } from './keys-fixtures';
+import { createUser, PROVIDERS, testKey, withActiveKey } from './keys-fixtures';
 
 const A = { id: 'old-a', key: new Uint8Array(32).fill(0xa1) };
 const B = { id: 'new-b', key: new Uint8Array(32).fill(0xb2) };
@@ -109,7 +110,7 @@ describeEachDatabase('master key rotation', (database) => {
 			for (let i = offset; rotationRunning || i < offset + 10; i++) {
 				const s = stored[i % stored.length]!;
 				try {
-					const opened = await withOpenedKey(
+					const opened = await withActiveKey(
 						db,
 						rotating,
 						{ userId: s.userId, provider: s.provider },
@@ -218,5 +219,30 @@ describeEachDatabase('master key rotation', (database) => {
 		expect(row!.master_key_id).toBe('old-a');
 		// Clean up so later runs on this database start from a fully rotated table.
 		await db.deleteFrom('provider_keys').where('id', '=', row!.id).execute();
+	});
+
+	it('carries an admin’s block of a key over, so it holds after the old master key is retired', async () => {
+		const [blocked] = await sealKeys(db, underA, 1);
+		const admin = await createUser(db, 'admin');
+		const row = await db
+			.selectFrom('provider_keys')
+			.select('id')
+			.where('user_id', '=', blocked!.userId)
+			.where('provider', '=', blocked!.provider)
+			.executeTakeFirstOrThrow();
+		await deactivateKey(db, { keyId: row.id }, { actorUserId: admin.id });
+		await rotateKeys(db, rotating);
+		await db.deleteFrom('provider_keys').where('id', '=', row.id).execute();
+		const unreachable = 'http://127.0.0.1:9';
+		const deps = {
+			db,
+			keyring: onlyB,
+			config: {
+				baseUrls: { openai: unreachable, anthropic: unreachable, google: unreachable, openrouter: unreachable }
+			}
+		};
+		await expect(
+			upsertKey(deps, { userId: blocked!.userId, ip: null }, { provider: blocked!.provider, apiKey: blocked!.apiKey })
+		).rejects.toMatchObject({ code: 'conflict', reason: 'key_disabled_by_admin' });
 	});
 });

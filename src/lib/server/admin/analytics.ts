@@ -1,7 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import { providers, type Provider } from '$lib/server/config';
 import type { Database, KeySource } from '$lib/server/db';
-import { parseUtcRange, startOfUtcDay } from '$lib/server/usage';
+import { startOfUtcDay } from '$lib/server/usage';
+import { parseUtcRange } from '$lib/server/utc-range';
 import { parseInput } from '$lib/server/validation';
 import { adminAnalyticsInput } from './schemas';
 

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '$lib/server/db';
 import { listAudit, recordAudit, type AuditRecord } from '$lib/server/audit';
 import { AppError } from '$lib/server/errors';
-import { parseUtcBound } from '$lib/server/usage';
+import { parseUtcBound } from '$lib/server/utc-range';
 import { parseInput } from '$lib/server/validation';
 import { adminAuditLogInput, isUuid } from './schemas';
 

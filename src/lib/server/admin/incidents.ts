@@ -3,17 +3,14 @@ import type { Provider } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
 import { recordAudit } from '$lib/server/audit';
 import { notFound } from '$lib/server/errors';
+import { blockKeyFingerprints, liftKeyBlock } from '$lib/server/keys';
 import type { AdminActor } from '$lib/server/limits';
 import { parseInput } from '$lib/server/validation';
 import { adminKeyOf, KEY_METADATA_COLUMNS, type AdminKey } from './directory';
-import { adminDisableAllKeysInput, adminDisableKeyInput } from './schemas';
+import { adminDisableAllKeysInput, adminDisableKeyInput, adminEnableKeyInput } from './schemas';
 
-/**
- * Incident response: an admin switches off one key or all of a user's keys at once. Routing only
- * uses active keys, so the next request falls back (or is refused) at once. The owner can switch a
- * key back on from the API keys page. Each change is audited as `key.deactivate` with the admin as
- * actor, in the same transaction.
- */
+// Incident response: an admin's switch-off holds (the owner can neither switch the key on nor
+// remove and re-add it) until an admin lifts it; every change is audited in its transaction.
 
 export interface DeactivatedKey {
 	userId: string;
@@ -58,6 +55,7 @@ export async function deactivateKey(db: Kysely<Database>, input: unknown, actor:
 			.returning(KEY_METADATA_COLUMNS)
 			.executeTakeFirst();
 		if (updated) {
+			await blockKeyFingerprints(trx, [updated.id], actor.actorUserId);
 			await auditDeactivation(trx, actor, updated, 'key');
 			return { row: updated, changed: true };
 		}
@@ -72,10 +70,7 @@ export async function deactivateKey(db: Kysely<Database>, input: unknown, actor:
 	return { userId: result.row.user_id, key: adminKeyOf(result.row), changed: result.changed };
 }
 
-/**
- * Switches off every active key of a user (or only the one for `provider`), in one statement, and
- * audits each. Unknown user: NOT_FOUND. A user with no active key gets an empty list.
- */
+/** Switches off (and blocks) all of a user's keys, or one provider's, in one statement; unknown user: NOT_FOUND. */
 export async function deactivateUserKeys(
 	db: Kysely<Database>,
 	input: { userId: string; provider?: Provider },
@@ -93,9 +88,57 @@ export async function deactivateUserKeys(
 		if (provider) update = update.where('provider', '=', provider);
 		const updated = await update.returning(KEY_METADATA_COLUMNS).execute();
 		updated.sort((a, b) => a.provider.localeCompare(b.provider));
+		await blockKeyFingerprints(
+			trx,
+			updated.map((key) => key.id),
+			actor.actorUserId
+		);
 		for (const key of updated) await auditDeactivation(trx, actor, key, provider ? 'key' : 'all');
 		return updated;
 	});
 	if (!rows) throw notFound('There is no user with that id.');
 	return { userId, deactivated: rows.map(adminKeyOf) };
+}
+
+export interface EnabledKey {
+	userId: string;
+	/** The key, switched back on; null when its owner removed it meanwhile. */
+	key: AdminKey | null;
+	/** False when it was neither switched off nor blocked by an admin (nothing audited). */
+	changed: boolean;
+}
+
+/** Lifts an admin's switch-off: the key, if still stored, is on again, and its owner may re-add it. */
+export async function enableKey(db: Kysely<Database>, input: unknown, actor: AdminActor): Promise<EnabledKey> {
+	const { keyId } = parseInput(adminEnableKeyInput, input);
+	const result = await db.transaction().execute(async (trx) => {
+		const lifted = await liftKeyBlock(trx, keyId);
+		const enabled = await trx
+			.updateTable('provider_keys')
+			.set({ is_active: true, disabled_by_admin_at: null, updated_at: sql`now()` })
+			.where('id', '=', keyId)
+			.where('disabled_by_admin_at', 'is not', null)
+			.returning(KEY_METADATA_COLUMNS)
+			.executeTakeFirst();
+		const row =
+			enabled ??
+			(await trx.selectFrom('provider_keys').select(KEY_METADATA_COLUMNS).where('id', '=', keyId).executeTakeFirst());
+		const key = row ?? lifted;
+		if (!key) return undefined;
+		const changed = enabled !== undefined || lifted !== undefined;
+		if (changed) {
+			await recordAudit(trx, {
+				action: 'key.unblock',
+				actorUserId: actor.actorUserId,
+				subjectUserId: key.user_id,
+				provider: key.provider,
+				keyId,
+				ip: actor.ip ?? null,
+				details: { by: 'admin', stored: row !== undefined, last4: key.last4 }
+			});
+		}
+		return { userId: key.user_id, key: row ? adminKeyOf(row) : null, changed };
+	});
+	if (!result) throw notFound('There is no key with that id. It may have been removed; reload the page.');
+	return result;
 }

@@ -1,7 +1,7 @@
 /**
  * The admin console's domain: the user directory (keys' metadata, never key material; spend by
  * key source), incident response (deactivate keys), analytics, the audit log viewer, and the
- * guard that refuses and audits non-admins. The CSV export itself lives in `usage` (csv.ts).
+ * guard that refuses and audits non-admins. The CSV export itself lives in `usage` (export.ts).
  */
 export {
 	listUsers,
@@ -15,7 +15,14 @@ export {
 	type SourceSpend,
 	type UsagePeriod
 } from './directory';
-export { deactivateKey, deactivateUserKeys, type DeactivatedKey, type DeactivatedKeys } from './incidents';
+export {
+	deactivateKey,
+	deactivateUserKeys,
+	enableKey,
+	type DeactivatedKey,
+	type DeactivatedKeys,
+	type EnabledKey
+} from './incidents';
 export {
 	adminAnalytics,
 	analyticsPeriodOf,
@@ -45,6 +52,7 @@ export {
 	adminUserInput,
 	adminDisableKeyInput,
 	adminDisableAllKeysInput,
+	adminEnableKeyInput,
 	adminAuditLogInput,
 	adminAnalyticsInput,
 	MAX_USERS_PAGE_SIZE,

@@ -58,6 +58,7 @@ export type AdminUsersInput = z.input<typeof adminUsersInput>;
 export const adminUserInput = z.object({ id: uuid('id', 'a user id') }).strict();
 
 export const adminDisableKeyInput = z.object({ keyId: uuid('keyId', 'a key id') }).strict();
+export const adminEnableKeyInput = adminDisableKeyInput;
 
 export const adminDisableAllKeysInput = z
 	.object({ userId: uuid('userId', 'a user id'), provider: providerField.optional() })

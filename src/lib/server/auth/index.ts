@@ -16,24 +16,28 @@ export {
 	listAccessTokens,
 	revokeAccessToken,
 	revokeAllAccessTokens,
+	ACCESS_TOKEN_PREFIX,
+	type AccessTokenSummary,
+	type AccessTokenStatus,
+	type CreatedAccessToken,
+	type TokenRequestMeta
+} from './tokens';
+export {
 	verifyAccessToken,
 	authenticateBearer,
 	accessTokenCheck,
 	acceptAccessToken,
 	invalidAccessToken,
 	bearerOf,
+	type AccessTokenOwner,
+	type TouchFailed
+} from './token-check';
+export {
 	createAccessTokenInput,
 	revokeAccessTokenInput,
-	ACCESS_TOKEN_PREFIX,
 	MAX_ACTIVE_TOKENS_PER_USER,
 	MAX_TOKEN_NAME_LENGTH,
 	MAX_TOKEN_LIFETIME_DAYS,
-	type AccessTokenSummary,
-	type AccessTokenStatus,
-	type AccessTokenOwner,
-	type CreatedAccessToken,
 	type CreateAccessTokenInput,
-	type RevokeAccessTokenInput,
-	type TokenRequestMeta,
-	type TouchFailed
-} from './tokens';
+	type RevokeAccessTokenInput
+} from './token-schemas';

@@ -74,6 +74,18 @@ export interface ProviderKeysTable {
 	disabled_by_admin_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
+/** Fingerprints of keys an admin switched off: refused on upsert until lifted (migration 0010). */
+export interface BlockedKeyFingerprintsTable {
+	user_id: string;
+	provider: ProviderId;
+	master_key_id: string;
+	fingerprint: Uint8Array;
+	last4: string;
+	key_id: string;
+	blocked_by: string | null;
+	blocked_at: CreatedAt;
+}
+
 /** Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE. Write with audit's `recordAudit`. */
 export interface AuditLogTable {
 	id: Generated<number>;
@@ -252,6 +264,8 @@ export interface Database {
 	// vault, keys, audit (0002)
 	provider_keys: ProviderKeysTable;
 	audit_log: AuditLogTable;
+	// admin blocks of key fingerprints (0010)
+	blocked_key_fingerprints: BlockedKeyFingerprintsTable;
 	// limits, notifications (0003)
 	limit_settings: LimitSettingsTable;
 	limit_hourly: LimitHourlyTable;

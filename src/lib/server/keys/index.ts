@@ -1,31 +1,25 @@
 export {
-	listKeys,
-	activeKeysOf,
-	getActiveKey,
-	upsertKey,
-	removeKey,
-	setKeyActive,
-	validateKey,
-	recordCheck,
-	withOpenedKey,
-	routableKeysQuery,
-	toRoutableKey,
-	withRoutableKey,
 	toMetadata,
 	METADATA_COLUMNS,
-	type MetadataRow,
-	markKeyUsed,
-	markKeyInvalid,
 	RECHECK_AFTER_SECONDS,
+	type MetadataRow,
 	type KeyManagerDeps,
 	type KeyHooks,
 	type KeyActor,
-	type KeyMetadata,
+	type KeyMetadata
+} from './metadata';
+export { listKeys, activeKeysOf, upsertKey, removeKey, setKeyActive, type UpsertedKey } from './store';
+export { validateKey, recordCheck, type ValidatedKey } from './validate';
+export {
+	routableKeysQuery,
+	toRoutableKey,
+	withRoutableKey,
+	markKeyUsed,
 	type RoutableKey,
-	type RoutableKeyRow,
-	type UpsertedKey,
-	type ValidatedKey
-} from './manager';
+	type RoutableKeyRow
+} from './routable';
+export { markKeyInvalid } from './invalidate';
+export { blockKeyFingerprints, liftKeyBlock } from './blocks';
 export { checkProviderKey, normalizeProviderKey } from './provider';
 export { KEY_CHECK_TIMEOUT_MS, type KeyCheck } from '$lib/server/providers';
 export { upsertKeyInput, keyIdInput, setActiveInput, providerSchema, MAX_LABEL_LENGTH } from './schemas';

@@ -16,3 +16,11 @@ export function checkProviderKey(
 export function normalizeProviderKey(provider: Provider, raw: string): string {
 	return getAdapter(provider).normalizeKey(raw);
 }
+
+/** Why a check got no definitive answer, in words for a notice. */
+export function describeCheckFailure(check: KeyCheck): string {
+	if (check.errorCode === 'timeout') return 'no answer within 10 seconds';
+	if (check.errorCode === 'network') return 'network error';
+	if (check.httpStatus !== undefined) return `it answered ${check.httpStatus}`;
+	return check.errorCode ?? 'no answer';
+}

@@ -5,7 +5,8 @@ import type { Logger } from '$lib/server/log';
 import { isVaultError, withUnsealedKey, type Keyring } from '$lib/server/vault';
 import type { KeyCheck } from '$lib/server/providers';
 import { checkProviderKey } from './provider';
-import { recordCheck, RECHECK_AFTER_SECONDS, secondsFromNow, type KeyHooks } from './manager';
+import { RECHECK_AFTER_SECONDS, secondsFromNow, type KeyHooks } from './metadata';
+import { recordCheck } from './validate';
 
 export interface RevalidationDeps {
 	db: Kysely<Database>;
@@ -24,11 +25,7 @@ export interface RevalidationSummary {
 	unreadable: number;
 }
 
-/**
- * How long a claimed key stays claimed. The claim is the `next_validation_at` update itself (no
- * lock is held during the HTTP call); a runner that dies mid-check lets the key come due again
- * after this lease.
- */
+/** The claim is a `next_validation_at` push (no lock held over HTTP): a dead runner's keys come due again. */
 export const CLAIM_LEASE_SECONDS = 15 * 60;
 
 interface ClaimedKey {
@@ -40,11 +37,7 @@ interface ClaimedKey {
 	ciphertext: Uint8Array;
 }
 
-/**
- * Claims up to `batchSize` keys whose check is due and checks them with their providers.
- * Several instances may run this at once: each due row is claimed by exactly one of them
- * (FOR UPDATE SKIP LOCKED in the claiming statement), so no key is checked twice.
- */
+/** Claims up to `batchSize` due keys (SKIP LOCKED: instances never check one twice) and checks them. */
 export async function revalidateDueKeys(
 	deps: RevalidationDeps,
 	options: { batchSize?: number; concurrency?: number; signal?: AbortSignal } = {}
@@ -131,11 +124,7 @@ export interface BackgroundJobOptions {
 	maxBatchesPerRun?: number;
 }
 
-/**
- * In-process scheduler for the daily key revalidation, started by the server's init. Timers are
- * unref'd (they never keep the process alive); runs never overlap within one process, and
- * instances share the work through the claim.
- */
+/** The in-process revalidation scheduler; unref'd timers, no overlapping runs, work shared via the claim. */
 export function startBackgroundJobs(
 	services: RevalidationDeps & { log: Pick<Logger, 'warn' | 'info' | 'error'> },
 	options: BackgroundJobOptions = {}

@@ -14,22 +14,17 @@ export {
 	type ReclaimOptions,
 	type PruneResult
 } from './reclaim';
+export { getEffectiveLimits, getLimitValues, sourceStatus } from './settings';
+export { setUserLimits, setAdminLimits, type AdminLimitsChange, type AdminActor } from './set-limits';
 export {
-	getEffectiveLimits,
-	getLimitValues,
-	sourceStatus,
-	setUserLimits,
-	setAdminLimits,
 	setLimitsInput,
 	adminSetLimitsInput,
 	MAX_REQUESTS_PER_HOUR,
 	MAX_TOKENS_PER_HOUR,
 	MAX_DAILY_CAP_USD,
 	type SetLimitsInput,
-	type AdminSetLimitsInput,
-	type AdminLimitsChange,
-	type AdminActor
-} from './settings';
+	type AdminSetLimitsInput
+} from './settings-input';
 export { startLimitsMaintenance, type LimitsMaintenanceOptions } from './maintenance';
 export { keySources } from './types';
 export type {

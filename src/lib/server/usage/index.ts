@@ -14,25 +14,24 @@ export {
 export { usageSummary, usageDaily, rangeOf, summaryInput, dailyInput } from './queries';
 export {
 	exportUsageCsv,
-	usageCsvStream,
-	resolveUsageExport,
-	usageExportQuery,
 	usageCsvFilename,
-	parseUtcRange,
-	parseUtcBound,
-	neutralizeFormula,
-	defaultExportStrategy,
-	USAGE_CSV_COLUMNS,
-	MAX_EXPORT_DAYS,
-	DEFAULT_EXPORT_DAYS,
-	DEFAULT_EXPORT_BATCH_SIZE,
-	type ExportStrategy,
 	type UsageExport,
 	type UsageExportDeps,
-	type UsageExportActor,
-	type UsageExportFilters,
+	type UsageExportActor
+} from './export';
+export {
+	resolveUsageExport,
+	usageExportQuery,
+	defaultExportStrategy,
+	MAX_EXPORT_DAYS,
+	DEFAULT_EXPORT_DAYS,
+	type ExportStrategy,
+	type UsageExportFilters
+} from './export-query';
+export {
+	usageCsvStream,
+	DEFAULT_EXPORT_BATCH_SIZE,
 	type UsageCsvProgress,
-	type UsageCsvStreamOptions,
-	type UtcRange,
-	type RangeOptions
-} from './csv';
+	type UsageCsvStreamOptions
+} from './csv-stream';
+export { neutralizeFormula, USAGE_CSV_COLUMNS } from './csv';

@@ -41,15 +41,11 @@ interface Resealed {
 	nonce: Uint8Array;
 	ciphertext: Uint8Array;
 	fingerprint: Uint8Array;
+	/** Set for a key an admin switched off: its block moves to the new fingerprint too. */
+	blocked?: { userId: string; provider: string; masterKeyId: string; fingerprint: Uint8Array };
 }
 
-/**
- * Re-seals every `provider_keys` row that is not under the keyring's active (first) master key,
- * online: batches are claimed with FOR UPDATE SKIP LOCKED in short transactions, so readers keep
- * working (a row is always either wholly old or wholly new, and old master keys still open), two
- * runners share the work, and a crash loses at most one uncommitted batch: rerunning resumes.
- * Fingerprints are recomputed under the new master key. One audit entry per run.
- */
+/** Re-seals (and re-fingerprints) every key not under the active master key, online: SKIP LOCKED batches, resumable. */
 export async function rotateKeys(
 	db: Kysely<Database>,
 	keyring: Keyring,
@@ -131,7 +127,16 @@ async function rotateBatch(
 	return db.transaction().execute(async (trx) => {
 		let query = trx
 			.selectFrom('provider_keys')
-			.select(['id', 'user_id', 'provider', 'master_key_id', 'nonce', 'ciphertext'])
+			.select([
+				'id',
+				'user_id',
+				'provider',
+				'master_key_id',
+				'nonce',
+				'ciphertext',
+				'fingerprint',
+				'disabled_by_admin_at'
+			])
 			.where('master_key_id', '<>', active);
 		if (options.after !== undefined) query = query.where('id', '>', options.after);
 		if (options.skip.length > 0) query = query.where('id', 'not in', options.skip);
@@ -154,7 +159,11 @@ async function rotateBatch(
 					id: row.id,
 					nonce: sealed.nonce,
 					ciphertext: sealed.ciphertext,
-					fingerprint: keyFingerprint(keyring, active, subject, plaintext)
+					fingerprint: keyFingerprint(keyring, active, subject, plaintext),
+					blocked:
+						row.disabled_by_admin_at === null
+							? undefined
+							: { ...subject, masterKeyId: row.master_key_id, fingerprint: row.fingerprint }
 				});
 			} catch (error) {
 				if (!isVaultError(error)) throw error;
@@ -173,7 +182,26 @@ async function rotateBatch(
 				set master_key_id = ${active}, nonce = v.nonce, ciphertext = v.ciphertext, fingerprint = v.fingerprint
 				from (values ${values}) as v (id, nonce, ciphertext, fingerprint)
 				where p.id = v.id`.execute(trx);
+			await moveBlocks(trx, active, resealed);
 		}
 		return { claimed: rows.length, rotated: resealed.length, lastId: rows[rows.length - 1]?.id, failedIds, from };
 	});
+}
+
+/** Blocks of admin-locked keys follow them to the new master key, or they could not be compared once the old one is retired. */
+async function moveBlocks(db: Kysely<Database>, active: string, resealed: Resealed[]): Promise<void> {
+	const moves = resealed.flatMap((r) =>
+		r.blocked
+			? [
+					sql`(${r.blocked.userId}::uuid, ${r.blocked.provider}::text, ${r.blocked.masterKeyId}::text, ${r.blocked.fingerprint}::bytea, ${r.fingerprint}::bytea)`
+				]
+			: []
+	);
+	if (moves.length === 0) return;
+	await sql`
+		update blocked_key_fingerprints as b
+		set master_key_id = ${active}, fingerprint = v.next
+		from (values ${sql.join(moves)}) as v (user_id, provider, master_key_id, fingerprint, next)
+		where b.user_id = v.user_id and b.provider = v.provider
+			and b.master_key_id = v.master_key_id and b.fingerprint = v.fingerprint`.execute(db);
 }

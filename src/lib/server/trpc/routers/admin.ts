@@ -5,10 +5,12 @@ import {
 	adminAuditLogInput,
 	adminDisableAllKeysInput,
 	adminDisableKeyInput,
+	adminEnableKeyInput,
 	adminUserInput,
 	adminUsersInput,
 	deactivateKey,
 	deactivateUserKeys,
+	enableKey,
 	getUserDetails,
 	listUsers
 } from '$lib/server/admin';
@@ -42,6 +44,10 @@ export const adminRouter = router({
 	disableAllKeys: adminProcedure
 		.input(adminDisableAllKeysInput)
 		.mutation(({ ctx, input }) => deactivateUserKeys(ctx.services.db, input, actorOf(ctx))),
+	/** Lifts an admin's switch-off (of a stored or since-removed key): on again, re-addable; audited. Unknown: NOT_FOUND. */
+	enableKey: adminProcedure
+		.input(adminEnableKeyInput)
+		.mutation(({ ctx, input }) => enableKey(ctx.services.db, input, actorOf(ctx))),
 	/** The audit log, newest first: filters action, user / actor (email or id), provider, from, to; cursor paging. */
 	auditLog: adminProcedure.input(adminAuditLogInput).query(({ ctx, input }) => adminAuditLog(ctx.services.db, input)),
 	/** BYOK adoption, validation success per provider, fallbacks and reasons, own vs app cost, daily series. */
