@@ -20,6 +20,22 @@ const TOTALS = [
 	sql<number>`coalesce(sum(cost_micros), 0)::bigint`.as('cost_micros')
 ] as const;
 
+type TotalsRow = { provider: ProviderName; key_source: KeySource; requests: number; failed: number } & {
+	prompt_tokens: number;
+	completion_tokens: number;
+	cost_micros: number;
+};
+
+const totalsOf = (row: TotalsRow): UsageTotals => ({
+	provider: row.provider,
+	keySource: row.key_source,
+	requests: row.requests,
+	failedRequests: row.failed,
+	promptTokens: row.prompt_tokens,
+	completionTokens: row.completion_tokens,
+	costMicros: row.cost_micros
+});
+
 export interface UsageRange {
 	from: Date;
 	to: Date;
@@ -37,15 +53,7 @@ export async function summarizeUsage(db: Kysely<Database>, userId: string, range
 		.orderBy('provider')
 		.orderBy('key_source')
 		.execute();
-	return rows.map((row) => ({
-		provider: row.provider,
-		keySource: row.key_source,
-		requests: row.requests,
-		failedRequests: row.failed,
-		promptTokens: row.prompt_tokens,
-		completionTokens: row.completion_tokens,
-		costMicros: row.cost_micros
-	}));
+	return rows.map(totalsOf);
 }
 
 export interface DailyUsage extends UsageTotals {
@@ -76,16 +84,7 @@ export async function dailyUsage(
 		.orderBy('provider')
 		.orderBy('key_source')
 		.execute();
-	return rows.map((row) => ({
-		day: row.day,
-		provider: row.provider,
-		keySource: row.key_source,
-		requests: row.requests,
-		failedRequests: row.failed,
-		promptTokens: row.prompt_tokens,
-		completionTokens: row.completion_tokens,
-		costMicros: row.cost_micros
-	}));
+	return rows.map((row) => ({ day: row.day, ...totalsOf(row) }));
 }
 
 export interface ModelUsage {
