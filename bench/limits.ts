@@ -24,7 +24,8 @@ const limits: LimitDefaults = {
 	requestsPerHour: 1_000_000,
 	tokensPerHour: 1_000_000_000,
 	dailyCapMicros: 10_000_000_000,
-	appDailyCapMicros: 10_000_000_000
+	appDailyCapMicros: 10_000_000_000,
+	appDailyBudgetMicros: null
 };
 
 async function withAdmin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {

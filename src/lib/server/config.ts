@@ -124,6 +124,8 @@ const envSchema = z.object({
 	DEFAULT_TOKENS_PER_HOUR: wholeNumber('tokens', 0, 1_000_000_000).default('200000'),
 	DEFAULT_DAILY_CAP_USD: usdAsMicros('own-key daily cap').default('5.00'),
 	DEFAULT_APP_DAILY_CAP_USD: usdAsMicros('app-key daily cap').default('0.50'),
+	/** One budget per UTC day for the app's key across all users; unset: none. */
+	APP_DAILY_BUDGET_USD: optionalString.pipe(usdAsMicros('app key budget per day').optional()),
 	/** Sign-in throttling. */
 	SIGNIN_MAX_FAILURES_PER_EMAIL: wholeNumber('failures per window', 1, 1000).default('5'),
 	SIGNIN_MAX_FAILURES_PER_IP: wholeNumber('failures per window', 1, 100_000).default('20'),
@@ -156,6 +158,8 @@ export interface Config {
 		tokensPerHour: number;
 		dailyCapMicros: number;
 		appDailyCapMicros: number;
+		/** The app key's budget per UTC day across all users; null: none. */
+		appDailyBudgetMicros: number | null;
 	};
 	signInThrottle: { maxFailuresPerEmail: number; maxFailuresPerIp: number; windowSeconds: number };
 }
@@ -204,7 +208,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 			requestsPerHour: e.DEFAULT_REQUESTS_PER_HOUR,
 			tokensPerHour: e.DEFAULT_TOKENS_PER_HOUR,
 			dailyCapMicros: e.DEFAULT_DAILY_CAP_USD,
-			appDailyCapMicros: e.DEFAULT_APP_DAILY_CAP_USD
+			appDailyCapMicros: e.DEFAULT_APP_DAILY_CAP_USD,
+			appDailyBudgetMicros: e.APP_DAILY_BUDGET_USD ?? null
 		},
 		signInThrottle: {
 			maxFailuresPerEmail: e.SIGNIN_MAX_FAILURES_PER_EMAIL,

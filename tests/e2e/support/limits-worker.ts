@@ -28,7 +28,8 @@ const limits = {
 	requestsPerHour: 100_000,
 	tokensPerHour: 1_000_000_000,
 	dailyCapMicros: 5_000_000,
-	appDailyCapMicros: 500_000
+	appDailyCapMicros: 500_000,
+	appDailyBudgetMicros: null
 };
 
 const handle = await connectDatabase({ databaseUrl, poolSize: 10, applicationName: 'latchkey-limits-worker' });

@@ -164,9 +164,19 @@ export interface LimitReservationsTable {
 	reclaimed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 	cost_micros: NullableNumber;
 	tokens: NullableNumber;
+	/** Took from the app key's daily budget (migration 0008). */
+	counts_app_budget: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
-export type NotificationKind = 'cap_80' | 'cap_100' | 'hourly_80' | 'hourly_100' | 'key_paused' | 'key_invalid';
+/** The app key's spend per UTC day across all users, against APP_DAILY_BUDGET_USD (migration 0008). */
+export interface AppDailySpendTable {
+	day: ColumnType<Date, string, string>;
+	settled_micros: ColumnType<number, number | undefined, number>;
+	reserved_micros: ColumnType<number, number | undefined, number>;
+}
+
+export type NotificationKind =
+	'cap_80' | 'cap_100' | 'hourly_80' | 'hourly_100' | 'key_paused' | 'key_invalid' | 'app_budget_80' | 'app_budget_100';
 
 export interface NotificationsTable {
 	id: Generated<string>;
@@ -271,6 +281,7 @@ export interface Database {
 	limit_hourly: LimitHourlyTable;
 	limit_daily_spend: LimitDailySpendTable;
 	limit_reservations: LimitReservationsTable;
+	app_daily_spend: AppDailySpendTable;
 	notifications: NotificationsTable;
 	// personal access tokens (0004)
 	access_tokens: AccessTokensTable;

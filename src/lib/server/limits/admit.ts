@@ -4,7 +4,7 @@ import { isUniqueViolation, type Database } from '$lib/server/db';
 import { AppError } from '$lib/server/errors';
 import { getLimitValues } from './settings';
 import { thresholdNotifications } from './thresholds';
-import { capRefusal, hourlyRefusal } from './refusals';
+import { appBudgetRefusal, capRefusal, hourlyRefusal } from './refusals';
 import type { Admission, AdmitRequest, LimitDefaults, LimitValues } from './types';
 
 const HOUR_MS = 3_600_000;
@@ -26,6 +26,11 @@ export interface AdmitRow {
 	snapshot_reserved_tokens: number | null;
 	snapshot_settled: number | null;
 	snapshot_reserved: number | null;
+	/** The app key's daily budget the admission counted against (app key with a budget set), else null. */
+	app_budget_micros: number | null;
+	app_settled_after: number | null;
+	snapshot_app_settled: number | null;
+	snapshot_app_reserved: number | null;
 }
 
 // Bad arguments here are the caller's bug, not the user's: plain errors (a generic 500), not AppErrors.
@@ -68,11 +73,13 @@ export function admitCall(
 	checkRequest(request);
 	const { userId, provider, keySource, reserveMicros, reserveTokens, requestId } = request;
 	const defaultCap = keySource === 'user' ? limits.dailyCapMicros : limits.appDailyCapMicros;
+	const appBudget = keySource === 'app' ? limits.appDailyBudgetMicros : null;
 	return sql<AdmitRow>`limits_admit(
 		${userId}::uuid, ${provider}::text, ${keySource}::text, ${reserveMicros}::bigint,
 		${reserveTokens}::bigint, ${requestId}::text,
 		${request.now ?? null}::timestamptz,
-		${limits.requestsPerHour}::integer, ${limits.tokensPerHour}::bigint, ${defaultCap}::bigint
+		${limits.requestsPerHour}::integer, ${limits.tokensPerHour}::bigint, ${defaultCap}::bigint,
+		${appBudget}::bigint
 	)`;
 }
 
@@ -85,9 +92,10 @@ export async function admissionOf(db: Kysely<Database>, request: AdmitRequest, r
 		dailyCapMicros: row.daily_cap_micros
 	};
 	const hourEnd = new Date(row.hour_start.getTime() + HOUR_MS);
+	const dayEnd = new Date(Date.parse(`${row.day}T00:00:00Z`) + DAY_MS);
 	if (row.requests_after === null) throw await hourlyRefusal(db, request, row, hourEnd);
-	if (row.reservation_id === null)
-		throw capRefusal(request, row, new Date(Date.parse(`${row.day}T00:00:00Z`) + DAY_MS));
+	if (row.settled_micros === null) throw capRefusal(request, row, dayEnd);
+	if (row.reservation_id === null) throw await appBudgetRefusal(db, request, row, dayEnd);
 	return {
 		reservationId: row.reservation_id,
 		requestId,
@@ -99,6 +107,7 @@ export async function admissionOf(db: Kysely<Database>, request: AdmitRequest, r
 		windowHour: row.hour_start,
 		day: row.day,
 		limits: limitValues,
+		appBudgetMicros: row.app_budget_micros,
 		crossed: thresholdNotifications({
 			userId,
 			provider,
@@ -153,6 +162,7 @@ async function existingAdmission(
 		windowHour: existing.window_start,
 		day: existing.day,
 		limits: await getLimitValues(db, limits, request.userId, request.provider, request.keySource),
+		appBudgetMicros: request.keySource === 'app' ? limits.appDailyBudgetMicros : null,
 		crossed: []
 	};
 }

@@ -7,6 +7,7 @@
 export { admit, admitCall, admissionOf, type AdmitRow } from './admit';
 export { settle, release, releaseRequest, type SettleResult } from './settle';
 export { LimitRefusal } from './refusals';
+export { appBudgetToday, type AppBudgetToday } from './app-budget';
 export {
 	reclaimExpiredReservations,
 	pruneLimitHistory,

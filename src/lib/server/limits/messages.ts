@@ -93,3 +93,10 @@ export function tokensOverWholeLimitMessage(
 		`Ask for a shorter answer (a lower max_tokens) or shorten the conversation.`
 	);
 }
+
+export function appBudgetSpentMessage(provider: Provider, budgetMicros: number, resetsAt: Date, now: Date) {
+	return (
+		`The app's key has used up today's budget, shared by all users (${formatUsd(budgetMicros)}). It resets at ` +
+		`${formatResetTime(resetsAt, now)}. Add your own ${providerName(provider)} key on the API keys page to keep going.`
+	);
+}

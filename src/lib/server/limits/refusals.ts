@@ -1,9 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { Provider } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
+import { formatUsd } from '$lib/money';
 import { AppError, type AppErrorCode, type AppErrorOptions } from '$lib/server/errors';
 import type { NewNotification } from '$lib/server/notifications';
+import { appBudgetNotices } from './app-budget';
 import {
+	appBudgetSpentMessage,
 	capOffMessage,
 	capReachedMessage,
 	capTooSmallMessage,
@@ -25,6 +28,41 @@ export class LimitRefusal extends AppError {
 	) {
 		super(code, message, options);
 	}
+}
+
+/** The app key's budget for all users refused: spent, or this worst case does not fit in what is left. */
+export async function appBudgetRefusal(
+	db: Kysely<Database>,
+	request: AdmitRequest,
+	row: AdmitRow,
+	dayEnd: Date
+): Promise<LimitRefusal> {
+	const budget = row.app_budget_micros ?? 0;
+	const settled = row.snapshot_app_settled ?? 0;
+	const reserved = row.snapshot_app_reserved ?? 0;
+	const spent = settled >= budget;
+	const message = spent
+		? appBudgetSpentMessage(request.provider, budget, dayEnd, row.now)
+		: `This request could cost up to ${formatUsd(request.reserveMicros)}, more than the ${formatUsd(Math.max(0, budget - settled - reserved))} left of the app key's budget for today (counting requests still running). Try a shorter request, or add your own key on the API keys page.`;
+	const crossed = spent
+		? await appBudgetNotices(db, {
+				budgetMicros: budget,
+				before: budget - 1,
+				after: budget,
+				day: row.day,
+				now: row.now
+			})
+		: [];
+	const details = {
+		provider: request.provider,
+		keySource: 'app',
+		budgetMicros: budget,
+		settledMicros: settled,
+		reservedMicros: reserved,
+		requestedMicros: request.reserveMicros,
+		resetsAt: dayEnd.toISOString()
+	};
+	return new LimitRefusal('spend_cap_reached', message, { reason: 'app_budget', details }, crossed);
 }
 
 /** The spending cap refused: reached (the key source is paused for the day) or this worst case does not fit. */

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '$lib/server/db';
 import type { NewNotification } from '$lib/server/notifications';
+import { appBudgetNotices } from './app-budget';
 import { thresholdNotifications } from './thresholds';
 import type { ActualUsage, Admission } from './types';
 
@@ -27,7 +28,12 @@ function checkUsage(actual: ActualUsage): void {
  */
 export async function settle(db: Kysely<Database>, admission: Admission, actual: ActualUsage): Promise<SettleResult> {
 	checkUsage(actual);
-	const result = await sql<{ settled: number; tokens_after: number | null; settled_after: number | null }>`
+	const result = await sql<{
+		settled: number;
+		tokens_after: number | null;
+		settled_after: number | null;
+		app_settled_after: number | null;
+	}>`
 		select * from limits_settle(
 			${admission.reservationId}::uuid, ${actual.costMicros}::bigint, ${actual.totalTokens}::bigint
 		)`.execute(db);
@@ -65,6 +71,13 @@ export async function settle(db: Kysely<Database>, admission: Admission, actual:
 				windowStart: dayStart,
 				resetsAt: new Date(dayStart.getTime() + DAY_MS)
 			})
+		);
+	}
+	if (row.app_settled_after !== null && admission.appBudgetMicros !== null) {
+		const after = Number(row.app_settled_after);
+		const budgetMicros = admission.appBudgetMicros;
+		crossed.push(
+			...(await appBudgetNotices(db, { budgetMicros, before: after - actual.costMicros, after, day: admission.day }))
 		);
 	}
 	return { settled: true, crossed };

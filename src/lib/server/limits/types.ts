@@ -48,6 +48,8 @@ export interface Admission {
 	day: string;
 	/** The limits at admission; settle uses them to notice a threshold being crossed. */
 	limits: LimitValues;
+	/** The app key's daily budget it counts against, if any (settle tells admins when it runs low). */
+	appBudgetMicros: number | null;
 	/** The notifications admitting it made due (the caller sends them). */
 	crossed: readonly NewNotification[];
 }

@@ -11,7 +11,9 @@ export const notificationKinds: readonly NotificationKind[] = [
 	'hourly_80',
 	'hourly_100',
 	'key_paused',
-	'key_invalid'
+	'key_invalid',
+	'app_budget_80',
+	'app_budget_100'
 ];
 
 export interface NewNotification {
