@@ -15,7 +15,7 @@ export {
 	type ReclaimOptions,
 	type PruneResult
 } from './reclaim';
-export { getEffectiveLimits, getLimitValues, sourceStatus } from './settings';
+export { getEffectiveLimits, getLimitValues } from './settings';
 export { setUserLimits, setAdminLimits, type AdminLimitsChange, type AdminActor } from './set-limits';
 export {
 	setLimitsInput,
@@ -37,7 +37,6 @@ export type {
 	LimitValues,
 	LimitSettingValues,
 	ReclaimedReservation,
-	SourceStatus,
 	SourceLimits,
 	ProviderLimits,
 	EffectiveLimits

@@ -197,23 +197,3 @@ export async function getEffectiveLimits(
 		}))
 	};
 }
-
-/** Which key sources are paused for the day (all providers, or one). */
-export async function sourceStatus(
-	db: Kysely<Database>,
-	limits: LimitDefaults,
-	userId: string,
-	provider?: Provider,
-	options: { now?: Date } = {}
-): Promise<SourceStatus[]> {
-	const rows = await usageRows(db, userId, { provider, now: options.now });
-	return rows.map((row) => {
-		const source = sourceLimitsOf(row, limits);
-		return {
-			provider: row.provider,
-			keySource: row.key_source,
-			paused: source.paused,
-			...(source.pausedUntil ? { pausedUntil: source.pausedUntil } : {})
-		};
-	});
-}

@@ -72,14 +72,6 @@ export interface ReclaimedReservation {
 	createdAt: Date;
 }
 
-export interface SourceStatus {
-	provider: Provider;
-	keySource: KeySource;
-	/** True while today's settled cost has reached the cap; it resumes by itself at the next UTC day. */
-	paused: boolean;
-	pausedUntil?: Date;
-}
-
 /** Nullable per-field settings as stored (NULL = not set). */
 export interface LimitSettingValues {
 	requestsPerHour: number | null;

@@ -4,7 +4,6 @@ export {
 	markRead,
 	listNotificationsInput,
 	markReadInput,
-	notificationKinds,
 	utcDay,
 	type NewNotification,
 	type Notification,

@@ -5,17 +5,6 @@ import type { Database, NotificationKind } from '$lib/server/db';
 
 export type { NotificationKind };
 
-export const notificationKinds: readonly NotificationKind[] = [
-	'cap_80',
-	'cap_100',
-	'hourly_80',
-	'hourly_100',
-	'key_paused',
-	'key_invalid',
-	'app_budget_80',
-	'app_budget_100'
-];
-
 export interface NewNotification {
 	userId: string;
 	kind: NotificationKind;
