@@ -8,8 +8,7 @@ import {
 	type LimitDefaults,
 	type LimitSettingValues,
 	type LimitValues,
-	type SourceLimits,
-	type SourceStatus
+	type SourceLimits
 } from './types';
 
 const HOUR_MS = 3_600_000;
