@@ -1,7 +1,7 @@
 import { formatUsd } from '$lib/money';
 import { providerName } from '$lib/providers';
 import type { Provider } from '$lib/server/config';
-import type { KeySource } from './types';
+import type { EffectiveLimits, KeySource } from './types';
 
 /** User-facing wording for limits: which limit, on which key, and when it resets (always UTC). */
 
@@ -92,4 +92,12 @@ export function tokensOverWholeLimitMessage(
 		`more than your whole ${providerName(provider)} tokens-per-hour limit${where} (${formatCount(limit)}), so waiting will not help. ` +
 		`Ask for a shorter answer (a lower max_tokens) or shorten the conversation.`
 	);
+}
+
+/** What the API keys page says once a user saved their limits for `provider`. */
+export function limitsSavedNotice(provider: Provider, limits: EffectiveLimits): string {
+	const saved = limits.providers.find((p) => p.provider === provider);
+	if (!saved) return `Saved your ${providerName(provider)} limits.`;
+	const { own, app } = saved;
+	return `Saved your ${providerName(provider)} limits: ${formatUsd(own.dailyCapMicros)} a day on your own key, ${formatUsd(app.dailyCapMicros)} a day on the app's key, ${formatCount(own.requestsPerHour)} requests an hour.`;
 }
