@@ -179,7 +179,11 @@ describeEachDatabase('the keys page’s procedures under arbitrary input', (data
 						{ provider: providerLike, allowFallback: fc.anything().filter((value) => typeof value !== 'boolean') },
 						{ requiredKeys: [] }
 					),
-					fc.record({ provider: providerLike, allowFallback: fc.boolean(), extra: fc.anything() }),
+					fc.record({
+						provider: providerLike,
+						allowFallback: fc.boolean(),
+						extra: fc.anything().filter((value) => value !== undefined)
+					}),
 					fc.anything()
 				),
 				async (input) => {
