@@ -1,7 +1,28 @@
-import { fireEvent, render, screen, within } from '@testing-library/svelte';
-import { describe, expect, it } from 'vitest';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import KeyCard from '$lib/components/keys/KeyCard.svelte';
 import type { KeyView, ProviderPanel, SourceLimitView } from '$lib/components/keys/types';
+
+// The card's buttons call tRPC procedures; this records which, with what input.
+const { mutations } = vi.hoisted(() => ({ mutations: [] as { procedure: string; input: unknown }[] }));
+vi.mock('$app/navigation', () => ({ invalidateAll: async () => {} }));
+vi.mock('$lib/trpc', async (importOriginal) => {
+	const actual = await importOriginal<typeof import('$lib/trpc')>();
+	const client = (path: string[]): unknown =>
+		new Proxy(() => {}, {
+			get: (_target, name: string) =>
+				name === 'mutate'
+					? async (input: unknown) => {
+							mutations.push({ procedure: path.join('.'), input });
+							return { notice: 'Done.' };
+						}
+					: client([...path, name])
+		});
+	return { ...actual, trpc: () => client([]) };
+});
+beforeEach(() => {
+	mutations.length = 0;
+});
 
 // A key never reaches the browser; the card only ever gets metadata. This string stands for
 // what a careless implementation might leak, so the tests can look for it.
@@ -113,14 +134,18 @@ describe('KeyCard', () => {
 		expect(badge()).toBe('Invalid');
 	});
 
-	it('shows a switched-off key as inactive, with Activate instead of Deactivate', () => {
+	it('shows a switched-off key as inactive, with Activate instead of Deactivate', async () => {
 		const { container } = render(KeyCard, { panel: panel({ key: key({ isActive: false }) }), now: NOW });
 		expect(badge()).toBe('Inactive');
 		expect(container.textContent).toContain('Switched off');
 		expect(screen.getByRole('button', { name: 'Activate OpenAI key' })).toBeTruthy();
 		expect(screen.queryByRole('button', { name: 'Deactivate OpenAI key' })).toBeNull();
-		const form = screen.getByRole('button', { name: 'Activate OpenAI key' }).closest('form');
-		expect(form?.querySelector<HTMLInputElement>('input[name="active"]')?.value).toBe('true');
+		await fireEvent.click(screen.getByRole('button', { name: 'Activate OpenAI key' }));
+		await waitFor(() =>
+			expect(mutations).toEqual([
+				{ procedure: 'keys.setActive', input: { id: '5b0c7c1e-4a8e-4a4f-9d55-1f0c1a2b3c4d', active: true } }
+			])
+		);
 	});
 
 	it('shows a key an admin switched off, without a way to switch it back on', () => {
@@ -155,37 +180,51 @@ describe('KeyCard', () => {
 		expect(details?.open).toBe(true);
 		const confirm = within(details as HTMLElement);
 		expect(confirm.getByText(/Remove your OpenAI key/).textContent).toContain('••••Wx7Q');
-		const yes = confirm.getByRole('button', { name: 'Yes, remove key' });
-		expect(yes.closest('form')?.getAttribute('action')).toBe('?/remove');
+		expect(confirm.getByRole('button', { name: 'Yes, remove key' })).toBeTruthy();
 
 		await fireEvent.click(confirm.getByRole('button', { name: 'Cancel' }));
 		expect(details?.open).toBe(false);
 		expect(document.activeElement).toBe(summary);
-	});
+		expect(mutations).toEqual([]);
 
-	it('sends only the key id with Test, Deactivate and Remove', () => {
-		const { container } = render(KeyCard, { panel: panel(), now: NOW });
-		const values = [...container.querySelectorAll<HTMLInputElement>('form input[type="hidden"]')].map(
-			(input) => `${input.name}=${input.value}`
+		await fireEvent.click(summary);
+		await fireEvent.click(confirm.getByRole('button', { name: 'Yes, remove key' }));
+		await waitFor(() =>
+			expect(mutations).toEqual([{ procedure: 'keys.remove', input: { id: '5b0c7c1e-4a8e-4a4f-9d55-1f0c1a2b3c4d' } }])
 		);
-		expect(values).toEqual([
-			'id=5b0c7c1e-4a8e-4a4f-9d55-1f0c1a2b3c4d',
-			'id=5b0c7c1e-4a8e-4a4f-9d55-1f0c1a2b3c4d',
-			'active=false',
-			'id=5b0c7c1e-4a8e-4a4f-9d55-1f0c1a2b3c4d',
-			'provider=openai',
-			'provider=openai'
-		]);
 	});
 
-	it('shows the fallback switch’s state and the caps against today’s usage', () => {
+	it('sends only the key id with Test, Deactivate and Remove', async () => {
+		render(KeyCard, { panel: panel(), now: NOW });
+		const id = '5b0c7c1e-4a8e-4a4f-9d55-1f0c1a2b3c4d';
+		await fireEvent.click(screen.getByRole('button', { name: 'Test OpenAI key' }));
+		await waitFor(() => expect(mutations).toHaveLength(1));
+		await fireEvent.click(screen.getByRole('button', { name: 'Deactivate OpenAI key' }));
+		await waitFor(() => expect(mutations).toHaveLength(2));
+		await fireEvent.click(screen.getByText('Remove', { selector: 'summary' }));
+		await fireEvent.click(screen.getByRole('button', { name: 'Yes, remove key' }));
+		await waitFor(() =>
+			expect(mutations).toEqual([
+				{ procedure: 'keys.validate', input: { id } },
+				{ procedure: 'keys.setActive', input: { id, active: false } },
+				{ procedure: 'keys.remove', input: { id } }
+			])
+		);
+	});
+
+	it('shows the fallback switch’s state and the caps against today’s usage', async () => {
 		render(KeyCard, { panel: panel({ allowFallback: false }), now: NOW });
 		const toggle = screen.getByRole('switch', { name: "Fall back to the app's key" });
 		expect(toggle.getAttribute('aria-checked')).toBe('false');
-		expect(toggle.getAttribute('value')).toBe('true');
 		expect((screen.getByLabelText('Daily cap on your key (USD)') as HTMLInputElement).value).toBe('5.00');
 		expect((screen.getByLabelText("Daily cap on the app's key (USD)") as HTMLInputElement).value).toBe('0.50');
 		expect((screen.getByLabelText('Requests per hour') as HTMLInputElement).value).toBe('100');
+		await fireEvent.click(toggle);
+		await waitFor(() =>
+			expect(mutations).toEqual([
+				{ procedure: 'models.setFallback', input: { provider: 'openai', allowFallback: true } }
+			])
+		);
 	});
 
 	it('shows a refused limit change as an alert on the field it is about', () => {

@@ -1,11 +1,15 @@
 import fc from 'fast-check';
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Kysely } from 'kysely';
+import type { Database } from '$lib/server/db';
 import type { Services } from '$lib/server/services';
+import { appErrorOf } from '$lib/server/trpc';
+import { countFromText, usdFromText } from '$lib/limit-text';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
-import { callerFor, createUser, fakeEnv, keyRows, testKey, type TestUser } from './keys-fixtures';
+import { callerFor, createUser, fakeEnv, keyRows, PROVIDERS, testKey, type TestUser } from './keys-fixtures';
 
 let fake: FakeProviders;
 beforeAll(async () => {
@@ -51,8 +55,19 @@ const providerLike = fc.oneof(
 );
 const idLike = (extra: string[]) =>
 	fc.oneof(fc.uuid(), fc.constantFrom(...extra), fc.string(), fc.integer(), fc.anything());
+/** What a person may type into a limit field of the keys page. */
+const typedLimit = fc.oneof(
+	fc.constantFrom('', ' ', '$2.50', '1,000', '0.000001', '-1', '1e3', '0x10', 'NaN', 'Infinity', '5.1234567'),
+	fc.integer({ min: 0, max: 200 }).map(String),
+	fc.integer({ min: 0, max: 20_000_000 }).map((micros) => `$${(micros / 1_000_000).toFixed(6)}`),
+	fc.string({ maxLength: 12 }),
+	fc.double().map(String)
+);
 
-describeEachDatabase('keys router under arbitrary input', (database) => {
+const settingsOf = (db: Kysely<Database>, table: 'limit_settings' | 'routing_preferences', userId: string) =>
+	db.selectFrom(table).selectAll().where('user_id', '=', userId).orderBy('provider').execute();
+
+describeEachDatabase('the keys page’s procedures under arbitrary input', (database) => {
 	let services: Services;
 	let user: TestUser;
 	let othersKeyId: string;
@@ -122,5 +137,61 @@ describeEachDatabase('keys router under arbitrary input', (database) => {
 				{ numRuns: 200 }
 			);
 		});
+	});
+
+	it('limits.set takes whatever the keys page sends from its fields: saved, or a 400 naming the field and nothing changed', async () => {
+		const caller = callerFor(services, user);
+		await fc.assert(
+			fc.asyncProperty(
+				fc.constantFrom(...PROVIDERS),
+				typedLimit,
+				typedLimit,
+				typedLimit,
+				async (provider, ownCap, appCap, perHour) => {
+					const before = await settingsOf(services.db, 'limit_settings', user.id);
+					const input = {
+						provider,
+						dailyCapUsd: usdFromText(ownCap),
+						appDailyCapUsd: usdFromText(appCap),
+						requestsPerHour: countFromText(perHour)
+					};
+					try {
+						expect((await caller.limits.set(input)).notice).toMatch(/^Saved your .+ limits: /);
+					} catch (error) {
+						const refused = appErrorOf(error);
+						expect(refused.status).toBe(400);
+						expect(['dailyCapUsd', 'appDailyCapUsd', 'requestsPerHour']).toContain(refused.details?.field);
+						expect(await settingsOf(services.db, 'limit_settings', user.id)).toEqual(before);
+					}
+				}
+			),
+			{ numRuns: 200 }
+		);
+	});
+
+	it('models.setFallback answers bad input with a 4xx and changes nothing', async () => {
+		const caller = callerFor(services, user);
+		const before = await settingsOf(services.db, 'routing_preferences', user.id);
+		await fc.assert(
+			fc.asyncProperty(
+				fc.oneof(
+					fc.record(
+						{ provider: providerLike, allowFallback: fc.anything().filter((value) => typeof value !== 'boolean') },
+						{ requiredKeys: [] }
+					),
+					fc.record({
+						provider: providerLike,
+						allowFallback: fc.boolean(),
+						extra: fc.anything().filter((value) => value !== undefined)
+					}),
+					fc.anything()
+				),
+				async (input) => {
+					await onlyClientError(() => caller.models.setFallback(input as never));
+				}
+			),
+			{ numRuns: 200 }
+		);
+		expect(await settingsOf(services.db, 'routing_preferences', user.id)).toEqual(before);
 	});
 });

@@ -57,7 +57,11 @@ describeEachDatabase('password change', (database) => {
 		[{ currentPassword: '', newPassword: 'brand new secret' }, /Enter your current password/],
 		[{ newPassword: 'brand new secret' }, /Enter your current password/],
 		[{ currentPassword: 'analytical engine' }, /Choose a new password/],
-		[{ currentPassword: 'analytical engine', newPassword: 'brand new secret', userId: 'x' }, /Unknown field/]
+		[{ currentPassword: 'analytical engine', newPassword: 'brand new secret', userId: 'x' }, /Unknown field/],
+		[
+			{ currentPassword: 'analytical engine', newPassword: 'brand new secret', confirmPassword: 'brand new secrets' },
+			/^The two new passwords do not match\. Type the same new password twice\.$/
+		]
 	])('refuses bad input %# with a clear 400 and changes nothing', async (input, message) => {
 		const hashBefore = await passwordHash(ada.id);
 		const error = await appErrorFrom(changePassword(services, ada.id, input));

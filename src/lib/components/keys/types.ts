@@ -50,14 +50,12 @@ export interface ProviderPanel {
 
 export type KeyAction = 'add' | 'test' | 'setActive' | 'remove' | 'fallback' | 'limits';
 
-/** The outcome of one of the page's form actions, success or failure. */
+/** The outcome of one of the page's changes, success or failure. */
 export interface KeyActionResult {
 	action: KeyAction;
-	provider: ProviderId | null;
+	provider: ProviderId;
 	ok: boolean;
 	message: string;
-	/** The form field the message is about, when it is about one. */
+	/** The input field the message is about, when it is about one. */
 	field?: string | null;
-	/** Add only: what the user typed as label, to refill the form after a failure (never the key). */
-	label?: string;
 }

@@ -20,8 +20,22 @@ export interface CreatedTokenView {
 	expiresAt: Date | null;
 }
 
-/** Result of a Settings form action, as far as one section needs it. */
+/** The outcome of a Settings change, as far as one section needs it. */
 export interface SectionResult {
 	message?: string;
 	field?: string | null;
 }
+
+export type CreateTokenResult = SectionResult & { created?: CreatedTokenView };
+export type RevokeTokenResult = SectionResult & { revoked?: { name: string; prefix: string } };
+export type PasswordResult = SectionResult & {
+	passwordChanged?: boolean;
+	otherSessionsEnded?: number;
+	tokensRevoked?: number;
+};
+
+/** The page shows one outcome at a time, in the section it belongs to. */
+export type SettingsResult =
+	| ({ action: 'createToken' } & CreateTokenResult)
+	| ({ action: 'revokeToken' } & RevokeTokenResult)
+	| ({ action: 'changePassword' } & PasswordResult);

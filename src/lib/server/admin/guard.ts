@@ -6,7 +6,7 @@ import type { Logger } from '$lib/server/log';
 import { recordForbiddenAttempt } from './audit';
 
 /**
- * Admin-only doors outside tRPC (pages, form actions, the CSV endpoint). tRPC's `adminProcedure`
+ * Admin-only doors outside tRPC (page loads, the CSV endpoint). tRPC's `adminProcedure`
  * does the same in its middleware. A refused signed-in user is audited as `admin.forbidden`.
  */
 
@@ -58,7 +58,7 @@ interface PageEvent {
 	request: Request;
 }
 
-/** For admin page loads and form actions: sign-in redirect, or the 403 page (audited). */
+/** For admin page loads: sign-in redirect, or the 403 page (audited). */
 export async function requireAdminPage(event: PageEvent): Promise<Caller & { role: 'admin' }> {
 	const { locals, url, request } = event;
 	if (!locals.user) redirect(303, `/signin?redirectTo=${encodeURIComponent(url.pathname + url.search)}`);

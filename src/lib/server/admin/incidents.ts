@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { providerName } from '$lib/providers';
 import type { Provider } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
 import { recordAudit } from '$lib/server/audit';
@@ -17,12 +18,14 @@ export interface DeactivatedKey {
 	key: AdminKey;
 	/** False when it was already off (nothing changed, nothing audited). */
 	changed: boolean;
+	notice: string;
 }
 
 export interface DeactivatedKeys {
 	userId: string;
 	/** The keys this call switched off (keys already off are not listed). */
 	deactivated: AdminKey[];
+	notice: string;
 }
 
 async function auditDeactivation(
@@ -67,7 +70,11 @@ export async function deactivateKey(db: Kysely<Database>, input: unknown, actor:
 		return existing ? { row: existing, changed: false } : undefined;
 	});
 	if (!result) throw notFound('There is no key with that id. It may have been removed; reload the page.');
-	return { userId: result.row.user_id, key: adminKeyOf(result.row), changed: result.changed };
+	const key = adminKeyOf(result.row);
+	const notice = result.changed
+		? `Switched off the ${providerName(key.provider)} key …${key.last4}.`
+		: `The ${providerName(key.provider)} key …${key.last4} was already off.`;
+	return { userId: result.row.user_id, key, changed: result.changed, notice };
 }
 
 /** Switches off (and blocks) all of a user's keys, or one provider's, in one statement; unknown user: NOT_FOUND. */
@@ -97,7 +104,12 @@ export async function deactivateUserKeys(
 		return updated;
 	});
 	if (!rows) throw notFound('There is no user with that id.');
-	return { userId, deactivated: rows.map(adminKeyOf) };
+	const deactivated = rows.map(adminKeyOf);
+	const notice =
+		deactivated.length === 0
+			? 'No key was on; nothing changed.'
+			: `Switched off ${deactivated.length} ${deactivated.length === 1 ? 'key' : 'keys'}: ${deactivated.map((k) => `${providerName(k.provider)} …${k.last4}`).join(', ')}.`;
+	return { userId, deactivated, notice };
 }
 
 export interface EnabledKey {

@@ -46,7 +46,6 @@ export {
 	type ForbiddenAttempt
 } from './audit';
 export { requireAdmin, requireAdminPage, auditForbidden, type AdminCheck } from './guard';
-export { adminLimitsFromForm, formText, LIMIT_FIELDS } from './forms';
 export {
 	adminUsersInput,
 	adminUserInput,

@@ -38,7 +38,13 @@ export const changePasswordInput = z
 			.min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters for your new password.`)
 			.max(MAX_PASSWORD_LENGTH, `Passwords can be at most ${MAX_PASSWORD_LENGTH} characters.`)
 	})
+	// The form's second entry of the new password; API clients may leave it out.
+	.extend({ confirmPassword: z.string({ invalid_type_error: 'confirmPassword must be text.' }).optional() })
 	.strict()
+	.refine((input) => input.confirmPassword === undefined || input.confirmPassword === input.newPassword, {
+		message: 'The two new passwords do not match. Type the same new password twice.',
+		path: ['confirmPassword']
+	})
 	.refine((input) => input.newPassword !== input.currentPassword, {
 		message: 'Choose a new password that is different from your current one.',
 		path: ['newPassword']

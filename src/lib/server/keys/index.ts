@@ -22,6 +22,7 @@ export { markKeyInvalid } from './invalidate';
 export { blockKeyFingerprints, liftKeyBlock } from './blocks';
 export { checkProviderKey, normalizeProviderKey } from './provider';
 export { KEY_CHECK_TIMEOUT_MS, type KeyCheck } from '$lib/server/providers';
+export { fallbackNotice } from './notices';
 export { upsertKeyInput, keyIdInput, setActiveInput, providerSchema, MAX_LABEL_LENGTH } from './schemas';
 export {
 	revalidateDueKeys,

@@ -7,6 +7,7 @@ import { parseInput } from '$lib/server/validation';
 import { keyBytes, keyFingerprint, sameFingerprint, sealKey, type SealSubject } from '$lib/server/vault';
 import { refuseBlockedKey } from './blocks';
 import { PROVIDER_NAMES } from '$lib/providers';
+import { keySwitchedNotice } from './notices';
 import { checkProviderKey, describeCheckFailure, normalizeProviderKey } from './provider';
 import {
 	keyNotFound,
@@ -195,7 +196,7 @@ export async function setKeyActive(
 	deps: Pick<KeyManagerDeps, 'db'>,
 	actor: KeyActor,
 	input: unknown
-): Promise<KeyMetadata> {
+): Promise<KeyMetadata & { notice: string }> {
 	const { id, active } = parseInput(setActiveInput, input);
 	const row = await deps.db.transaction().execute(async (trx) => {
 		const updated = await trx
@@ -235,5 +236,6 @@ export async function setKeyActive(
 		return updated;
 	});
 	if (!row) throw keyNotFound();
-	return toMetadata(row);
+	const key = toMetadata(row);
+	return { ...key, notice: keySwitchedNotice(key) };
 }

@@ -1,7 +1,7 @@
 import { formatUsd } from '$lib/money';
 import { providerName } from '$lib/providers';
 import type { Provider } from '$lib/server/config';
-import type { KeySource } from './types';
+import type { EffectiveLimits, KeySource } from './types';
 
 /** User-facing wording for limits: which limit, on which key, and when it resets (always UTC). */
 
@@ -99,4 +99,12 @@ export function appBudgetSpentMessage(provider: Provider, budgetMicros: number, 
 		`The app's key has used up today's budget, shared by all users (${formatUsd(budgetMicros)}). It resets at ` +
 		`${formatResetTime(resetsAt, now)}. Add your own ${providerName(provider)} key on the API keys page to keep going.`
 	);
+}
+
+/** What the API keys page says once a user saved their limits for `provider`. */
+export function limitsSavedNotice(provider: Provider, limits: EffectiveLimits): string {
+	const saved = limits.providers.find((p) => p.provider === provider);
+	if (!saved) return `Saved your ${providerName(provider)} limits.`;
+	const { own, app } = saved;
+	return `Saved your ${providerName(provider)} limits: ${formatUsd(own.dailyCapMicros)} a day on your own key, ${formatUsd(app.dailyCapMicros)} a day on the app's key, ${formatCount(own.requestsPerHour)} requests an hour.`;
 }

@@ -5,7 +5,7 @@ import { recordAudit, type AuditDetails } from '$lib/server/audit';
 import { AppError } from '$lib/server/errors';
 import { formatUsd } from '$lib/money';
 import { providerName } from '$lib/providers';
-import { formatCount } from './messages';
+import { formatCount, limitsSavedNotice } from './messages';
 import {
 	adminCeilingOf,
 	ceilingOf,
@@ -43,6 +43,12 @@ async function lockSettings(
 	return new Map(rows.map((row) => [row.key_source, row]));
 }
 
+/** The `limits.set` input field a stored limit comes from. */
+function inputFieldOf(field: Field, keySource: KeySource): keyof SetLimitsInput {
+	if (field !== 'dailyCapMicros') return field;
+	return keySource === 'user' ? 'dailyCapUsd' : 'appDailyCapUsd';
+}
+
 function describeLimit(field: Field, keySource: KeySource): string {
 	if (field === 'requestsPerHour') return 'requests-per-hour limit';
 	if (field === 'tokensPerHour') return 'tokens-per-hour limit';
@@ -58,7 +64,7 @@ export async function setUserLimits(
 	limits: LimitDefaults,
 	userId: string,
 	input: SetLimitsInput
-): Promise<EffectiveLimits> {
+): Promise<EffectiveLimits & { notice: string }> {
 	const changes = changesOf(input);
 	const sources = keySources.filter((k) => Object.keys(changes[k]).length > 0);
 	if (sources.length > 0) {
@@ -77,7 +83,12 @@ export async function setUserLimits(
 							`${formatValue(field, ceiling[field])} (${byAdmin ? 'the limit an admin set' : 'the default'}). Ask an admin to raise it.`,
 						{
 							reason: 'above_ceiling',
-							details: { field, provider: input.provider, keySource, ceiling: ceiling[field] }
+							details: {
+								field: inputFieldOf(field, keySource),
+								provider: input.provider,
+								keySource,
+								ceiling: ceiling[field]
+							}
 						}
 					);
 				}
@@ -91,7 +102,8 @@ export async function setUserLimits(
 			}
 		});
 	}
-	return getEffectiveLimits(db, limits, userId);
+	const inForce = await getEffectiveLimits(db, limits, userId);
+	return { ...inForce, notice: limitsSavedNotice(input.provider, inForce) };
 }
 
 export interface AdminLimitsChange {
@@ -114,7 +126,7 @@ export async function setAdminLimits(
 	limits: LimitDefaults,
 	input: AdminSetLimitsInput,
 	actor: AdminActor
-): Promise<{ limits: EffectiveLimits; change: AdminLimitsChange }> {
+): Promise<{ limits: EffectiveLimits; change: AdminLimitsChange; notice: string }> {
 	const { userId, provider } = input;
 	const changes = changesOf(input);
 	const sources = keySources.filter((k) => Object.keys(changes[k]).length > 0);
@@ -151,7 +163,8 @@ export async function setAdminLimits(
 			details
 		});
 	});
-	return { limits: await getEffectiveLimits(db, limits, userId), change };
+	const notice = `Saved the ${providerName(provider)} limits.`;
+	return { limits: await getEffectiveLimits(db, limits, userId), change, notice };
 }
 
 function columnsOf(change: Partial<LimitSettingValues>, prefix: '' | 'admin_'): Updateable<LimitSettingsTable> {

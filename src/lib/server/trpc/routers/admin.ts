@@ -30,11 +30,11 @@ export const adminRouter = router({
 		.query(({ ctx, input }) => getUserDetails(ctx.services.db, ctx.services.config.limitDefaults, input)),
 	/** Sets a user's limit ceilings for one provider (null clears one); audited. Unknown user: NOT_FOUND. */
 	setLimits: adminProcedure.input(adminSetLimitsInput).mutation(async ({ ctx, input }) => {
-		const { limits } = await setAdminLimits(ctx.services.db, ctx.services.config.limitDefaults, input, {
+		const { limits, notice } = await setAdminLimits(ctx.services.db, ctx.services.config.limitDefaults, input, {
 			actorUserId: ctx.user.id,
 			ip: ctx.ip
 		});
-		return limits;
+		return { ...limits, notice };
 	}),
 	/** Incident response: switches off one key of any user; audited. Unknown key: NOT_FOUND. */
 	disableKey: adminProcedure

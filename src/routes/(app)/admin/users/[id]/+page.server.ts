@@ -1,18 +1,8 @@
-import { error, fail } from '@sveltejs/kit';
-import { providerName } from '$lib/providers';
-import {
-	adminLimitsFromForm,
-	deactivateKey,
-	deactivateUserKeys,
-	formText,
-	getUserDetails,
-	requireAdminPage
-} from '$lib/server/admin';
+import { error } from '@sveltejs/kit';
+import { getUserDetails, requireAdminPage } from '$lib/server/admin';
 import { isAppError } from '$lib/server/errors';
-import { adminSetLimitsInput, setAdminLimits } from '$lib/server/limits';
-import { parseInput } from '$lib/server/validation';
 import { MAX_EXPORT_DAYS } from '$lib/server/usage';
-import type { Actions, PageServerLoad } from './$types';
+import type { PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async (event) => {
 	await requireAdminPage(event);
@@ -28,82 +18,5 @@ export const load: PageServerLoad = async (event) => {
 			error(404, 'There is no user with that id.');
 		}
 		throw failure;
-	}
-};
-
-export const actions: Actions = {
-	disableKey: async (event) => {
-		const admin = await requireAdminPage(event);
-		const form = await event.request.formData();
-		try {
-			const result = await deactivateKey(
-				event.locals.services.db,
-				{ keyId: formText(form, 'keyId') },
-				{ actorUserId: admin.id, ip: event.locals.clientIp || null }
-			);
-			const name = `${providerName(result.key.provider)} key …${result.key.last4}`;
-			return {
-				action: 'disableKey' as const,
-				failed: false,
-				message: result.changed ? `Switched off the ${name}.` : `The ${name} was already off.`
-			};
-		} catch (failure) {
-			if (!isAppError(failure)) throw failure;
-			return fail(failure.status, { action: 'disableKey' as const, failed: true, message: failure.message });
-		}
-	},
-
-	disableAllKeys: async (event) => {
-		const admin = await requireAdminPage(event);
-		try {
-			const { deactivated } = await deactivateUserKeys(
-				event.locals.services.db,
-				{ userId: event.params.id },
-				{ actorUserId: admin.id, ip: event.locals.clientIp || null }
-			);
-			const names = deactivated.map((k) => `${providerName(k.provider)} …${k.last4}`).join(', ');
-			return {
-				action: 'disableAllKeys' as const,
-				failed: false,
-				message:
-					deactivated.length === 0
-						? 'No key was on; nothing changed.'
-						: `Switched off ${deactivated.length} ${deactivated.length === 1 ? 'key' : 'keys'}: ${names}.`
-			};
-		} catch (failure) {
-			if (!isAppError(failure)) throw failure;
-			return fail(failure.status, { action: 'disableAllKeys' as const, failed: true, message: failure.message });
-		}
-	},
-
-	setLimits: async (event) => {
-		const admin = await requireAdminPage(event);
-		const form = await event.request.formData();
-		const provider = formText(form, 'provider');
-		try {
-			const { services } = event.locals;
-			const input = parseInput(adminSetLimitsInput, adminLimitsFromForm(form, event.params.id));
-			await setAdminLimits(services.db, services.config.limitDefaults, input, {
-				actorUserId: admin.id,
-				ip: event.locals.clientIp || null
-			});
-			return {
-				action: 'setLimits' as const,
-				failed: false,
-				provider,
-				field: null,
-				message: `Saved the ${providerName(provider)} limits.`
-			};
-		} catch (failure) {
-			if (!isAppError(failure)) throw failure;
-			const field = typeof failure.details?.field === 'string' ? failure.details.field : null;
-			return fail(failure.status, {
-				action: 'setLimits' as const,
-				failed: true,
-				provider,
-				message: failure.message,
-				field
-			});
-		}
 	}
 };
