@@ -61,9 +61,16 @@ describeEachDatabase('accounts', (database) => {
 		expect(await countUsers()).toBe(before);
 	});
 
-	it('makes an email listed in ADMIN_EMAILS an admin', async () => {
+	it('signs up and in an address listed in the retired ADMIN_EMAILS as a plain user', async () => {
 		const { user } = await signUp(services, { email: 'Boss@example.com', password: 'i am the boss here' });
-		expect(user.role).toBe('admin');
+		expect(user.role).toBe('user');
+		const signedIn = await signIn(
+			services,
+			{ email: 'boss@example.com', password: 'i am the boss here' },
+			{ ip: '10.0.9.1' }
+		);
+		expect(signedIn.user.role).toBe('user');
+		expect((await services.lucia.validateSession(signedIn.session.id)).user?.role).toBe('user');
 	});
 
 	it('signs in with the right password and out again', async () => {

@@ -81,16 +81,6 @@ const masterKeys = z
 		message: 'master key ids must be unique'
 	});
 
-const emailList = z
-	.string()
-	.transform((value) =>
-		value
-			.split(',')
-			.map((part) => part.trim().toLowerCase())
-			.filter(Boolean)
-	)
-	.pipe(z.array(z.string().email({ message: 'expected comma-separated email addresses' })));
-
 const envSchema = z.object({
 	NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
 	DATABASE_URL: optionalString.pipe(
@@ -109,7 +99,6 @@ const envSchema = z.object({
 		'https://generativelanguage.googleapis.com'
 	),
 	OPENROUTER_BASE_URL: httpUrl('https://openrouter.ai/api/v1').default('https://openrouter.ai/api/v1'),
-	ADMIN_EMAILS: optionalString.pipe(emailList.optional()),
 	PORT: wholeNumber('TCP port', 0, 65535).default('3000'),
 	HOST: z.string().trim().min(1).default('0.0.0.0'),
 	ORIGIN: optionalString.pipe(httpUrl('https://chat.example.com').optional()),
@@ -143,7 +132,8 @@ export interface Config {
 	masterKeys: MasterKey[] | undefined;
 	appOpenRouterKey: string | undefined;
 	baseUrls: Record<Provider, string>;
-	adminEmails: string[];
+	/** Things the operator should know at start-up that do not stop it (logged once). */
+	warnings: string[];
 	server: { port: number; host: string; origin: string | undefined };
 	metricsToken: string | undefined;
 	logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -164,6 +154,16 @@ export class ConfigError extends Error {
 		super(`Latchkey cannot start, the environment has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 		this.name = 'ConfigError';
 	}
+}
+
+/** Variables that once meant something: ignored, but an operator still setting one is told why. */
+const RETIRED_VARIABLES: Record<string, string> = {
+	ADMIN_EMAILS:
+		'ADMIN_EMAILS is no longer read: signing up with a listed address made anyone an admin. Grant admin rights with `npm run admin -- grant EMAIL` (docs/operations.md); existing admins keep theirs.'
+};
+
+function retiredVariableWarnings(env: Record<string, string | undefined>): string[] {
+	return Object.entries(RETIRED_VARIABLES).flatMap(([name, warning]) => (env[name]?.trim() ? [warning] : []));
 }
 
 /** Parses the environment; throws `ConfigError` naming every wrong variable. */
@@ -193,7 +193,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 			google: e.GOOGLE_BASE_URL,
 			openrouter: e.OPENROUTER_BASE_URL
 		},
-		adminEmails: e.ADMIN_EMAILS ?? [],
+		warnings: retiredVariableWarnings(env),
 		server: { port: e.PORT, host: e.HOST, origin: e.ORIGIN },
 		metricsToken: e.METRICS_TOKEN,
 		logLevel: e.LOG_LEVEL,
