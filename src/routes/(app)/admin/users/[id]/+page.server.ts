@@ -17,11 +17,12 @@ import type { Actions, PageServerLoad } from './$types';
 const PROVIDER_NAMES: Record<string, string> = PROVIDER_DISPLAY_NAMES;
 
 export const load: PageServerLoad = async (event) => {
-	await requireAdminPage(event);
+	const admin = await requireAdminPage(event);
 	const { db, config } = event.locals.services;
 	try {
 		return {
 			details: await getUserDetails(db, config.limitDefaults, { id: event.params.id }),
+			viewerId: admin.id,
 			limitDefaults: config.limitDefaults,
 			maxExportDays: MAX_EXPORT_DAYS
 		};
