@@ -23,6 +23,12 @@ describe('loadConfig', () => {
 		expect(config.baseUrls.openrouter).toBe('https://openrouter.ai/api/v1');
 		expect(config.limitDefaults.requestsPerHour).toBe(100);
 		expect(config.limitDefaults.appDailyCapMicros).toBe(500_000);
+		expect(config.signInThrottle).toEqual({
+			maxFailuresPerEmailAndIp: 5,
+			maxFailuresPerEmail: 20,
+			maxFailuresPerIp: 20,
+			windowSeconds: 900
+		});
 	});
 
 	it('parses master keys and base URLs', () => {

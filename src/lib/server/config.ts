@@ -112,8 +112,9 @@ const envSchema = z.object({
 	DEFAULT_TOKENS_PER_HOUR: wholeNumber('tokens', 0, 1_000_000_000).default('200000'),
 	DEFAULT_DAILY_CAP_USD: usdAsMicros('own-key daily cap').default('5.00'),
 	DEFAULT_APP_DAILY_CAP_USD: usdAsMicros('app-key daily cap').default('0.50'),
-	/** Sign-in throttling. */
-	SIGNIN_MAX_FAILURES_PER_EMAIL: wholeNumber('failures per window', 1, 1000).default('5'),
+	/** Sign-in throttling (auth/throttle.ts): per address, per email from one address, per email. */
+	SIGNIN_MAX_FAILURES_PER_EMAIL_AND_IP: wholeNumber('failures per window', 1, 1000).default('5'),
+	SIGNIN_MAX_FAILURES_PER_EMAIL: wholeNumber('failures per window', 1, 100_000).default('20'),
 	SIGNIN_MAX_FAILURES_PER_IP: wholeNumber('failures per window', 1, 100_000).default('20'),
 	SIGNIN_WINDOW_SECONDS: wholeNumber('seconds', 1, 86_400).default('900')
 });
@@ -146,7 +147,17 @@ export interface Config {
 		dailyCapMicros: number;
 		appDailyCapMicros: number;
 	};
-	signInThrottle: { maxFailuresPerEmail: number; maxFailuresPerIp: number; windowSeconds: number };
+	signInThrottle: SignInThrottle;
+}
+
+export interface SignInThrottle {
+	/** Failures one address may make for one email in a window. */
+	maxFailuresPerEmailAndIp: number;
+	/** Failures for one email from every address; past it each address gets fewer tries, none is shut out. */
+	maxFailuresPerEmail: number;
+	/** Failures one address may make for any emails. */
+	maxFailuresPerIp: number;
+	windowSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -206,6 +217,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 			appDailyCapMicros: e.DEFAULT_APP_DAILY_CAP_USD
 		},
 		signInThrottle: {
+			maxFailuresPerEmailAndIp: e.SIGNIN_MAX_FAILURES_PER_EMAIL_AND_IP,
 			maxFailuresPerEmail: e.SIGNIN_MAX_FAILURES_PER_EMAIL,
 			maxFailuresPerIp: e.SIGNIN_MAX_FAILURES_PER_IP,
 			windowSeconds: e.SIGNIN_WINDOW_SECONDS

@@ -6,7 +6,7 @@ import { AppError } from '$lib/server/errors';
 import type { LuciaAuth } from './lucia';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password';
 import { signInInput, signUpInput } from './schemas';
-import { clearAttempts, returnAttempt, takeAttempt, tooManyAttempts } from './throttle';
+import { admitSignIn } from './throttle';
 import { parseInput } from '$lib/server/validation';
 
 export interface AuthDeps {
@@ -56,22 +56,13 @@ export async function signUp(deps: AuthDeps, input: unknown): Promise<SignedIn> 
 }
 
 /**
- * Checks the password under two throttles (per email, per IP). Every attempt takes a slot
- * atomically before the password is checked, so parallel guesses cannot exceed the limit;
- * a success hands the slots back.
+ * Checks the password under the sign-in throttle (throttle.ts: per address, per email from that
+ * address). Every attempt takes its slots atomically before the password is checked, so parallel
+ * guesses cannot exceed the limits; a success hands them back.
  */
 export async function signIn(deps: AuthDeps, input: unknown, meta: { ip: string }): Promise<SignedIn> {
 	const { email, password } = parseInput(signInInput, input);
-	const { maxFailuresPerEmail, maxFailuresPerIp, windowSeconds } = deps.config.signInThrottle;
-	const ipKey = `ip:${meta.ip}`;
-	const emailKey = `email:${email}`;
-	for (const rule of [
-		{ key: ipKey, max: maxFailuresPerIp, windowSeconds },
-		{ key: emailKey, max: maxFailuresPerEmail, windowSeconds }
-	]) {
-		const attempt = await takeAttempt(deps.db, rule);
-		if (!attempt.allowed) throw tooManyAttempts(attempt.retryAfterSeconds);
-	}
+	const attempt = await admitSignIn(deps.db, deps.config.signInThrottle, email, meta.ip);
 
 	const row = await deps.db
 		.selectFrom('users')
@@ -85,8 +76,7 @@ export async function signIn(deps: AuthDeps, input: unknown, meta: { ip: string 
 		});
 	}
 
-	await clearAttempts(deps.db, emailKey);
-	await returnAttempt(deps.db, ipKey);
+	await attempt.succeeded();
 	const session = await deps.lucia.createSession(row.id, {});
 	return { user: { id: row.id, email: row.email, role: row.role }, session };
 }
