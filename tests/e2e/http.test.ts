@@ -76,7 +76,8 @@ describe(`the HTTP surface [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => 
 
 	it.each([
 		['a malformed email', { email: 'no at sign', password: 'long enough password' }, /valid email/],
-		['a short password', { email: 'Short.Password@Example.com', password: 'short' }, /at least 10 characters/]
+		['a short password', { email: 'Short.Password@Example.com', password: 'short' }, /at least 12 characters/],
+		['a common password', { email: 'common@example.com', password: 'password123456' }, /most common passwords/]
 	])('answers %s with a clear 400 and creates nothing', async (_name, input, message) => {
 		const before = await accountCount();
 		const client = new TestClient(app.url);
@@ -141,7 +142,7 @@ describe(`the HTTP surface [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => 
 
 	it.each([
 		['a malformed email', 'no at sign', 'long enough password', 400, /valid email/],
-		['a short password', 'form-short@example.com', 'short', 400, /at least 10 characters/],
+		['a short password', 'form-short@example.com', 'short', 400, /at least 12 characters/],
 		['an email that is already taken', 'auditor@example.com', 'long enough password', 409, /already/]
 	])('shows the sign-up form again with %s, and creates nothing', async (_name, email, password, status, message) => {
 		const before = await accountCount();

@@ -48,7 +48,13 @@ describeEachDatabase('accounts', (database) => {
 
 	it.each([
 		[{ email: 'not-an-email', password: 'long enough password' }, /valid email/],
-		[{ email: 'short@example.com', password: 'tiny' }, /at least 10 characters/],
+		[{ email: 'short@example.com', password: 'tiny' }, /at least 12 characters/],
+		[{ email: 'weak@example.com', password: 'aaaaaaaaaa' }, /at least 12 characters/],
+		[{ email: 'weak@example.com', password: 'aaaaaaaaaaaa' }, /not one character or a short pattern repeated/],
+		[{ email: 'weak@example.com', password: 'password1234' }, /one of the most common passwords/],
+		[{ email: 'weak@example.com', password: 'Iloveyou2024!!' }, /one of the most common passwords/],
+		[{ email: 'ada.lovelace@example.com', password: 'Ada.Lovelace@example.com' }, /not your email address/],
+		[{ email: 'ada.lovelace@example.com', password: 'ada.lovelace' }, /not your email address/],
 		[{ email: 'big@example.com', password: 'x'.repeat(1_000_000) }, /at most 256 characters/],
 		[{ email: 'x@example.com' }, /Choose a password/],
 		[{ email: 'x@example.com', password: 'long enough password', role: 'admin' }, /Unknown field: role/],

@@ -51,7 +51,10 @@ describeEachDatabase('password change', (database) => {
 	});
 
 	it.each([
-		[{ currentPassword: 'analytical engine', newPassword: 'short' }, /at least 10 characters/],
+		[{ currentPassword: 'analytical engine', newPassword: 'short' }, /at least 12 characters/],
+		[{ currentPassword: 'analytical engine', newPassword: 'qwertyuiop123!' }, /most common passwords/],
+		[{ currentPassword: 'analytical engine', newPassword: 'zzzzzzzzzzzzzz' }, /one character or a short pattern/],
+		[{ currentPassword: 'analytical engine', newPassword: 'ADA@example.com' }, /not your email address/],
 		[{ currentPassword: 'analytical engine', newPassword: 'x'.repeat(257) }, /at most 256 characters/],
 		[{ currentPassword: 'analytical engine', newPassword: 'analytical engine' }, /different from your current one/],
 		[{ currentPassword: '', newPassword: 'brand new secret' }, /Enter your current password/],

@@ -6,6 +6,7 @@ import { parseInput } from '$lib/server/validation';
 import type { AuthDeps } from './accounts';
 import { hashSessionId } from './adapter';
 import { hashPassword, verifyPassword } from './password';
+import { PASSWORD_MESSAGES, passwordIsEmail } from './password-policy';
 import { changePasswordInput } from './schemas';
 import { clearAttempts, takeAttempt } from './throttle';
 import { revokeAllAccessTokens } from './tokens';
@@ -38,6 +39,12 @@ export async function changePassword(
 		.where('id', '=', userId)
 		.executeTakeFirst();
 	if (!user) throw unauthorized();
+	if (passwordIsEmail(newPassword, user.email)) {
+		throw new AppError('bad_request', PASSWORD_MESSAGES.email, {
+			reason: 'invalid_input',
+			details: { field: 'newPassword' }
+		});
+	}
 
 	const { maxFailuresPerEmailAndIp, windowSeconds } = deps.config.signInThrottle;
 	const currentSessionHash = meta.currentSessionId ? hashSessionId(meta.currentSessionId) : null;
