@@ -3,9 +3,10 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { grantAdmin, listAdmins, revokeAdmin } from '../src/lib/server/auth';
-import { ConfigError, loadConfig } from '../src/lib/server/config';
+import { loadConfig } from '../src/lib/server/config';
 import { connectDatabase } from '../src/lib/server/db';
 import { isAppError } from '../src/lib/server/errors';
+import { runCommand } from './run-command';
 
 const USAGE = `Usage: npm run admin -- <command>
 
@@ -91,10 +92,4 @@ async function main(): Promise<number> {
 	}
 }
 
-main()
-	.then((code) => process.exit(code))
-	.catch((error: unknown) => {
-		if (error instanceof ConfigError) console.error(error.message);
-		else console.error(`The admin command failed: ${error instanceof Error ? error.message : String(error)}`);
-		process.exit(EXIT.failed);
-	});
+runCommand(main, 'The admin command failed');

@@ -1,12 +1,8 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount } from '$lib/server/auth';
-import { connectDatabase, migrate, type DbHandle } from '$lib/server/db';
-import { createEmptyPostgresDatabase } from '../helpers/db';
-import { cleanEnv, postgresSkipReason, requirePostgres, TEST_MASTER_KEYS, testDatabaseUrl } from '../helpers/env';
+import { migrate, type DbHandle } from '$lib/server/db';
+import { deployments, runScript, type Deployment } from '../helpers/cli';
+import { postgresSkipReason, requirePostgres, TEST_MASTER_KEYS, testDatabaseUrl } from '../helpers/env';
 
 /**
  * `npm run admin -- grant|revoke|list` (scripts/admin.ts) as an operator runs it: a separate
@@ -14,51 +10,7 @@ import { cleanEnv, postgresSkipReason, requirePostgres, TEST_MASTER_KEYS, testDa
  * tests/integration/admin-roles.test.ts; this is the command: exit codes, messages, the audit entry.
  */
 
-const ROOT = resolve(import.meta.dirname, '../..');
-
-function admin(env: Record<string, string>, args: string[]): Promise<{ code: number | null; output: string }> {
-	return new Promise((done, fail) => {
-		const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/admin.ts', ...args], {
-			cwd: ROOT,
-			env: cleanEnv(env),
-			stdio: ['ignore', 'pipe', 'pipe']
-		});
-		let output = '';
-		child.stdout.on('data', (chunk: Buffer) => (output += String(chunk)));
-		child.stderr.on('data', (chunk: Buffer) => (output += String(chunk)));
-		child.once('error', fail);
-		child.once('exit', (code) => done({ code, output }));
-	});
-}
-
-interface Deployment {
-	env: Record<string, string>;
-	/** Opens the database from the test process (PGlite: only while the command is not running). */
-	open(): Promise<DbHandle>;
-	cleanup(): Promise<void>;
-}
-
-const deployments: Record<'pglite' | 'postgres', () => Promise<Deployment>> = {
-	async pglite() {
-		const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-admin-cli-'));
-		return {
-			env: { DATA_DIR: dataDir },
-			open: () => connectDatabase({ dataDir }),
-			async cleanup() {
-				rmSync(dataDir, { recursive: true, force: true });
-			}
-		};
-	},
-	async postgres() {
-		const database = await createEmptyPostgresDatabase();
-		return {
-			// The same environment as the app's servers.
-			env: { DATABASE_URL: database.url, MASTER_KEYS: TEST_MASTER_KEYS },
-			open: () => connectDatabase({ databaseUrl: database.url, poolSize: 2 }),
-			cleanup: () => database.drop()
-		};
-	}
-};
+const admin = (env: Record<string, string>, args: string[]) => runScript('admin.ts', env, args);
 
 for (const kind of ['pglite', 'postgres'] as const) {
 	const skip = kind === 'postgres' && !testDatabaseUrl && !requirePostgres;
@@ -81,7 +33,9 @@ for (const kind of ['pglite', 'postgres'] as const) {
 			);
 
 		beforeAll(async () => {
-			deployment = await deployments[kind]();
+			const empty = await deployments[kind]();
+			// The same environment as the app's servers (MASTER_KEYS is required with DATABASE_URL).
+			deployment = { ...empty, env: { ...empty.env, MASTER_KEYS: TEST_MASTER_KEYS } };
 			await inDatabase(async (handle) => {
 				await migrate(handle);
 				await createAccount(handle.db, { email: EMAIL, password: 'operations desk 12' });
