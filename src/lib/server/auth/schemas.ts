@@ -20,7 +20,8 @@ const newPassword = (required: string, tooShort: string) =>
 		.min(MIN_PASSWORD_LENGTH, tooShort)
 		.max(MAX_PASSWORD_LENGTH, `Passwords can be at most ${MAX_PASSWORD_LENGTH} characters.`)
 		.superRefine((password, ctx) => {
-			const weakness = password.length >= MIN_PASSWORD_LENGTH ? passwordWeakness(password) : null;
+			const checkable = password.length >= MIN_PASSWORD_LENGTH && password.length <= MAX_PASSWORD_LENGTH;
+			const weakness = checkable ? passwordWeakness(password) : null;
 			if (weakness) ctx.addIssue({ code: z.ZodIssueCode.custom, message: weakness });
 		});
 
