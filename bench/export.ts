@@ -198,13 +198,14 @@ try {
 	}
 	app = await startApp({
 		databaseUrl: url.toString(),
-		env: { ADMIN_EMAILS: ADMIN.email, LOG_LEVEL: 'warn' },
+		env: { LOG_LEVEL: 'warn' },
+		admins: [ADMIN],
 		nodeArgs: benchNodeArgs()
 	});
 	const pid = app.process.pid;
 	if (pid === undefined) throw new Error('server has no pid');
 	const client = new TestClient(app.url);
-	await client.trpc.auth.signUp.mutate(ADMIN);
+	await client.trpc.auth.signIn.mutate(ADMIN);
 	// Warm-up: the route and everything it imports are loaded before the lock is released.
 	await drain((await client.fetch(`/api/admin/usage.csv?from=2026-01-01&to=2026-01-01`)).body!);
 	lock?.release();

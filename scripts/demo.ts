@@ -6,6 +6,7 @@ import { createTRPCProxyClient, httpLink } from '@trpc/client';
 import superjson from 'superjson';
 import type { AppRouter } from '../src/lib/server/trpc';
 import { startFakeProviders } from '../tests/fakes/server';
+import { seedAdmins } from '../tests/helpers/admins';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const FAKES_PORT = Number(process.env.FAKES_PORT ?? 4010);
@@ -36,6 +37,10 @@ if (!existsSync('build/index.js') || process.env.DEMO_BUILD !== '0') {
 	if (build.status !== 0) process.exit(build.status ?? 1);
 }
 
+// The admin is made the way an operator makes one (`npm run admin -- grant`), before the app starts
+// (PGlite is single-process): signing up never makes an admin.
+await seedAdmins({ databaseUrl: process.env.DATABASE_URL, dataDir: DATA_DIR }, [DEMO_ADMIN], 'npm run demo');
+
 const app = spawn(process.execPath, ['build/index.js'], {
 	stdio: ['ignore', 'inherit', 'inherit'],
 	env: {
@@ -48,8 +53,7 @@ const app = spawn(process.execPath, ['build/index.js'], {
 		OPENAI_BASE_URL: fakes.baseUrls.openai,
 		ANTHROPIC_BASE_URL: fakes.baseUrls.anthropic,
 		GOOGLE_BASE_URL: fakes.baseUrls.google,
-		OPENROUTER_BASE_URL: fakes.baseUrls.openrouter,
-		ADMIN_EMAILS: DEMO_ADMIN.email
+		OPENROUTER_BASE_URL: fakes.baseUrls.openrouter
 	}
 });
 const appExited = new Promise<number | null>((resolve) => app.once('exit', (code) => resolve(code)));
@@ -76,7 +80,6 @@ void appExited.then(async (code) => {
 });
 
 await waitForHealthy();
-await seedAccount(DEMO_ADMIN, []);
 await seedAccount(DEMO_USER, [
 	{ provider: 'openai', apiKey: DEMO_KEYS.openai, label: 'Demo OpenAI key' },
 	{ provider: 'anthropic', apiKey: DEMO_KEYS.anthropic, label: 'Demo Anthropic key' }

@@ -3,10 +3,11 @@
 //
 //   MASTER_KEYS="new:<base64>,old:<base64>" npm run keys:rotate [-- --batch-size 1000]
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../src/lib/server/config';
+import { loadConfig } from '../src/lib/server/config';
 import { connectDatabase } from '../src/lib/server/db';
 import { createLogger } from '../src/lib/server/log';
 import { loadKeyring, rotateKeys } from '../src/lib/server/vault';
+import { runCommand } from './run-command';
 
 const USAGE = `Usage: npm run keys:rotate [-- --batch-size N]
 
@@ -83,10 +84,4 @@ async function main(): Promise<number> {
 	}
 }
 
-main()
-	.then((code) => process.exit(code))
-	.catch((error: unknown) => {
-		if (error instanceof ConfigError) console.error(error.message);
-		else console.error(`Key rotation failed: ${error instanceof Error ? error.message : String(error)}`);
-		process.exit(1);
-	});
+runCommand(main, 'Key rotation failed');

@@ -13,9 +13,13 @@ describe('AuthForm', () => {
 		expect(screen.getByRole('button', { name: 'Sign in' })).toBeTruthy();
 	});
 
-	it('asks for a 10-character password when signing up', () => {
+	it('asks for a 12-character password that is not a common one when signing up', () => {
 		render(AuthForm, { mode: 'signup', form: null });
-		expect(screen.getByText('At least 10 characters. A passphrase works well.')).toBeTruthy();
-		expect(screen.getByLabelText('Password', { exact: true }).getAttribute('minlength')).toBe('10');
+		expect(
+			screen.getByText(
+				'At least 12 characters, not a common password, one repeated character or your email. A passphrase works well.'
+			)
+		).toBeTruthy();
+		expect(screen.getByLabelText('Password', { exact: true }).getAttribute('minlength')).toBe('12');
 	});
 });

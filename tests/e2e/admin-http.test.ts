@@ -9,6 +9,7 @@ import { TestClient } from '../helpers/http-client';
 import { fakeEnv, testKey } from '../integration/keys-fixtures';
 
 const ADMIN = { email: 'boss@example.com', password: 'boss password 123' };
+const DEPUTY = { email: 'deputy@example.com', password: 'deputy password 123' };
 const today = () => new Date().toISOString().slice(0, 10);
 
 /** Waits until `check` holds (the usage row is written just after the stream ends). */
@@ -33,9 +34,9 @@ describe(`admin over HTTP [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => {
 		fake = await startFakeProviders();
 		const database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
 		dropDatabase = database?.drop;
-		app = await startApp({ databaseUrl: database?.url, env: { ...fakeEnv(fake), ADMIN_EMAILS: ADMIN.email } });
+		app = await startApp({ databaseUrl: database?.url, env: fakeEnv(fake), admins: [ADMIN, DEPUTY] });
 		admin = new TestClient(app.url);
-		await admin.trpc.auth.signUp.mutate(ADMIN);
+		await admin.trpc.auth.signIn.mutate(ADMIN);
 
 		// Alice chats once with her own OpenAI key, so there is a usage row to export.
 		alice = new TestClient(app.url);
@@ -143,5 +144,39 @@ describe(`admin over HTTP [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => {
 			data: { httpStatus: 403 }
 		});
 		expect((await alice.trpc.keys.list.query()).every((k) => k.isActive)).toBe(true);
+	});
+
+	it('grants admin rights in the console, and a revocation takes effect on the very next request', async () => {
+		const aliceId = (await alice.trpc.auth.me.query()).id;
+		await admin.trpc.admin.grantAdmin.mutate({ userId: aliceId });
+		// Alice's existing session: no new sign-in needed either way.
+		expect((await alice.fetch('/admin')).status).toBe(200);
+		expect((await alice.trpc.admin.users.query({})).total).toBeGreaterThan(0);
+
+		const deputy = new TestClient(app.url);
+		await deputy.trpc.auth.signIn.mutate(DEPUTY);
+		expect((await deputy.fetch('/admin/users')).status).toBe(200);
+		await admin.trpc.admin.revokeAdmin.mutate({ userId: (await deputy.trpc.auth.me.query()).id });
+		expect((await deputy.fetch('/admin/users')).status).toBe(403);
+		await expect(deputy.trpc.admin.users.query({})).rejects.toMatchObject({ data: { httpStatus: 403 } });
+		expect(await deputy.trpc.auth.me.query()).toMatchObject({ email: DEPUTY.email, role: 'user' });
+
+		await admin.trpc.admin.revokeAdmin.mutate({ userId: aliceId });
+		expect((await alice.fetch('/admin')).status).toBe(403);
+		const audit = await admin.trpc.admin.auditLog.query({ actor: ADMIN.email });
+		expect(audit.entries.slice(0, 3).map((e) => [e.action, e.subjectEmail])).toEqual([
+			['admin.revoke', 'alice@example.com'],
+			['admin.revoke', DEPUTY.email],
+			['admin.grant', 'alice@example.com']
+		]);
+	});
+
+	it('refuses an admin revoking their own rights in the console', async () => {
+		const self = (await admin.trpc.auth.me.query()).id;
+		await expect(admin.trpc.admin.revokeAdmin.mutate({ userId: self })).rejects.toMatchObject({
+			data: { httpStatus: 409 },
+			message: expect.stringContaining('You cannot remove your own admin rights')
+		});
+		expect((await admin.fetch('/admin')).status).toBe(200);
 	});
 });

@@ -21,9 +21,9 @@ describe.skipIf(Boolean(browserSkipReason))('accessibility of every page (axe-co
 	let userId = '';
 
 	beforeAll(async () => {
-		stack = await startStack({ env: { ADMIN_EMAILS: ADMIN.email } });
+		stack = await startStack({ admins: [ADMIN] });
 		const client = new TestClient(stack.app.url);
-		await client.trpc.auth.signUp.mutate(ADMIN);
+		await client.trpc.auth.signIn.mutate(ADMIN);
 		userId = (await client.trpc.auth.me.query())!.id;
 		const key = testKey('openai', 'a11y');
 		stack.fake.registerKey('openai', key, 'ok');

@@ -35,7 +35,7 @@ describe.skipIf(Boolean(browserSkipReason))(
 			fake = await startFakeProviders();
 			const database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
 			dropDatabase = database?.drop;
-			app = await startApp({ databaseUrl: database?.url, env: { ...fakeEnv(fake), ADMIN_EMAILS: ADMIN.email } });
+			app = await startApp({ databaseUrl: database?.url, env: fakeEnv(fake), admins: [ADMIN] });
 
 			// A user with two keys who has chatted once: the incident.
 			victim = new TestClient(app.url);
@@ -64,10 +64,11 @@ describe.skipIf(Boolean(browserSkipReason))(
 
 		it('shows the overview with figures and charts to the admin', async () => {
 			const { page } = browser;
-			await page.goto(`${app.url}/signup`);
+			// An operator made this account an admin (`npm run admin -- grant`); signing up never does.
+			await page.goto(`${app.url}/signin`);
 			await page.getByLabel('Email').fill(ADMIN.email);
 			await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
-			await page.getByRole('button', { name: 'Create account' }).click();
+			await page.getByRole('button', { name: 'Sign in' }).click();
 			await page.waitForURL(`${app.url}/chat`);
 
 			await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click();
@@ -169,6 +170,40 @@ describe.skipIf(Boolean(browserSkipReason))(
 			);
 			expect(text).toContain(VICTIM.email);
 			await browser.screenshot('admin-06-after-download');
+		});
+
+		it('grants and revokes admin rights on the user page, never one’s own', async () => {
+			const { page } = browser;
+			const victimId = (await victim.trpc.auth.me.query()).id;
+			await page.goto(`${app.url}/admin/users/${victimId}`);
+			const rights = page.locator('section', { has: page.getByRole('heading', { name: 'Admin rights' }) });
+			await rights.getByText('This account is a regular user.').waitFor();
+			await rights.locator('summary', { hasText: 'Make admin' }).click();
+			await rights.getByRole('button', { name: 'Yes, make admin' }).click();
+			await rights
+				.getByRole('status')
+				.filter({ hasText: `${VICTIM.email} is now an admin.` })
+				.waitFor();
+			await rights.getByText('This account is an admin.').waitFor();
+			expect(await victim.trpc.auth.me.query()).toMatchObject({ role: 'admin' });
+			await browser.screenshot('admin-06b-granted');
+
+			await rights.locator('summary', { hasText: 'Remove admin rights' }).click();
+			await rights.getByRole('button', { name: 'Yes, remove admin rights' }).click();
+			await rights
+				.getByRole('status')
+				.filter({ hasText: `${VICTIM.email} is no longer an admin.` })
+				.waitFor();
+			expect(await victim.trpc.auth.me.query()).toMatchObject({ role: 'user' });
+
+			// Their own page offers no way to lock themselves out.
+			const own = (await page.request.get(`${app.url}/api/trpc/auth.me`).then((r) => r.json())) as {
+				result: { data: { json: { id: string } } };
+			};
+			await page.goto(`${app.url}/admin/users/${own.result.data.json.id}`);
+			await rights.getByText('This account is an admin.').waitFor();
+			await rights.getByText('You cannot remove your own admin rights; another admin can.').waitFor();
+			expect(await rights.locator('summary').count()).toBe(0);
 		});
 
 		it('shows a non-admin the 403 page', async () => {

@@ -13,7 +13,7 @@ describe.skipIf(Boolean(browserSkipReason))('accounts in the browser', () => {
 	beforeAll(async () => {
 		const database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
 		dropDatabase = database?.drop;
-		app = await startApp({ databaseUrl: database?.url, env: { SIGNIN_MAX_FAILURES_PER_EMAIL: '3' } });
+		app = await startApp({ databaseUrl: database?.url, env: { SIGNIN_MAX_FAILURES_PER_EMAIL_AND_IP: '3' } });
 		browser = await launchBrowser();
 	});
 	afterAll(async () => {

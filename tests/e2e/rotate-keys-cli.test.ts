@@ -1,15 +1,11 @@
-import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectDatabase, migrate, type DbHandle } from '$lib/server/db';
+import { migrate } from '$lib/server/db';
 import { startChat } from '$lib/server/routing';
 import { chatDeps } from '$lib/server/services';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
-import { createEmptyPostgresDatabase } from '../helpers/db';
-import { cleanEnv, postgresSkipReason, requirePostgres, testDatabaseUrl } from '../helpers/env';
+import { deployments, runScript, type Deployment } from '../helpers/cli';
+import { postgresSkipReason, requirePostgres, testDatabaseUrl } from '../helpers/env';
 import { testServices } from '../helpers/services';
 import { recordSecret } from '../helpers/test-output';
 import { callerFor, createUser, fakeEnv, testKey, type TestUser } from '../integration/keys-fixtures';
@@ -21,58 +17,13 @@ import { callerFor, createUser, fakeEnv, testKey, type TestUser } from '../integ
  * it prints, and that a user's key still answers a chat afterwards under the new master key alone.
  */
 
-const ROOT = resolve(import.meta.dirname, '../..');
-
 function masterKey(id: string): string {
 	const material = randomBytes(32).toString('base64');
 	recordSecret(material);
 	return `${id}:${material}`;
 }
 
-/** Runs the command to its end in a fresh shell's environment plus `env`: no variable of the test run leaks in. */
-function rotate(env: Record<string, string>, args: string[] = []): Promise<{ code: number | null; output: string }> {
-	return new Promise((done, fail) => {
-		const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/rotate-keys.ts', ...args], {
-			cwd: ROOT,
-			env: cleanEnv(env),
-			stdio: ['ignore', 'pipe', 'pipe']
-		});
-		let output = '';
-		child.stdout.on('data', (chunk: Buffer) => (output += String(chunk)));
-		child.stderr.on('data', (chunk: Buffer) => (output += String(chunk)));
-		child.once('error', fail);
-		child.once('exit', (code) => done({ code, output }));
-	});
-}
-
-interface Deployment {
-	/** The environment that points the command at this database. */
-	env: Record<string, string>;
-	/** Opens the database from the test process (PGlite: only while the command is not running). */
-	open(): Promise<DbHandle>;
-	cleanup(): Promise<void>;
-}
-
-const deployments: Record<'pglite' | 'postgres', () => Promise<Deployment>> = {
-	async pglite() {
-		const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-rotate-'));
-		return {
-			env: { DATA_DIR: dataDir },
-			open: () => connectDatabase({ dataDir }),
-			async cleanup() {
-				rmSync(dataDir, { recursive: true, force: true });
-			}
-		};
-	},
-	async postgres() {
-		const database = await createEmptyPostgresDatabase();
-		return {
-			env: { DATABASE_URL: database.url },
-			open: () => connectDatabase({ databaseUrl: database.url, poolSize: 2 }),
-			cleanup: () => database.drop()
-		};
-	}
-};
+const rotate = (env: Record<string, string>, args: string[] = []) => runScript('rotate-keys.ts', env, args);
 
 for (const kind of ['pglite', 'postgres'] as const) {
 	const skip = kind === 'postgres' && !testDatabaseUrl && !requirePostgres;

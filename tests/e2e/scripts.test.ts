@@ -208,6 +208,7 @@ describe('npm run demo (scripts/demo.ts)', () => {
 		const [, url] = await demo.waitFor(/Latchkey demo is running at (http:\/\/\S+)/);
 		expect(url).toBe(`http://localhost:${port}`);
 		const [, email, password] = await demo.waitFor(/Sign in as (\S+) \/ (.+?) {2}\(own OpenAI \+ Anthropic keys\)/);
+		const [, adminEmail, adminPassword] = await demo.waitFor(/or as (\S+) \/ (.+?) {2}\(admin console\)/);
 		await demo.waitFor(/Data lives in /);
 		expect(demo.output()).not.toMatch(/Building Latchkey/);
 		expect(demo.output()).toContain(`Data lives in ${dataDir}`);
@@ -220,7 +221,15 @@ describe('npm run demo (scripts/demo.ts)', () => {
 		}
 
 		const client = new TestClient(url!);
-		expect(await client.trpc.auth.signIn.mutate({ email: email!, password: password! })).toMatchObject({ email });
+		expect(await client.trpc.auth.signIn.mutate({ email: email!, password: password! })).toMatchObject({
+			email,
+			role: 'user'
+		});
+		// The demo's admin was granted its rights before the app started, as an operator would.
+		const operator = new TestClient(url!);
+		await operator.trpc.auth.signIn.mutate({ email: adminEmail!, password: adminPassword! });
+		expect(await operator.trpc.auth.me.query()).toMatchObject({ email: adminEmail, role: 'admin' });
+		expect((await operator.fetch('/admin')).status).toBe(200);
 		const keys = await client.trpc.keys.list.query();
 		expect(keys.map((k) => [k.provider, k.status, k.isActive]).sort()).toEqual([
 			['anthropic', 'valid', true],

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { seedAdmins, type Account } from './admins';
 import { TEST_MASTER_KEYS } from './env';
 import { appendTestLog, recordSecret, testLogPath, writeTestLog } from './test-output';
 
@@ -46,6 +47,8 @@ export interface StartAppOptions {
 	nodeArgs?: string[];
 	/** Another build's `index.js` (an older commit's, for an A/B in bench/); default this checkout's. */
 	entry?: string;
+	/** Accounts made admins before the server starts (as an operator would); they sign in, not up. */
+	admins?: readonly Account[];
 }
 
 /** Starts the built adapter-node server (`npm run build` first) as a child process. */
@@ -69,6 +72,9 @@ export async function startApp(options: StartAppOptions = {}): Promise<AppServer
 			: { DATA_DIR: mkdtempSync(join(tmpdir(), 'latchkey-e2e-')) }),
 		...options.env
 	};
+	if (options.admins?.length) {
+		await seedAdmins({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR }, options.admins);
+	}
 	// The whole-suite scan looks for these in every log and metrics file.
 	for (const name of ['OPENROUTER_API_KEY', 'METRICS_TOKEN']) recordSecret(env[name]);
 	for (const entry of (env.MASTER_KEYS ?? '').split(',')) recordSecret(entry.split(':')[1]);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { startFakeProviders, type Behaviour, type BehaviourSpec, type FakeProviders } from '../fakes/server';
+import type { Account } from './admins';
 import { startApp, type AppServer } from './app-server';
 import { createEmptyPostgresDatabase } from './db';
 import { testDatabaseUrl } from './env';
@@ -21,6 +22,8 @@ export interface Stack {
 export interface StackOptions {
 	env?: Record<string, string>;
 	appKeyBehaviour?: Behaviour | BehaviourSpec;
+	/** Accounts made admins before the server starts; they sign in, not up. */
+	admins?: readonly Account[];
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -38,7 +41,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 	};
 	let app: AppServer;
 	try {
-		app = await startApp({ databaseUrl: database?.url, env });
+		app = await startApp({ databaseUrl: database?.url, env, admins: options.admins });
 	} catch (error) {
 		await fake.close();
 		await database?.drop();

@@ -14,7 +14,7 @@ describeEachDatabase('accounts', (database) => {
 	beforeAll(async () => {
 		services = await testServices(database().handle, {
 			ADMIN_EMAILS: 'boss@example.com',
-			SIGNIN_MAX_FAILURES_PER_EMAIL: '3',
+			// Per email and address, and per email: the defaults (5, 20).
 			SIGNIN_MAX_FAILURES_PER_IP: '8'
 		});
 	});
@@ -48,7 +48,13 @@ describeEachDatabase('accounts', (database) => {
 
 	it.each([
 		[{ email: 'not-an-email', password: 'long enough password' }, /valid email/],
-		[{ email: 'short@example.com', password: 'tiny' }, /at least 10 characters/],
+		[{ email: 'short@example.com', password: 'tiny' }, /at least 12 characters/],
+		[{ email: 'weak@example.com', password: 'aaaaaaaaaa' }, /at least 12 characters/],
+		[{ email: 'weak@example.com', password: 'aaaaaaaaaaaa' }, /not one character or a short pattern repeated/],
+		[{ email: 'weak@example.com', password: 'password1234' }, /one of the most common passwords/],
+		[{ email: 'weak@example.com', password: 'Iloveyou2024!!' }, /one of the most common passwords/],
+		[{ email: 'ada.lovelace@example.com', password: 'Ada.Lovelace@example.com' }, /not your email address/],
+		[{ email: 'ada.lovelace@example.com', password: 'ada.lovelace' }, /not your email address/],
 		[{ email: 'big@example.com', password: 'x'.repeat(1_000_000) }, /at most 256 characters/],
 		[{ email: 'x@example.com' }, /Choose a password/],
 		[{ email: 'x@example.com', password: 'long enough password', role: 'admin' }, /Unknown field: role/],
@@ -61,9 +67,16 @@ describeEachDatabase('accounts', (database) => {
 		expect(await countUsers()).toBe(before);
 	});
 
-	it('makes an email listed in ADMIN_EMAILS an admin', async () => {
+	it('signs up and in an address listed in the retired ADMIN_EMAILS as a plain user', async () => {
 		const { user } = await signUp(services, { email: 'Boss@example.com', password: 'i am the boss here' });
-		expect(user.role).toBe('admin');
+		expect(user.role).toBe('user');
+		const signedIn = await signIn(
+			services,
+			{ email: 'boss@example.com', password: 'i am the boss here' },
+			{ ip: '10.0.9.1' }
+		);
+		expect(signedIn.user.role).toBe('user');
+		expect((await services.lucia.validateSession(signedIn.session.id)).user?.role).toBe('user');
 	});
 
 	it('signs in with the right password and out again', async () => {
@@ -90,59 +103,89 @@ describeEachDatabase('accounts', (database) => {
 		expect(wrong.message).toBe(unknown.message);
 	});
 
-	it('throttles failed sign-ins per email, even with the right password, and says when to retry', async () => {
+	const signInFrom = (ip: string, email: string, password: string) => signIn(services, { email, password }, { ip });
+
+	it('throttles an address that keeps failing for an email, while the owner signs in from another', async () => {
 		await signUp(services, { email: 'grace@example.com', password: 'compiler pioneer' });
-		for (let i = 0; i < 3; i++) {
-			const error = await appErrorFrom(
-				signIn(services, { email: 'grace@example.com', password: 'wrong wrong' }, { ip: `10.1.0.${i}` })
-			);
+		// Five wrong passwords from the attacker's address (the default per email and address).
+		for (let i = 0; i < 5; i++) {
+			const error = await appErrorFrom(signInFrom('10.1.0.1', 'grace@example.com', `wrong guess ${i}`));
 			expect(error.code).toBe('unauthorized');
 		}
-		const throttled = await appErrorFrom(
-			signIn(services, { email: 'grace@example.com', password: 'compiler pioneer' }, { ip: '10.1.0.9' })
-		);
+		const throttled = await appErrorFrom(signInFrom('10.1.0.1', 'grace@example.com', 'compiler pioneer'));
 		expect(throttled.code).toBe('rate_limited');
 		expect(throttled.status).toBe(429);
 		expect(throttled.message).toMatch(/Too many failed sign-in attempts. Try again in 15 minutes/);
 		expect(throttled.retryAfterSeconds).toBeGreaterThan(800);
+		// The owner, from an address that has not failed, gets in with the right password.
+		const owner = await signInFrom('10.1.0.2', 'grace@example.com', 'compiler pioneer');
+		expect(owner.user.email).toBe('grace@example.com');
+		// The owner's success does not free the attacker's address.
+		const still = await appErrorFrom(signInFrom('10.1.0.1', 'grace@example.com', 'compiler pioneer'));
+		expect(still.code).toBe('rate_limited');
 	});
 
-	it('lets the window expire and a success clear the count', async () => {
+	it('lets the window expire and a success give back the counts', async () => {
 		await services.db
 			.updateTable('auth_throttle')
 			.set({ window_started_at: new Date(Date.now() - 3_600_000) })
 			.execute();
-		await signIn(services, { email: 'grace@example.com', password: 'compiler pioneer' }, { ip: '10.1.0.9' });
-		const left = await services.db
+		await signInFrom('10.1.0.1', 'grace@example.com', 'compiler pioneer');
+		const counts = await services.db
 			.selectFrom('auth_throttle')
-			.selectAll()
-			.where('key', '=', 'email:grace@example.com')
+			.select(['key', 'failures'])
+			.where('key', 'in', ['email:grace@example.com', 'ip:10.1.0.1'])
+			.orderBy('key')
 			.execute();
-		expect(left).toEqual([]);
+		expect(counts).toEqual([
+			{ key: 'email:grace@example.com', failures: 0 },
+			{ key: 'ip:10.1.0.1', failures: 0 }
+		]);
+	});
+
+	it('never lets guesses from many addresses lock the owner out, but gives each fewer tries', async () => {
+		await signUp(services, { email: 'hopper@example.com', password: 'first compiler' });
+		// SIGNIN_MAX_FAILURES_PER_EMAIL (20) failures, from ten addresses.
+		for (const ip of Array.from({ length: 10 }, (_, i) => `10.5.0.${i + 1}`)) {
+			for (let i = 0; i < 2; i++) {
+				expect((await appErrorFrom(signInFrom(ip, 'hopper@example.com', `guess ${ip} ${i}`))).code).toBe(
+					'unauthorized'
+				);
+			}
+		}
+		// Past it, an address may fail only twice for this email (a typo and a retry), not five times.
+		const codes = [];
+		for (let i = 0; i < 3; i++) {
+			codes.push((await appErrorFrom(signInFrom('10.5.1.1', 'hopper@example.com', `late guess ${i}`))).code);
+		}
+		expect(codes).toEqual(['unauthorized', 'unauthorized', 'rate_limited']);
+		expect((await appErrorFrom(signInFrom('10.5.0.1', 'hopper@example.com', 'first compiler'))).code).toBe(
+			'rate_limited'
+		);
+		// An address that has not failed for it still gets its try: the owner signs in.
+		expect((await signInFrom('10.5.1.2', 'hopper@example.com', 'first compiler')).user.email).toBe(
+			'hopper@example.com'
+		);
 	});
 
 	it('throttles per IP across many emails', async () => {
 		const ip = '10.9.9.9';
 		const results = [];
 		for (let i = 0; i < 9; i++) {
-			results.push(
-				(await appErrorFrom(signIn(services, { email: `guess${i}@example.com`, password: 'password123' }, { ip }))).code
-			);
+			results.push((await appErrorFrom(signInFrom(ip, `guess${i}@example.com`, 'password123456'))).code);
 		}
 		expect(results.slice(0, 8).every((code) => code === 'unauthorized')).toBe(true);
 		expect(results[8]).toBe('rate_limited');
 	});
 
-	it('never lets parallel guesses exceed the per-email limit', async () => {
+	it('never lets parallel guesses from one address exceed the per email and address limit', async () => {
 		await signUp(services, { email: 'parallel@example.com', password: 'right password!' });
 		const attempts = await Promise.allSettled(
-			Array.from({ length: 12 }, (_, i) =>
-				signIn(services, { email: 'parallel@example.com', password: `wrong guess ${i}` }, { ip: `10.2.${i}.1` })
-			)
+			Array.from({ length: 12 }, (_, i) => signInFrom('10.2.0.1', 'parallel@example.com', `wrong guess ${i}`))
 		);
 		const codes = attempts.map((a) => (a.status === 'rejected' && a.reason instanceof AppError ? a.reason.code : 'ok'));
-		expect(codes.filter((c) => c === 'unauthorized')).toHaveLength(3);
-		expect(codes.filter((c) => c === 'rate_limited')).toHaveLength(9);
+		expect(codes.filter((c) => c === 'unauthorized')).toHaveLength(5);
+		expect(codes.filter((c) => c === 'rate_limited')).toHaveLength(7);
 	});
 
 	it('serves auth.me over tRPC only to a signed-in caller', async () => {

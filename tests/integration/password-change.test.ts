@@ -30,7 +30,7 @@ describeEachDatabase('password change', (database) => {
 		(await services.db.selectFrom('sessions').select('id').where('user_id', '=', userId).execute()).length;
 
 	beforeAll(async () => {
-		services = await testServices(database().handle, { SIGNIN_MAX_FAILURES_PER_EMAIL: '3' });
+		services = await testServices(database().handle, { SIGNIN_MAX_FAILURES_PER_EMAIL_AND_IP: '3' });
 		ada = (await signUp(services, { email: 'ada@example.com', password: 'analytical engine' })).user;
 	});
 
@@ -51,7 +51,10 @@ describeEachDatabase('password change', (database) => {
 	});
 
 	it.each([
-		[{ currentPassword: 'analytical engine', newPassword: 'short' }, /at least 10 characters/],
+		[{ currentPassword: 'analytical engine', newPassword: 'short' }, /at least 12 characters/],
+		[{ currentPassword: 'analytical engine', newPassword: 'qwertyuiop123!' }, /most common passwords/],
+		[{ currentPassword: 'analytical engine', newPassword: 'zzzzzzzzzzzzzz' }, /one character or a short pattern/],
+		[{ currentPassword: 'analytical engine', newPassword: 'ADA@example.com' }, /not your email address/],
 		[{ currentPassword: 'analytical engine', newPassword: 'x'.repeat(257) }, /at most 256 characters/],
 		[{ currentPassword: 'analytical engine', newPassword: 'analytical engine' }, /different from your current one/],
 		[{ currentPassword: '', newPassword: 'brand new secret' }, /Enter your current password/],
@@ -70,25 +73,39 @@ describeEachDatabase('password change', (database) => {
 		expect(await passwordHash(ada.id)).toBe(hashBefore);
 	});
 
-	it('throttles wrong current passwords like sign-ins, so a stolen session cannot guess it', async () => {
+	it('throttles wrong current passwords per session: a stolen one cannot guess, the owner is not locked out', async () => {
 		const { user } = await signUp(services, { email: 'grace@example.com', password: 'compiler pioneer' });
+		const stolen = await signIn(
+			services,
+			{ email: 'grace@example.com', password: 'compiler pioneer' },
+			{ ip: nextIp() }
+		);
+		const thief = { currentSessionId: stolen.session.id };
 		for (let i = 0; i < 3; i++) {
 			const error = await appErrorFrom(
-				changePassword(services, user.id, { currentPassword: `guess ${i}`, newPassword: 'taken over now' })
+				changePassword(services, user.id, { currentPassword: `guess ${i}`, newPassword: 'taken over now' }, thief)
 			);
 			expect(error.code).toBe('bad_request');
 		}
 		const throttled = await appErrorFrom(
-			changePassword(services, user.id, { currentPassword: 'compiler pioneer', newPassword: 'taken over now' })
+			changePassword(services, user.id, { currentPassword: 'compiler pioneer', newPassword: 'taken over now' }, thief)
 		);
 		expect(throttled.status).toBe(429);
 		expect(throttled.message).toMatch(/Too many wrong passwords. Try again in \d+ minutes?\./);
 		expect(throttled.retryAfterSeconds).toBeGreaterThan(0);
-		// The same counter guards sign-in for that email.
-		const signInError = await appErrorFrom(
-			signIn(services, { email: 'grace@example.com', password: 'compiler pioneer' }, { ip: nextIp() })
+		// The owner still signs in, and changes the password from their own session, ending the thief's.
+		const owner = await signIn(
+			services,
+			{ email: 'grace@example.com', password: 'compiler pioneer' },
+			{ ip: nextIp() }
 		);
-		expect(signInError.status).toBe(429);
+		await changePassword(
+			services,
+			user.id,
+			{ currentPassword: 'compiler pioneer', newPassword: 'a fresh start now' },
+			{ currentSessionId: owner.session.id }
+		);
+		expect((await services.lucia.validateSession(stolen.session.id)).session).toBeNull();
 	});
 
 	it('ends every other session, revokes every token, keeps the caller signed in, and swaps the password', async () => {

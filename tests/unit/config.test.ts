@@ -23,18 +23,22 @@ describe('loadConfig', () => {
 		expect(config.baseUrls.openrouter).toBe('https://openrouter.ai/api/v1');
 		expect(config.limitDefaults.requestsPerHour).toBe(100);
 		expect(config.limitDefaults.appDailyCapMicros).toBe(500_000);
+		expect(config.signInThrottle).toEqual({
+			maxFailuresPerEmailAndIp: 5,
+			maxFailuresPerEmail: 20,
+			maxFailuresPerIp: 20,
+			windowSeconds: 900
+		});
 	});
 
-	it('parses master keys, admin emails and base URLs', () => {
+	it('parses master keys and base URLs', () => {
 		const config = loadConfig({
 			MASTER_KEYS: `new:${key(1)}, old:${key(2)}`,
-			ADMIN_EMAILS: ' Boss@Example.com ,ops@example.com',
 			OPENAI_BASE_URL: 'http://127.0.0.1:4010/openai/v1/',
 			DEFAULT_APP_DAILY_CAP_USD: '1.25'
 		});
 		expect(config.masterKeys?.map((k) => k.id)).toEqual(['new', 'old']);
 		expect(config.masterKeys?.[0]?.key).toHaveLength(32);
-		expect(config.adminEmails).toEqual(['boss@example.com', 'ops@example.com']);
 		expect(config.baseUrls.openai).toBe('http://127.0.0.1:4010/openai/v1');
 		expect(config.limitDefaults.appDailyCapMicros).toBe(1_250_000);
 	});
@@ -44,15 +48,22 @@ describe('loadConfig', () => {
 			PORT: 'eighty',
 			OPENAI_BASE_URL: 'not a url',
 			MASTER_KEYS: 'k1:dG9vIHNob3J0',
-			ADMIN_EMAILS: 'nobody',
 			DATABASE_URL: 'mysql://x'
 		});
 		const text = problems.join('\n');
 		expect(text).toMatch(/^PORT: expected a whole number/m);
 		expect(text).toMatch(/^OPENAI_BASE_URL: expected an http\(s\) URL/m);
 		expect(text).toMatch(/^MASTER_KEYS: key "k1" must be 32 random bytes in base64/m);
-		expect(text).toMatch(/^ADMIN_EMAILS: expected comma-separated email addresses/m);
 		expect(text).toMatch(/^DATABASE_URL: expected a postgres:\/\//m);
+	});
+
+	it('no longer reads ADMIN_EMAILS, and warns an operator who still sets it', () => {
+		expect(loadConfig({}).warnings).toEqual([]);
+		const config = loadConfig({ ADMIN_EMAILS: 'boss@example.com' });
+		expect(config).not.toHaveProperty('adminEmails');
+		expect(config.warnings).toEqual([
+			expect.stringMatching(/^ADMIN_EMAILS is no longer read.*npm run admin -- grant EMAIL/)
+		]);
 	});
 
 	it('refuses a PostgreSQL deployment without a master key', () => {

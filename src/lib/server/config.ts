@@ -82,16 +82,6 @@ const masterKeys = z
 		message: 'master key ids must be unique'
 	});
 
-const emailList = z
-	.string()
-	.transform((value) =>
-		value
-			.split(',')
-			.map((part) => part.trim().toLowerCase())
-			.filter(Boolean)
-	)
-	.pipe(z.array(z.string().email({ message: 'expected comma-separated email addresses' })));
-
 const envSchema = z.object({
 	NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
 	DATABASE_URL: optionalString.pipe(
@@ -110,7 +100,6 @@ const envSchema = z.object({
 		'https://generativelanguage.googleapis.com'
 	),
 	OPENROUTER_BASE_URL: httpUrl('https://openrouter.ai/api/v1').default('https://openrouter.ai/api/v1'),
-	ADMIN_EMAILS: optionalString.pipe(emailList.optional()),
 	PORT: wholeNumber('TCP port', 0, 65535).default('3000'),
 	HOST: z.string().trim().min(1).default('0.0.0.0'),
 	ORIGIN: optionalString.pipe(httpUrl('https://chat.example.com').optional()),
@@ -126,8 +115,9 @@ const envSchema = z.object({
 	DEFAULT_APP_DAILY_CAP_USD: usdAsMicros('app-key daily cap').default('0.50'),
 	/** One budget per UTC day for the app's key across all users; unset: none. */
 	APP_DAILY_BUDGET_USD: optionalString.pipe(usdAsMicros('app key budget per day').optional()),
-	/** Sign-in throttling. */
-	SIGNIN_MAX_FAILURES_PER_EMAIL: wholeNumber('failures per window', 1, 1000).default('5'),
+	/** Sign-in throttling (auth/throttle.ts): per address, per email from one address, per email. */
+	SIGNIN_MAX_FAILURES_PER_EMAIL_AND_IP: wholeNumber('failures per window', 1, 1000).default('5'),
+	SIGNIN_MAX_FAILURES_PER_EMAIL: wholeNumber('failures per window', 1, 100_000).default('20'),
 	SIGNIN_MAX_FAILURES_PER_IP: wholeNumber('failures per window', 1, 100_000).default('20'),
 	SIGNIN_WINDOW_SECONDS: wholeNumber('seconds', 1, 86_400).default('900')
 });
@@ -146,7 +136,8 @@ export interface Config {
 	masterKeys: MasterKey[] | undefined;
 	appOpenRouterKey: string | undefined;
 	baseUrls: Record<Provider, string>;
-	adminEmails: string[];
+	/** Things the operator should know at start-up that do not stop it (logged once). */
+	warnings: string[];
 	server: { port: number; host: string; origin: string | undefined };
 	metricsToken: string | undefined;
 	logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -161,7 +152,17 @@ export interface Config {
 		/** The app key's budget per UTC day across all users; null: none. */
 		appDailyBudgetMicros: number | null;
 	};
-	signInThrottle: { maxFailuresPerEmail: number; maxFailuresPerIp: number; windowSeconds: number };
+	signInThrottle: SignInThrottle;
+}
+
+export interface SignInThrottle {
+	/** Failures one address may make for one email in a window. */
+	maxFailuresPerEmailAndIp: number;
+	/** Failures for one email from every address; past it each address gets fewer tries, none is shut out. */
+	maxFailuresPerEmail: number;
+	/** Failures one address may make for any emails. */
+	maxFailuresPerIp: number;
+	windowSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -169,6 +170,16 @@ export class ConfigError extends Error {
 		super(`Latchkey cannot start, the environment has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 		this.name = 'ConfigError';
 	}
+}
+
+/** Variables that once meant something: ignored, but an operator still setting one is told why. */
+const RETIRED_VARIABLES: Record<string, string> = {
+	ADMIN_EMAILS:
+		'ADMIN_EMAILS is no longer read: signing up with a listed address made anyone an admin. Grant admin rights with `npm run admin -- grant EMAIL` (docs/operations.md); existing admins keep theirs.'
+};
+
+function retiredVariableWarnings(env: Record<string, string | undefined>): string[] {
+	return Object.entries(RETIRED_VARIABLES).flatMap(([name, warning]) => (env[name]?.trim() ? [warning] : []));
 }
 
 /** Parses the environment; throws `ConfigError` naming every wrong variable. */
@@ -198,7 +209,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 			google: e.GOOGLE_BASE_URL,
 			openrouter: e.OPENROUTER_BASE_URL
 		},
-		adminEmails: e.ADMIN_EMAILS ?? [],
+		warnings: retiredVariableWarnings(env),
 		server: { port: e.PORT, host: e.HOST, origin: e.ORIGIN },
 		metricsToken: e.METRICS_TOKEN,
 		logLevel: e.LOG_LEVEL,
@@ -212,6 +223,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 			appDailyBudgetMicros: e.APP_DAILY_BUDGET_USD ?? null
 		},
 		signInThrottle: {
+			maxFailuresPerEmailAndIp: e.SIGNIN_MAX_FAILURES_PER_EMAIL_AND_IP,
 			maxFailuresPerEmail: e.SIGNIN_MAX_FAILURES_PER_EMAIL,
 			maxFailuresPerIp: e.SIGNIN_MAX_FAILURES_PER_IP,
 			windowSeconds: e.SIGNIN_WINDOW_SECONDS

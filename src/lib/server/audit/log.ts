@@ -26,6 +26,9 @@ export const AUDIT_ACTIONS = [
 	'password.change',
 	/** Someone who is not an admin tried an admin page, procedure or the CSV export (admin domain). */
 	'admin.forbidden',
+	/** An operator (`npm run admin`) or another admin granted or revoked admin rights (auth domain). */
+	'admin.grant',
+	'admin.revoke',
 	/** An admin downloaded usage as CSV: filters, rows sent, whether it completed (usage domain). */
 	'usage.export'
 ] as const;

@@ -6,13 +6,13 @@ import { AppError } from '$lib/server/errors';
 import type { LuciaAuth } from './lucia';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password';
 import { signInInput, signUpInput } from './schemas';
-import { clearAttempts, returnAttempt, takeAttempt, tooManyAttempts } from './throttle';
+import { admitSignIn } from './throttle';
 import { parseInput } from '$lib/server/validation';
 
 export interface AuthDeps {
 	db: Kysely<Database>;
 	lucia: LuciaAuth;
-	config: Pick<Config, 'adminEmails' | 'signInThrottle'>;
+	config: Pick<Config, 'signInThrottle'>;
 }
 
 export interface AccountUser {
@@ -26,17 +26,17 @@ export interface SignedIn {
 	session: Session;
 }
 
-const roleFor = (email: string, config: AuthDeps['config']): Role =>
-	config.adminEmails.includes(email) ? 'admin' : 'user';
-
-export async function signUp(deps: AuthDeps, input: unknown): Promise<SignedIn> {
+/**
+ * A new account is always a plain user: admin rights come only from an operator or another admin
+ * (roles.ts), never from the address someone signs up with (there is no email verification).
+ */
+export async function createAccount(db: Kysely<Database>, input: unknown): Promise<AccountUser> {
 	const { email, password } = parseInput(signUpInput, input);
 	const passwordHash = await hashPassword(password);
-	let user: AccountUser;
 	try {
-		user = await deps.db
+		return await db
 			.insertInto('users')
-			.values({ email, password_hash: passwordHash, role: roleFor(email, deps.config) })
+			.values({ email, password_hash: passwordHash })
 			.returning(['id', 'email', 'role'])
 			.executeTakeFirstOrThrow();
 	} catch (error) {
@@ -47,27 +47,22 @@ export async function signUp(deps: AuthDeps, input: unknown): Promise<SignedIn> 
 		}
 		throw error;
 	}
+}
+
+export async function signUp(deps: AuthDeps, input: unknown): Promise<SignedIn> {
+	const user = await createAccount(deps.db, input);
 	const session = await deps.lucia.createSession(user.id, {});
 	return { user, session };
 }
 
 /**
- * Checks the password under two throttles (per email, per IP). Every attempt takes a slot
- * atomically before the password is checked, so parallel guesses cannot exceed the limit;
- * a success hands the slots back.
+ * Checks the password under the sign-in throttle (throttle.ts: per address, per email from that
+ * address). Every attempt takes its slots atomically before the password is checked, so parallel
+ * guesses cannot exceed the limits; a success hands them back.
  */
 export async function signIn(deps: AuthDeps, input: unknown, meta: { ip: string }): Promise<SignedIn> {
 	const { email, password } = parseInput(signInInput, input);
-	const { maxFailuresPerEmail, maxFailuresPerIp, windowSeconds } = deps.config.signInThrottle;
-	const ipKey = `ip:${meta.ip}`;
-	const emailKey = `email:${email}`;
-	for (const rule of [
-		{ key: ipKey, max: maxFailuresPerIp, windowSeconds },
-		{ key: emailKey, max: maxFailuresPerEmail, windowSeconds }
-	]) {
-		const attempt = await takeAttempt(deps.db, rule);
-		if (!attempt.allowed) throw tooManyAttempts(attempt.retryAfterSeconds);
-	}
+	const attempt = await admitSignIn(deps.db, deps.config.signInThrottle, email, meta.ip);
 
 	const row = await deps.db
 		.selectFrom('users')
@@ -81,15 +76,9 @@ export async function signIn(deps: AuthDeps, input: unknown, meta: { ip: string 
 		});
 	}
 
-	await clearAttempts(deps.db, emailKey);
-	await returnAttempt(deps.db, ipKey);
-	let role = row.role;
-	if (role !== 'admin' && roleFor(email, deps.config) === 'admin') {
-		role = 'admin';
-		await deps.db.updateTable('users').set({ role }).where('id', '=', row.id).execute();
-	}
+	await attempt.succeeded();
 	const session = await deps.lucia.createSession(row.id, {});
-	return { user: { id: row.id, email: row.email, role }, session };
+	return { user: { id: row.id, email: row.email, role: row.role }, session };
 }
 
 export async function signOut(deps: Pick<AuthDeps, 'lucia'>, sessionId: string): Promise<void> {

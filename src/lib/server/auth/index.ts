@@ -1,5 +1,14 @@
 export { createLucia, SESSION_COOKIE_NAME, type LuciaAuth } from './lucia';
-export { signUp, signIn, signOut, type AuthDeps, type AccountUser, type SignedIn } from './accounts';
+export { signUp, signIn, signOut, createAccount, type AuthDeps, type AccountUser, type SignedIn } from './accounts';
+export {
+	grantAdmin,
+	revokeAdmin,
+	listAdmins,
+	adminRoleInput,
+	type RoleActor,
+	type RoleTarget,
+	type RoleChange
+} from './roles';
 export { hashPassword, verifyPassword } from './password';
 export {
 	signUpInput,

@@ -6,6 +6,7 @@ import { parseInput } from '$lib/server/validation';
 import type { AuthDeps } from './accounts';
 import { hashSessionId } from './adapter';
 import { hashPassword, verifyPassword } from './password';
+import { PASSWORD_MESSAGES, passwordIsEmail } from './password-policy';
 import { changePasswordInput } from './schemas';
 import { clearAttempts, takeAttempt } from './throttle';
 import { revokeAllAccessTokens } from './tokens';
@@ -19,8 +20,9 @@ export interface PasswordChanged {
 }
 
 /**
- * Changes the password of a signed-in user. The current password is checked under the same
- * per-email throttle as sign-in, so a stolen session cannot be used to brute-force it. On success,
+ * Changes the password of a signed-in user. Wrong current passwords are throttled per session
+ * (`SIGNIN_MAX_FAILURES_PER_EMAIL_AND_IP` per window), so a stolen session cannot be used to
+ * brute-force it, and its guesses lock neither the owner's own sessions nor their sign-in. On success,
  * in one transaction: the new hash and `password_changed_at` are stored, every session of the
  * user is deleted and every usable access token is revoked; then the caller gets a new session.
  */
@@ -37,10 +39,17 @@ export async function changePassword(
 		.where('id', '=', userId)
 		.executeTakeFirst();
 	if (!user) throw unauthorized();
+	if (passwordIsEmail(newPassword, user.email)) {
+		throw new AppError('bad_request', PASSWORD_MESSAGES.email, {
+			reason: 'invalid_input',
+			details: { field: 'newPassword' }
+		});
+	}
 
-	const { maxFailuresPerEmail, windowSeconds } = deps.config.signInThrottle;
-	const emailKey = `email:${user.email}`;
-	const attempt = await takeAttempt(deps.db, { key: emailKey, max: maxFailuresPerEmail, windowSeconds });
+	const { maxFailuresPerEmailAndIp, windowSeconds } = deps.config.signInThrottle;
+	const currentSessionHash = meta.currentSessionId ? hashSessionId(meta.currentSessionId) : null;
+	const throttleKey = `password-change:${currentSessionHash ?? `user:${user.id}`}`;
+	const attempt = await takeAttempt(deps.db, { key: throttleKey, max: maxFailuresPerEmailAndIp, windowSeconds });
 	if (!attempt.allowed) {
 		const minutes = Math.max(1, Math.ceil(attempt.retryAfterSeconds / 60));
 		throw new AppError(
@@ -57,7 +66,6 @@ export async function changePassword(
 	}
 
 	const newHash = await hashPassword(newPassword);
-	const currentSessionHash = meta.currentSessionId ? hashSessionId(meta.currentSessionId) : null;
 	const { otherSessionsEnded, tokensRevoked } = await deps.db.transaction().execute(async (trx) => {
 		// Only if the hash is still the one just verified: a change that raced this one wins alone.
 		const updated = await trx
@@ -87,7 +95,7 @@ export async function changePassword(
 		return counts;
 	});
 
-	await clearAttempts(deps.db, emailKey);
+	await clearAttempts(deps.db, throttleKey);
 	// After the commit: on PGlite the transaction holds the only connection Lucia would need.
 	const session = await deps.lucia.createSession(user.id, {});
 	return { session, otherSessionsEnded, tokensRevoked };

@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { MIN_PASSWORD_LENGTH } from '$lib/password-rules';
+import { PASSWORD_MESSAGES, passwordIsEmail, passwordWeakness } from './password-policy';
 
-export const MIN_PASSWORD_LENGTH = 10;
+export { MIN_PASSWORD_LENGTH };
 // Long enough for any passphrase or password manager; bounded so nobody makes us hash megabytes.
 export const MAX_PASSWORD_LENGTH = 256;
 
@@ -11,17 +13,35 @@ export const emailSchema = z
 	.transform((value) => value.trim().toLowerCase())
 	.pipe(z.string().min(1, 'Enter your email address.').email('Enter a valid email address, like ada@example.com.'));
 
-export const newPasswordSchema = z
-	.string({ required_error: 'Choose a password.', invalid_type_error: 'Choose a password.' })
-	.min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters for your password.`)
-	.max(MAX_PASSWORD_LENGTH, `Passwords can be at most ${MAX_PASSWORD_LENGTH} characters.`);
+/** A password being set: long enough, and not a repeated character, a common password or the email. */
+const newPassword = (required: string, tooShort: string) =>
+	z
+		.string({ required_error: required, invalid_type_error: required })
+		.min(MIN_PASSWORD_LENGTH, tooShort)
+		.max(MAX_PASSWORD_LENGTH, `Passwords can be at most ${MAX_PASSWORD_LENGTH} characters.`)
+		.superRefine((password, ctx) => {
+			const checkable = password.length >= MIN_PASSWORD_LENGTH && password.length <= MAX_PASSWORD_LENGTH;
+			const weakness = checkable ? passwordWeakness(password) : null;
+			if (weakness) ctx.addIssue({ code: z.ZodIssueCode.custom, message: weakness });
+		});
+
+export const newPasswordSchema = newPassword(
+	'Choose a password.',
+	`Use at least ${MIN_PASSWORD_LENGTH} characters for your password.`
+);
 
 export const passwordSchema = z
 	.string({ required_error: 'Enter your password.', invalid_type_error: 'Enter your password.' })
 	.min(1, 'Enter your password.')
 	.max(MAX_PASSWORD_LENGTH, `Passwords can be at most ${MAX_PASSWORD_LENGTH} characters.`);
 
-export const signUpInput = z.object({ email: emailSchema, password: newPasswordSchema }).strict();
+export const signUpInput = z
+	.object({ email: emailSchema, password: newPasswordSchema })
+	.strict()
+	.refine((input) => !passwordIsEmail(input.password, input.email), {
+		message: PASSWORD_MESSAGES.email,
+		path: ['password']
+	});
 export const signInInput = z.object({ email: emailSchema, password: passwordSchema }).strict();
 
 export type SignUpInput = z.infer<typeof signUpInput>;
@@ -33,10 +53,10 @@ export const changePasswordInput = z
 			.string({ required_error: 'Enter your current password.', invalid_type_error: 'Enter your current password.' })
 			.min(1, 'Enter your current password.')
 			.max(MAX_PASSWORD_LENGTH, 'Your current password is not correct.'),
-		newPassword: z
-			.string({ required_error: 'Choose a new password.', invalid_type_error: 'Choose a new password.' })
-			.min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters for your new password.`)
-			.max(MAX_PASSWORD_LENGTH, `Passwords can be at most ${MAX_PASSWORD_LENGTH} characters.`)
+		newPassword: newPassword(
+			'Choose a new password.',
+			`Use at least ${MIN_PASSWORD_LENGTH} characters for your new password.`
+		)
 	})
 	// The form's second entry of the new password; API clients may leave it out.
 	.extend({ confirmPassword: z.string({ invalid_type_error: 'confirmPassword must be text.' }).optional() })

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import type { SignInThrottle } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
 import { AppError } from '$lib/server/errors';
 
@@ -7,6 +9,17 @@ export interface ThrottleRule {
 	max: number;
 	windowSeconds: number;
 }
+
+/** The counter of failures for one email only counts; it never refuses on its own. */
+const UNBOUNDED = 2_147_483_647;
+
+/**
+ * Once an email has had `maxFailuresPerEmail` failures in the window (guessing from many
+ * addresses), each address may fail this often for it, instead of `maxFailuresPerEmailAndIp`:
+ * enough for a typo and a retry. An address that has not failed for it still gets its try, so the
+ * owner is never locked out by someone else's guesses.
+ */
+export const FAILURES_PER_ADDRESS_UNDER_ATTACK = 2;
 
 /**
  * Counts one sign-in attempt against `rule` in a single atomic statement: the counter grows only
@@ -33,7 +46,17 @@ export async function takeAttempt(
 	return { allowed: false, retryAfterSeconds: row.rows[0]?.seconds ?? rule.windowSeconds };
 }
 
-/** A successful sign-in gives back the attempt it took (IP) or clears the slate (email). */
+async function failuresInWindow(db: Kysely<Database>, key: string, windowSeconds: number): Promise<number> {
+	const row = await db
+		.selectFrom('auth_throttle')
+		.select('failures')
+		.where('key', '=', key)
+		.where(sql<boolean>`window_started_at > now() - make_interval(secs => ${windowSeconds})`)
+		.executeTakeFirst();
+	return row?.failures ?? 0;
+}
+
+/** A successful sign-in gives back the attempt it took (IP, email) or clears the slate (the pair). */
 export async function clearAttempts(db: Kysely<Database>, key: string): Promise<void> {
 	await db.deleteFrom('auth_throttle').where('key', '=', key).execute();
 }
@@ -44,6 +67,44 @@ export async function returnAttempt(db: Kysely<Database>, key: string): Promise<
 		.set({ failures: sql`greatest(failures - 1, 0)` })
 		.where('key', '=', key)
 		.execute();
+}
+
+/**
+ * Takes the slots one sign-in attempt needs before the password is checked, or throws 429: per
+ * address (any email), per email from that address, and a count per email that only narrows the
+ * per-address allowance (FAILURES_PER_ADDRESS_UNDER_ATTACK). Nobody can lock the owner out: the
+ * right password from an address that has not failed for that email always gets checked. Call
+ * `succeeded` after a right password.
+ */
+export async function admitSignIn(
+	db: Kysely<Database>,
+	limits: SignInThrottle,
+	email: string,
+	ip: string
+): Promise<{ succeeded(): Promise<void> }> {
+	const { windowSeconds } = limits;
+	const ipKey = `ip:${ip}`;
+	const emailKey = `email:${email}`;
+	// Hashed: an email and an IPv6 address could outgrow the key column together.
+	const pairKey = `pair:${createHash('sha256').update(`${email}\n${ip}`).digest('hex')}`;
+
+	const byIp = await takeAttempt(db, { key: ipKey, max: limits.maxFailuresPerIp, windowSeconds });
+	if (!byIp.allowed) throw tooManyAttempts(byIp.retryAfterSeconds);
+	const underAttack = (await failuresInWindow(db, emailKey, windowSeconds)) >= limits.maxFailuresPerEmail;
+	const perPair = underAttack
+		? Math.min(limits.maxFailuresPerEmailAndIp, FAILURES_PER_ADDRESS_UNDER_ATTACK)
+		: limits.maxFailuresPerEmailAndIp;
+	const byPair = await takeAttempt(db, { key: pairKey, max: perPair, windowSeconds });
+	if (!byPair.allowed) throw tooManyAttempts(byPair.retryAfterSeconds);
+	await takeAttempt(db, { key: emailKey, max: UNBOUNDED, windowSeconds });
+
+	return {
+		async succeeded() {
+			await clearAttempts(db, pairKey);
+			await returnAttempt(db, ipKey);
+			await returnAttempt(db, emailKey);
+		}
+	};
 }
 
 export function tooManyAttempts(retryAfterSeconds: number): AppError {

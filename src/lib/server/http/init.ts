@@ -18,6 +18,7 @@ export async function initServer(): Promise<void> {
 			{ database: services.dbHandle.kind },
 			`Latchkey is ready at ${origin ?? `http://${shownHost}:${port}`} (database: ${services.dbHandle.kind === 'pglite' ? `embedded PGlite in ${services.config.database.dataDir}` : 'PostgreSQL'})`
 		);
+		for (const warning of services.config.warnings) services.log.warn(warning);
 		// Daily revalidation of stored provider keys; instances share the work through the database.
 		const keyJobs = startBackgroundJobs(services);
 		// Reservations of requests whose process died are returned to the cap after a timeout, and

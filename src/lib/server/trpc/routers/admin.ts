@@ -14,6 +14,7 @@ import {
 	getUserDetails,
 	listUsers
 } from '$lib/server/admin';
+import { adminRoleInput, grantAdmin, revokeAdmin } from '$lib/server/auth';
 import { adminSetLimitsInput, setAdminLimits } from '$lib/server/limits';
 import { adminProcedure, router } from '../trpc';
 import type { Context, SessionUser } from '../context';
@@ -48,6 +49,18 @@ export const adminRouter = router({
 	enableKey: adminProcedure
 		.input(adminEnableKeyInput)
 		.mutation(({ ctx, input }) => enableKey(ctx.services.db, input, actorOf(ctx))),
+	/** Makes a user an admin; audited as `admin.grant`. Unknown user: NOT_FOUND. */
+	grantAdmin: adminProcedure
+		.input(adminRoleInput)
+		.mutation(({ ctx, input }) =>
+			grantAdmin(ctx.services.db, input, { kind: 'admin', userId: ctx.user.id, ip: ctx.ip || null })
+		),
+	/** Takes admin rights away (from the next request on); audited as `admin.revoke`. Not one's own: CONFLICT. */
+	revokeAdmin: adminProcedure
+		.input(adminRoleInput)
+		.mutation(({ ctx, input }) =>
+			revokeAdmin(ctx.services.db, input, { kind: 'admin', userId: ctx.user.id, ip: ctx.ip || null })
+		),
 	/** The audit log, newest first: filters action, user / actor (email or id), provider, from, to; cursor paging. */
 	auditLog: adminProcedure.input(adminAuditLogInput).query(({ ctx, input }) => adminAuditLog(ctx.services.db, input)),
 	/** BYOK adoption, validation success per provider, fallbacks and reasons, own vs app cost, daily series. */

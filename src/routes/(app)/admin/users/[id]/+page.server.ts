@@ -5,11 +5,12 @@ import { MAX_EXPORT_DAYS } from '$lib/server/usage';
 import type { PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async (event) => {
-	await requireAdminPage(event);
+	const admin = await requireAdminPage(event);
 	const { db, config } = event.locals.services;
 	try {
 		return {
 			details: await getUserDetails(db, config.limitDefaults, { id: event.params.id }),
+			viewerId: admin.id,
 			limitDefaults: config.limitDefaults,
 			maxExportDays: MAX_EXPORT_DAYS
 		};
