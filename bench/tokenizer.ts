@@ -1,5 +1,7 @@
 // How long counting a ~4,000-token prompt takes with the catalog tokenizer (gpt-tokenizer,
 // o200k_base). It runs on the request path (spending-cap reservation), so it must stay cheap.
+// Then the hostile case (issue 17): 100,000-character messages the BPE is slow on, with the
+// count, how long it took and the longest time the event loop was held meanwhile.
 //
 // Repeat with: npx tsx bench/tokenizer.ts
 import { cpus } from 'node:os';
@@ -50,7 +52,7 @@ const messagesFor = (seed: number) => [
 ];
 
 const firstStart = performance.now();
-const tokens = countPromptTokens(messagesFor(1));
+const tokens = await countPromptTokens(messagesFor(1));
 const firstMs = performance.now() - firstStart;
 
 const RUNS = 200;
@@ -58,7 +60,7 @@ const timings: number[] = [];
 for (let seed = 2; seed < RUNS + 2; seed += 1) {
 	const messages = messagesFor(seed);
 	const start = performance.now();
-	countPromptTokens(messages);
+	await countPromptTokens(messages);
 	timings.push(performance.now() - start);
 }
 
@@ -68,7 +70,7 @@ for (let seed = 1000; seed < 1000 + RUNS / 4; seed += 1) {
 	const messages = messagesFor(seed);
 	clearMergeCache();
 	const start = performance.now();
-	countPromptTokens(messages);
+	await countPromptTokens(messages);
 	coldTimings.push(performance.now() - start);
 }
 
@@ -83,4 +85,45 @@ console.log(
 console.log(
 	`  ${RUNS / 4} with the merge cache cleared first: median ${median(coldTimings).toFixed(2)} ms, max ${Math.max(...coldTimings).toFixed(2)} ms`
 );
+
+/** Random lower-case letters, in words of `wordLength` (0: one run without spaces). */
+function gibberish(length: number, wordLength = 0): string {
+	let state = 7;
+	let out = '';
+	while (out.length < length) {
+		state = (state * 1103515245 + 12345) % 2147483648;
+		out += wordLength && out.length % (wordLength + 1) === wordLength ? ' ' : String.fromCharCode(97 + (state % 26));
+	}
+	return out;
+}
+
+const HOSTILE: Array<[string, string]> = [
+	["'k' × 100,000", 'k'.repeat(100_000)],
+	["'cd' × 50,000", 'cd'.repeat(50_000)],
+	['100,000 random letters', gibberish(100_000)],
+	['random 5-letter words', gibberish(100_000, 5)],
+	['100,000 spaces', ' '.repeat(100_000)],
+	["'東京' × 50,000", '東京'.repeat(50_000)]
+];
+console.log('one 100,000-character user message each (countPromptTokens, merge cache cleared first):');
+for (const [name, content] of HOSTILE) {
+	clearMergeCache();
+	// The longest stretch without a turn of the event loop, seen by a timer asking every millisecond.
+	let longestHoldMs = 0;
+	let last = performance.now();
+	const probe = setInterval(() => {
+		const now = performance.now();
+		longestHoldMs = Math.max(longestHoldMs, now - last);
+		last = now;
+	}, 1);
+	const start = performance.now();
+	const counted = await countPromptTokens([{ role: 'user', content }]);
+	const ms = performance.now() - start;
+	await new Promise((resolve) => setTimeout(resolve, 5));
+	clearInterval(probe);
+	longestHoldMs = Math.max(longestHoldMs, performance.now() - last);
+	console.log(
+		`  ${name.padEnd(24)} ${String(counted).padStart(7)} tokens (${Buffer.byteLength(content)} bytes) in ${ms.toFixed(1).padStart(8)} ms, event loop held at most ${longestHoldMs.toFixed(1)} ms`
+	);
+}
 console.log('  repeat: npx tsx bench/tokenizer.ts');

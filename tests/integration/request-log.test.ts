@@ -2,9 +2,12 @@ import { beforeAll, expect, it } from 'vitest';
 import type { KyselyPlugin } from 'kysely';
 import type { Services } from '$lib/server/services';
 import { createCaller } from '$lib/server/trpc';
+import { createAccessToken } from '$lib/server/auth';
 import { UsageWriter } from '$lib/server/usage';
 import { describeEachDatabase } from '../helpers/db';
+import { leakedPieces } from '../helpers/secret-pieces';
 import { testServices } from '../helpers/services';
+import { recordSecret } from '../helpers/test-output';
 import { createUser } from './keys-fixtures';
 
 /** Every statement fails, as when the audit table cannot be written. */
@@ -62,5 +65,15 @@ describeEachDatabase('request ids on log lines', (database) => {
 		expect(linesWith(services, 'write queued: database unreachable')).toEqual([
 			expect.objectContaining({ requestId: 'req-queued', write: 'settle req-queued' })
 		]);
+	});
+
+	it("writes no access token that reached a request logger's fields", async () => {
+		const user = await createUser(services.db, 'bound-token');
+		const { token } = await createAccessToken(services.db, user.id, { name: 'sent as a request id' });
+		recordSecret(token);
+		services.log.child({ requestId: 'req-bound' }).child({ clientRequestId: token }).info('request');
+		const line = linesWith(services, 'request').find((l) => l.requestId === 'req-bound');
+		expect(line).toMatchObject({ clientRequestId: '[redacted]' });
+		expect(leakedPieces(services.logLines.join(''), [token])).toEqual([]);
 	});
 });

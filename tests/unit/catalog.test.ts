@@ -1,15 +1,19 @@
 // The model catalog: ids, limits, prices (as PROVIDERS.md lists them), costs that never
 // under-bill, and the tokenizer used for reservations and usage estimates.
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { O200K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
 	costMicros,
 	countPromptTokens,
 	countTextTokens,
+	EXACT_FLOOR_CHARS,
 	getModel,
 	listModels,
 	loadTokenizer,
 	PRICE_SOURCE,
+	PROMPT_BUDGET_MS,
 	requireModel,
 	worstCaseCostMicros,
 	type CatalogModel
@@ -175,10 +179,10 @@ describe('tokenizer (o200k_base)', () => {
 		expect(countTextTokens('<|endoftext|>')).toBe(7);
 	});
 
-	it('adds OpenAI’s per-message overhead: 3 per message, its role, and 3 to prime the reply', () => {
-		expect(countPromptTokens([])).toBe(3);
+	it('adds OpenAI’s per-message overhead: 3 per message, its role, and 3 to prime the reply', async () => {
+		expect(await countPromptTokens([])).toBe(3);
 		expect(
-			countPromptTokens([
+			await countPromptTokens([
 				{ role: 'system', content: 'Be brief.' },
 				{ role: 'user', content: 'Hello, world!' }
 			])
@@ -190,5 +194,159 @@ describe('tokenizer (o200k_base)', () => {
 		const tokens = countTextTokens(text);
 		expect(tokens).toBeGreaterThan(text.length / 8);
 		expect(tokens).toBeLessThan(text.length / 2);
+	});
+
+	/** Deterministic pseudo-random lower-case letters, in words of `wordLength` (0: one run). */
+	function gibberish(length: number, wordLength = 0, seed = 7): string {
+		let out = '';
+		while (out.length < length) {
+			seed = (seed * 1103515245 + 12345) % 2147483648;
+			out += wordLength && out.length % (wordLength + 1) === wordLength ? ' ' : String.fromCharCode(97 + (seed % 26));
+		}
+		return out;
+	}
+
+	const exactCount = (text: string) => countTokens(text, { disallowedSpecial: new Set() });
+
+	/** How long `count` took, and the longest the event loop was held meanwhile (a 1 ms timer's gaps). */
+	async function measured(count: () => number | Promise<number>) {
+		let heldMs = 0;
+		let last = performance.now();
+		const probe = setInterval(() => {
+			heldMs = Math.max(heldMs, performance.now() - last);
+			last = performance.now();
+		}, 1);
+		const started = performance.now();
+		const tokens = await count();
+		const ms = performance.now() - started;
+		clearInterval(probe);
+		return { tokens, ms, heldMs: Math.max(heldMs, performance.now() - last) };
+	}
+
+	/** Runs `count` with the clock standing still (no budget runs out) or racing (every budget does). */
+	async function withClock<T>(clock: 'still' | 'racing', count: () => T | Promise<T>): Promise<T> {
+		let now = 0;
+		const spy = vi.spyOn(performance, 'now').mockImplementation(() => (clock === 'racing' ? (now += 1000) : now));
+		try {
+			return await count();
+		} finally {
+			spy.mockRestore();
+		}
+	}
+
+	const ordinaryText = (length: number) => {
+		const words = 'keys seal the vault; café, 東京 and naïve text (2026) flow through it.'.split(' ');
+		let text = '';
+		for (let i = 0; text.length < length; i++) text += `${words[(i * 7) % words.length]} `;
+		return text.slice(0, length);
+	};
+
+	it('counts ordinary text exactly, however long, in the segments it counts separately', async () => {
+		const text = ordinaryText(90_000);
+		const exact = exactCount(text);
+		expect(await withClock('still', () => countPromptTokens([{ role: 'user', content: text }]))).toBe(
+			3 + 3 + 1 + exact
+		);
+		expect(await withClock('still', () => countTextTokens(text))).toBe(exact);
+	});
+
+	it('cuts text only where the tokenizer itself starts a piece: counts equal the exact count', async () => {
+		// Whitespace-heavy: a cut in the wrong place (e.g. inside "  \n") would change the pieces.
+		const parts = [
+			'a',
+			'Bc',
+			'dé',
+			' ',
+			' ',
+			'  ',
+			'\n',
+			' \n',
+			'\t',
+			'.',
+			', ',
+			'/',
+			"'s",
+			'42',
+			'東',
+			'😀',
+			'\u00a0',
+			'<|endoftext|>'
+		];
+		await withClock('still', () =>
+			fc.assert(
+				fc.property(fc.array(fc.constantFrom(...parts), { minLength: 600, maxLength: 3_000 }), (chosen) => {
+					const text = chosen.join('');
+					const longest = Math.max(0, ...Array.from(text.matchAll(O200K_TOKEN_SPLIT_REGEX), (m) => m[0].length));
+					fc.pre(longest <= 64);
+					expect(countTextTokens(text)).toBe(exactCount(text));
+				}),
+				{ numRuns: 200 }
+			)
+		);
+	});
+
+	it('past its time budget, bounds the rest by its UTF-8 length: never below the exact count', async () => {
+		const text = ordinaryText(90_000);
+		const exact = exactCount(text);
+		for (const counted of [
+			await withClock('racing', () => countTextTokens(text)),
+			(await withClock('racing', () => countPromptTokens([{ role: 'user', content: text }]))) - 7
+		]) {
+			expect(counted).toBeGreaterThan(exact);
+			expect(counted).toBeLessThanOrEqual(Buffer.byteLength(text));
+			// The first EXACT_FLOOR_CHARS were counted exactly all the same.
+			const floor = ordinaryText(EXACT_FLOOR_CHARS + 1_000);
+			expect(counted).toBeLessThanOrEqual(exactCount(floor) + Buffer.byteLength(text.slice(EXACT_FLOOR_CHARS)));
+		}
+		// A text within the floor is exact however slow the machine.
+		const short = ordinaryText(EXACT_FLOOR_CHARS - 2_000);
+		expect(await withClock('racing', () => countTextTokens(short))).toBe(exactCount(short));
+	});
+
+	it('counts 100,000 repeated letters in milliseconds instead of seconds, at their true count', async () => {
+		for (const [text, exact] of [
+			['k'.repeat(100_000), 25_000],
+			['cd'.repeat(50_000), 50_000]
+		] as const) {
+			const { tokens, ms } = await measured(() => countTextTokens(text));
+			// Unchunked, each took 9 s (35 s on a busy machine).
+			expect(ms).toBeLessThan(1_000);
+			// At least the true count (measured once: 9 s each); at most a token per byte.
+			expect(tokens).toBeGreaterThanOrEqual(exact);
+			expect(tokens).toBeLessThanOrEqual(text.length);
+		}
+	});
+
+	it('stays within a few percent of the exact count on long runs it counts in chunks', () => {
+		for (const text of [
+			gibberish(4_000),
+			' '.repeat(4_000) + 'x',
+			'😀'.repeat(2_000),
+			'東京'.repeat(2_000),
+			'مرحبا'.repeat(800),
+			'नमस्ते'.repeat(700)
+		]) {
+			const ratio = countTextTokens(text) / exactCount(text);
+			expect(ratio).toBeGreaterThan(0.97);
+			expect(ratio).toBeLessThan(2.05);
+		}
+	});
+
+	it('bounds the work on text it cannot count cheaply, never below the exact count', async () => {
+		const text = gibberish(100_000, 5);
+		const exact = exactCount(text);
+		const { tokens, ms } = await measured(() => countTextTokens(text));
+		expect(ms).toBeLessThan(2_000);
+		expect(tokens).toBeGreaterThanOrEqual(exact);
+		expect(tokens).toBeLessThanOrEqual(Buffer.byteLength(text));
+	});
+
+	it('counts a prompt in short slices, with one budget for the whole prompt', async () => {
+		const messages = Array.from({ length: 8 }, (_, i) => ({ role: 'user', content: gibberish(100_000, 4 + i) }));
+		const { tokens, ms, heldMs } = await measured(() => countPromptTokens(messages));
+		expect(ms).toBeLessThan(PROMPT_BUDGET_MS + 2_000);
+		// Unsliced, these eight messages held the event loop for seconds; a slice is a few ms (plus GC).
+		expect(heldMs).toBeLessThan(300);
+		expect(tokens).toBeGreaterThan(8 * 20_000);
 	});
 });

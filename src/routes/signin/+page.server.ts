@@ -1,16 +1,12 @@
 import { fail, redirect } from '@sveltejs/kit';
 import { setSessionCookie, signIn } from '$lib/server/auth';
 import { isAppError } from '$lib/server/errors';
+import { sameOriginPath } from '$lib/server/http';
 import type { Actions, PageServerLoad } from './$types';
 
 export const load: PageServerLoad = ({ locals }) => {
 	if (locals.user) redirect(303, '/chat');
 };
-
-/** Only same-site paths are followed after sign-in, never another host. */
-function safeRedirect(target: string | null): string {
-	return target && target.startsWith('/') && !target.startsWith('//') && !target.startsWith('/\\') ? target : '/chat';
-}
 
 export const actions: Actions = {
 	default: async ({ request, locals, cookies, url }) => {
@@ -26,6 +22,6 @@ export const actions: Actions = {
 			}
 			throw error;
 		}
-		redirect(303, safeRedirect(url.searchParams.get('redirectTo')));
+		redirect(303, sameOriginPath(url.searchParams.get('redirectTo'), url.origin));
 	}
 };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { providers, type Provider } from '$lib/server/config';
 import { AUDIT_ACTIONS } from '$lib/server/audit';
+import { userText } from '$lib/server/validation';
 
 /** Inputs of the `admin` router (and the admin pages, which parse the same shapes). */
 
@@ -17,8 +18,7 @@ const providerField = z.enum(providers as [Provider, ...Provider[]], {
 
 /** An email address or a user id; empty means "no filter". */
 export const userReference = (field: string) =>
-	z
-		.string({ invalid_type_error: `${field} must be an email address or a user id.` })
+	userText(z.string({ invalid_type_error: `${field} must be an email address or a user id.` }), field)
 		.trim()
 		.max(320, `${field} must be an email address or a user id.`)
 		.refine((v) => v === '' || UUID.test(v) || v.includes('@'), `${field} must be an email address or a user id.`)
@@ -32,8 +32,7 @@ export const MAX_USERS_PAGE_SIZE = 100;
 export const adminUsersInput = z
 	.object({
 		/** Part of an email address, case-insensitive. */
-		search: z
-			.string({ invalid_type_error: 'search must be text.' })
+		search: userText(z.string({ invalid_type_error: 'search must be text.' }), 'search')
 			.trim()
 			.max(320, 'search can be at most 320 characters.')
 			.optional()

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { oneLineName } from '$lib/server/validation';
 
 export const MAX_ACTIVE_TOKENS_PER_USER = 20;
 export const MAX_TOKEN_NAME_LENGTH = 100;
@@ -11,11 +12,13 @@ const tokenNameSchema = z
 	.string({ required_error: nameMessage, invalid_type_error: nameMessage })
 	.transform((value) => value.trim())
 	.pipe(
-		z
-			.string()
-			.min(1, nameMessage)
-			.max(MAX_TOKEN_NAME_LENGTH, `Token names can be at most ${MAX_TOKEN_NAME_LENGTH} characters.`)
-			.regex(/^\P{Cc}*$/u, 'Token names cannot contain control characters such as line breaks.')
+		oneLineName(
+			z
+				.string()
+				.min(1, nameMessage)
+				.max(MAX_TOKEN_NAME_LENGTH, `Token names can be at most ${MAX_TOKEN_NAME_LENGTH} characters.`),
+			'Token names'
+		)
 	);
 
 export const createAccessTokenInput = z

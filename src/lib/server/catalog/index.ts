@@ -1,3 +1,11 @@
 export { MODELS, PRICE_SOURCE, type CatalogModel } from './models';
 export { costMicros, getModel, listModels, requireModel, worstCaseCostMicros } from './catalog';
-export { countPromptTokens, countTextTokens, loadTokenizer, TOKENS_PER_MESSAGE, TOKENS_PER_REPLY } from './tokenizer';
+export {
+	PROMPT_BUDGET_MS,
+	countPromptTokens,
+	countTextTokens,
+	EXACT_FLOOR_CHARS,
+	loadTokenizer,
+	TOKENS_PER_MESSAGE,
+	TOKENS_PER_REPLY
+} from './tokenizer';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { encodeSse, type ChatStreamEvent } from '$lib/chat/events';
 import { appendMessage, loadHistory, MAX_MESSAGE_CHARS, startConversation, titleFrom } from '$lib/server/conversations';
 import { AppError, httpErrorOf, isAppError } from '$lib/server/errors';
-import { parseInput } from '$lib/server/validation';
+import { parseInput, userText } from '$lib/server/validation';
 import { startChat, type ChatDeps, type ChatSession, type FinalUsage } from '$lib/server/routing';
 
 /**
@@ -15,9 +15,8 @@ import { startChat, type ChatDeps, type ChatSession, type FinalUsage } from '$li
 export const webChatInput = z
 	.object({
 		conversationId: z.string().uuid({ message: 'Unknown conversation.' }).optional(),
-		model: z.string({ required_error: 'Choose a model.' }).min(1, 'Choose a model.').max(200),
-		content: z
-			.string({ required_error: 'Write a message first.' })
+		model: userText(z.string({ required_error: 'Choose a model.' }).min(1, 'Choose a model.').max(200), 'Model ids'),
+		content: userText(z.string({ required_error: 'Write a message first.' }), 'Messages')
 			.refine((text) => text.trim().length > 0, 'Write a message first.')
 			.refine(
 				(text) => text.length <= MAX_MESSAGE_CHARS,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Kysely } from 'kysely';
 import type { Database, KeySource, ProviderName } from '$lib/server/db';
 import { notFound } from '$lib/server/errors';
-import { parseInput } from '$lib/server/validation';
+import { oneLineName, parseInput, toOneLineName } from '$lib/server/validation';
 
 /** Stored chats, so a reload shows the history. Every query is scoped to the owner. */
 
@@ -43,17 +43,20 @@ export const renameInput = z
 			.string()
 			.transform((t) => t.trim().replace(/\s+/g, ' '))
 			.pipe(
-				z
-					.string()
-					.min(1, 'Give the conversation a title.')
-					.max(MAX_TITLE_CHARS, `Titles can be at most ${MAX_TITLE_CHARS} characters.`)
+				oneLineName(
+					z
+						.string()
+						.min(1, 'Give the conversation a title.')
+						.max(MAX_TITLE_CHARS, `Titles can be at most ${MAX_TITLE_CHARS} characters.`),
+					'Titles'
+				)
 			)
 	})
 	.strict();
 
 /** A title from the first message: its first line, shortened at a word boundary. */
 export function titleFrom(text: string): string {
-	const line = text.trim().split('\n')[0]?.trim() ?? '';
+	const line = toOneLineName(text.trim().split('\n')[0] ?? '').trim();
 	if (line.length <= 60) return line || 'New chat';
 	const cut = line.slice(0, 60);
 	const space = cut.lastIndexOf(' ');

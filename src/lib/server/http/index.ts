@@ -8,3 +8,4 @@ export { requestLogHandle, plainRequestId } from './log';
 export { databaseUnavailableHandle, UNAVAILABLE_MESSAGE } from './unavailable';
 export { readJsonBody, refuseDeclaredOversize, closeAfter } from './body';
 export { clientSignal } from './client';
+export { sameOriginPath } from './redirect';

@@ -1,5 +1,6 @@
 import type { Handle, RequestEvent } from '@sveltejs/kit';
 import { randomUUID } from 'node:crypto';
+import { looksLikeSecret } from '$lib/server/log';
 import { getServices } from '$lib/server/services';
 import { TRPC_PATH } from './trpc';
 
@@ -45,9 +46,12 @@ export const requestLogHandle: Handle = async ({ event, resolve }) => {
 
 const QUIET_PATHS = new Set(['/healthz', '/metrics']);
 
-/** A caller's request id, only when it is short and plain, so it is safe to log. */
+/**
+ * A caller's request id, only when it is short and plain and not shaped like a key or an access
+ * token (a client that puts its token there must not get it logged), so it is safe to log.
+ */
 export function plainRequestId(header: string | null): string | undefined {
-	return header && /^[A-Za-z0-9._:-]{8,64}$/.test(header) ? header : undefined;
+	return header && /^[A-Za-z0-9._:-]{1,64}$/.test(header) && !looksLikeSecret(header) ? header : undefined;
 }
 
 /** A bounded label for metrics: the route id, never the raw path (ids, tokens, typos). */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PROVIDER_IDS } from '$lib/providers';
+import { oneLineName } from '$lib/server/validation';
 
 const PROVIDER_MESSAGE = `provider must be one of ${PROVIDER_IDS.join(', ')}.`;
 
@@ -22,13 +23,7 @@ export const upsertKeyInput = z
 			.max(1000, `Labels can be at most ${MAX_LABEL_LENGTH} characters.`)
 			.transform((value) => value.trim())
 			.pipe(
-				z
-					.string()
-					.max(MAX_LABEL_LENGTH, `Labels can be at most ${MAX_LABEL_LENGTH} characters.`)
-					// eslint-disable-next-line no-control-regex -- finding control characters is the point
-					.refine((value) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value), {
-						message: 'Labels cannot contain control characters or line breaks.'
-					})
+				oneLineName(z.string().max(MAX_LABEL_LENGTH, `Labels can be at most ${MAX_LABEL_LENGTH} characters.`), 'Labels')
 			)
 			.nullish()
 	})

@@ -34,6 +34,11 @@ export function redactSecrets(text: string): string {
 	return out;
 }
 
+/** Whether the scrubber would redact anything in `text`. */
+export function looksLikeSecret(text: string): boolean {
+	return redactSecrets(text) !== text;
+}
+
 /** Field names whose values are secrets at any depth of a log object, whatever they look like. */
 const SECRET_FIELD =
 	/^(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-goog-api-key|api[-_]?key|apikey|key|token|access[-_]?token|password|secret|session[-_]?id)$/i;
@@ -93,7 +98,7 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-	return pino(
+	const logger = pino(
 		{
 			level: options.level,
 			base: { app: 'latchkey' },
@@ -116,6 +121,22 @@ export function createLogger(options: LoggerOptions): Logger {
 		},
 		options.destination
 	);
+	// A child's fields (`log.child({ clientRequestId })`) go on every line it writes, and pino's
+	// formatters do not see them: they are scrubbed here. Children inherit this method, and `this`
+	// is the logger it is called on, so grandchildren keep their parents' fields.
+	const pinoChild = logger.child;
+	logger.child = function <ChildLevels extends string = never>(
+		this: Logger,
+		bindings: pino.Bindings,
+		childOptions?: pino.ChildLoggerOptions<ChildLevels>
+	) {
+		return pinoChild.call<Logger, [pino.Bindings, pino.ChildLoggerOptions<ChildLevels>?], pino.Logger<ChildLevels>>(
+			this,
+			scrubLogObject(bindings) as pino.Bindings,
+			childOptions
+		);
+	};
+	return logger;
 }
 
 function scrubError(error: Error): Error {

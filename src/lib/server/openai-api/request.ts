@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AppError } from '$lib/server/errors';
 import { getModel, listModels } from '$lib/server/catalog';
 import type { ChatMessage } from '$lib/server/providers';
-import { parseInput } from '$lib/server/validation';
+import { parseInput, userText } from '$lib/server/validation';
 
 /**
  * `POST /api/v1/chat/completions` request bodies, as OpenAI's Chat Completions API takes them,
@@ -27,7 +27,14 @@ export interface CompletionRequest {
 
 const MODEL_MESSAGE = 'model is required: a model id such as "openai/gpt-4o-mini" (see GET /api/v1/models).';
 
-const contentPart = z.object({ type: z.string({ required_error: 'Each content part needs a type.' }) }).passthrough();
+const messageText = userText(z.string(), 'Message content');
+
+const contentPart = z
+	.object({
+		type: z.string({ required_error: 'Each content part needs a type.' }),
+		text: messageText.optional()
+	})
+	.passthrough();
 
 const message = z
 	.object({
@@ -35,7 +42,7 @@ const message = z
 			errorMap: () => ({ message: 'role must be system, developer, user or assistant.' })
 		}),
 		content: z
-			.union([z.string(), z.array(contentPart)], {
+			.union([messageText, z.array(contentPart)], {
 				errorMap: () => ({ message: 'content must be a string or an array of {type: "text", text} parts.' })
 			})
 			.nullish(),
@@ -53,7 +60,10 @@ const wholeTokens = (field: string) =>
 		.nullish();
 
 export const completionRequestSchema = z.object({
-	model: z.string({ required_error: MODEL_MESSAGE, invalid_type_error: MODEL_MESSAGE }).min(1, MODEL_MESSAGE).max(200),
+	model: userText(
+		z.string({ required_error: MODEL_MESSAGE, invalid_type_error: MODEL_MESSAGE }).min(1, MODEL_MESSAGE).max(200),
+		'model'
+	),
 	messages: z
 		.array(message, {
 			required_error: 'messages is required: a list of {role, content} messages.',

@@ -45,7 +45,7 @@ export async function estimateChat(request: EstimateInput): Promise<ChatEstimate
 	}
 	const maxOutputTokens = Math.min(request.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS, model.maxOutputTokens);
 	await loadTokenizer();
-	const promptTokens = countPromptTokens(request.messages);
+	const promptTokens = await countPromptTokens(request.messages);
 	if (promptTokens + maxOutputTokens > model.contextWindow) {
 		throw badRequest(
 			`This conversation is too long for ${model.displayName}: about ${promptTokens} tokens plus ${maxOutputTokens} for the answer, over its ${model.contextWindow}-token window. Start a new chat or shorten it.`,

@@ -1,11 +1,11 @@
 import { initTRPC, TRPCError } from '@trpc/server';
-import superjson from 'superjson';
 import { requestLog, type Context } from './context';
 import { appErrorOf, toTRPCError } from './errors';
+import { transformer } from './transformer';
 import { auditForbidden } from '$lib/server/admin';
 
 const t = initTRPC.context<Context>().create({
-	transformer: superjson,
+	transformer,
 	isDev: false,
 	errorFormatter({ shape, error, ctx }) {
 		const appError = appErrorOf(error);

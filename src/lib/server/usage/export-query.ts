@@ -4,7 +4,7 @@ import { providers, type Provider } from '$lib/server/config';
 import type { Database, DatabaseKind } from '$lib/server/db';
 import { AppError } from '$lib/server/errors';
 import { resolveUtcRange, utcRangeFields, type RangeOptions, type UtcRange } from '$lib/server/utc-range';
-import { parseInput } from '$lib/server/validation';
+import { parseInput, userText } from '$lib/server/validation';
 
 /** Longest period one export may cover; longer ones are exported in parts. */
 export const MAX_EXPORT_DAYS = 366;
@@ -15,8 +15,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Query parameters of `GET /api/admin/usage.csv`; empty form fields count as missing. */
 export const usageExportQuery = z.object({
 	...utcRangeFields,
-	user: z
-		.string({ invalid_type_error: 'user must be an email address or a user id.' })
+	user: userText(z.string({ invalid_type_error: 'user must be an email address or a user id.' }), 'user')
 		.trim()
 		.max(320, 'user must be an email address or a user id.')
 		.refine((v) => v === '' || UUID.test(v) || v.includes('@'), 'user must be an email address or a user id.')
