@@ -35,7 +35,11 @@ describe.skipIf(Boolean(browserSkipReason))(
 			fake = await startFakeProviders();
 			const database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
 			dropDatabase = database?.drop;
-			app = await startApp({ databaseUrl: database?.url, env: fakeEnv(fake), admins: [ADMIN] });
+			app = await startApp({
+				databaseUrl: database?.url,
+				env: { ...fakeEnv(fake), APP_DAILY_BUDGET_USD: '25.00' },
+				admins: [ADMIN]
+			});
 
 			// A user with two keys who has chatted once: the incident.
 			victim = new TestClient(app.url);
@@ -78,6 +82,9 @@ describe.skipIf(Boolean(browserSkipReason))(
 			// One active user (the victim), who holds a valid key.
 			expect(await page.locator('.tile', { hasText: 'BYOK adoption' }).locator('.figure').textContent()).toBe('100 %');
 			expect(await page.locator('canvas').count()).toBeGreaterThanOrEqual(2);
+			// Today's app-key spend against the one budget all users share.
+			const budget = page.getByRole('region', { name: 'App key today' });
+			expect(await budget.locator('.figure').textContent()).toMatch(/^\$\d+\.\d\d of \$25\.00$/);
 			await page.getByRole('link', { name: 'Last 7 days' }).click();
 			await page.waitForURL(`${app.url}/admin?days=7`);
 			expect(await page.getByRole('link', { name: 'Last 7 days' }).getAttribute('aria-current')).toBe('true');

@@ -13,21 +13,23 @@ describe(`hostile input [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => {
 	let stack: Stack;
 	let app: AppServer;
 	let users = 0;
+	const PROBE_ADMIN = { email: 'probe-admin@example.com', password: 'probe admin password 1' };
 	let admin: Awaited<ReturnType<typeof user>>;
 
 	beforeAll(async () => {
-		stack = await startStack({ env: { ADMIN_EMAILS: 'probe-admin@example.com' } });
+		stack = await startStack({ admins: [PROBE_ADMIN] });
 		app = stack.app;
-		admin = await user('probe-admin@example.com');
+		admin = await user(PROBE_ADMIN.email);
 	});
 	afterAll(async () => {
 		await stack?.stop();
 	});
 
-	/** A signed-up user with a working OpenAI key and an access token. */
+	/** A signed-up user (the admin signs in) with a working OpenAI key and an access token. */
 	async function user(email = `probe-${++users}@example.com`) {
 		const client = new TestClient(app.url);
-		await client.trpc.auth.signUp.mutate({ email, password: 'probe password 1234' });
+		if (email === PROBE_ADMIN.email) await client.trpc.auth.signIn.mutate(PROBE_ADMIN);
+		else await client.trpc.auth.signUp.mutate({ email, password: 'probe password 1234' });
 		const key = testKey('openai', `probe${users}`);
 		stack.fake.registerKey('openai', key, 'ok');
 		await client.trpc.keys.upsert.mutate({ provider: 'openai', apiKey: key, label: 'work' });

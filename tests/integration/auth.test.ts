@@ -9,6 +9,9 @@ import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
 import { appErrorFrom } from '../helpers/errors';
 
+/** Where these sign-ups come from (sign-up is throttled per address). */
+const LOCAL = { ip: '127.0.0.1' };
+
 describeEachDatabase('accounts', (database) => {
 	let services: Services;
 	beforeAll(async () => {
@@ -27,7 +30,11 @@ describeEachDatabase('accounts', (database) => {
 		).n;
 
 	it('signs up with a normalized email and a hashed password', async () => {
-		const { user, session } = await signUp(services, { email: '  Ada@Example.COM ', password: 'analytical engine' });
+		const { user, session } = await signUp(
+			services,
+			{ email: '  Ada@Example.COM ', password: 'analytical engine' },
+			LOCAL
+		);
 		expect(user).toMatchObject({ email: 'ada@example.com', role: 'user' });
 		const row = await services.db.selectFrom('users').selectAll().where('id', '=', user.id).executeTakeFirstOrThrow();
 		expect(row.password_hash).toMatch(/^\$argon2id\$/);
@@ -40,7 +47,9 @@ describeEachDatabase('accounts', (database) => {
 
 	it('refuses a second account for the same email in another case, changing nothing', async () => {
 		const before = await countUsers();
-		const error = await appErrorFrom(signUp(services, { email: 'ADA@example.com', password: 'another password' }));
+		const error = await appErrorFrom(
+			signUp(services, { email: 'ADA@example.com', password: 'another password' }, LOCAL)
+		);
 		expect(error.code).toBe('conflict');
 		expect(error.message).toMatch(/already exists/);
 		expect(await countUsers()).toBe(before);
@@ -61,14 +70,14 @@ describeEachDatabase('accounts', (database) => {
 		['a string', /Expected object/]
 	])('refuses bad sign-up input %# with a clear message and stores nothing', async (input, message) => {
 		const before = await countUsers();
-		const error = await appErrorFrom(signUp(services, input));
+		const error = await appErrorFrom(signUp(services, input, LOCAL));
 		expect(error.code).toBe('bad_request');
 		expect(error.message).toMatch(message);
 		expect(await countUsers()).toBe(before);
 	});
 
 	it('signs up and in an address listed in the retired ADMIN_EMAILS as a plain user', async () => {
-		const { user } = await signUp(services, { email: 'Boss@example.com', password: 'i am the boss here' });
+		const { user } = await signUp(services, { email: 'Boss@example.com', password: 'i am the boss here' }, LOCAL);
 		expect(user.role).toBe('user');
 		const signedIn = await signIn(
 			services,
@@ -106,7 +115,7 @@ describeEachDatabase('accounts', (database) => {
 	const signInFrom = (ip: string, email: string, password: string) => signIn(services, { email, password }, { ip });
 
 	it('throttles an address that keeps failing for an email, while the owner signs in from another', async () => {
-		await signUp(services, { email: 'grace@example.com', password: 'compiler pioneer' });
+		await signUp(services, { email: 'grace@example.com', password: 'compiler pioneer' }, LOCAL);
 		// Five wrong passwords from the attacker's address (the default per email and address).
 		for (let i = 0; i < 5; i++) {
 			const error = await appErrorFrom(signInFrom('10.1.0.1', 'grace@example.com', `wrong guess ${i}`));
@@ -144,7 +153,7 @@ describeEachDatabase('accounts', (database) => {
 	});
 
 	it('never lets guesses from many addresses lock the owner out, but gives each fewer tries', async () => {
-		await signUp(services, { email: 'hopper@example.com', password: 'first compiler' });
+		await signUp(services, { email: 'hopper@example.com', password: 'first compiler' }, LOCAL);
 		// SIGNIN_MAX_FAILURES_PER_EMAIL (20) failures, from ten addresses.
 		for (const ip of Array.from({ length: 10 }, (_, i) => `10.5.0.${i + 1}`)) {
 			for (let i = 0; i < 2; i++) {
@@ -179,7 +188,7 @@ describeEachDatabase('accounts', (database) => {
 	});
 
 	it('never lets parallel guesses from one address exceed the per email and address limit', async () => {
-		await signUp(services, { email: 'parallel@example.com', password: 'right password!' });
+		await signUp(services, { email: 'parallel@example.com', password: 'right password!' }, LOCAL);
 		const attempts = await Promise.allSettled(
 			Array.from({ length: 12 }, (_, i) => signInFrom('10.2.0.1', 'parallel@example.com', `wrong guess ${i}`))
 		);
@@ -220,7 +229,7 @@ describeEachDatabase('sign-in timing', (database) => {
 		const accounts: string[] = [];
 		for (let i = 0; i < ROUNDS; i++) {
 			const email = `timing-${i}-${randomUUID().slice(0, 8)}@example.com`;
-			await signUp(services, { email, password: 'the right password' });
+			await signUp(services, { email, password: 'the right password' }, LOCAL);
 			accounts.push(email);
 		}
 		const ip = (i: number, kind: number) => `198.51.${100 + kind}.${i + 1}`;

@@ -6,6 +6,9 @@ import type { Services } from '$lib/server/services';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';
 
+/** Where these sign-ups come from (sign-up is throttled per address). */
+const LOCAL = { ip: '127.0.0.1' };
+
 describeEachDatabase('conversations', (database) => {
 	let services: Services;
 	let alice: ReturnType<typeof createCaller>;
@@ -13,8 +16,8 @@ describeEachDatabase('conversations', (database) => {
 	let aliceId: string;
 	beforeAll(async () => {
 		services = await testServices(database().handle);
-		const a = await signUp(services, { email: 'alice@example.com', password: 'alice password' });
-		const b = await signUp(services, { email: 'bob@example.com', password: 'bob password!' });
+		const a = await signUp(services, { email: 'alice@example.com', password: 'alice password' }, LOCAL);
+		const b = await signUp(services, { email: 'bob@example.com', password: 'bob password!' }, LOCAL);
 		aliceId = a.user.id;
 		alice = createCaller({ services, user: a.user, sessionId: null, ip: '127.0.0.1', requestId: 't' });
 		bob = createCaller({ services, user: b.user, sessionId: null, ip: '127.0.0.1', requestId: 't' });

@@ -16,6 +16,9 @@ import { testServices } from '../helpers/services';
 import { createAccessToken } from '../helpers/tokens';
 import { appErrorFrom } from '../helpers/errors';
 
+/** Where these sign-ups come from (sign-up is throttled per address). */
+const LOCAL = { ip: '127.0.0.1' };
+
 describeEachDatabase('password change', (database) => {
 	let services: Services;
 	let ada: AccountUser;
@@ -31,7 +34,7 @@ describeEachDatabase('password change', (database) => {
 
 	beforeAll(async () => {
 		services = await testServices(database().handle, { SIGNIN_MAX_FAILURES_PER_EMAIL_AND_IP: '3' });
-		ada = (await signUp(services, { email: 'ada@example.com', password: 'analytical engine' })).user;
+		ada = (await signUp(services, { email: 'ada@example.com', password: 'analytical engine' }, LOCAL)).user;
 	});
 
 	it('refuses a wrong current password and changes nothing', async () => {
@@ -74,7 +77,7 @@ describeEachDatabase('password change', (database) => {
 	});
 
 	it('throttles wrong current passwords per session: a stolen one cannot guess, the owner is not locked out', async () => {
-		const { user } = await signUp(services, { email: 'grace@example.com', password: 'compiler pioneer' });
+		const { user } = await signUp(services, { email: 'grace@example.com', password: 'compiler pioneer' }, LOCAL);
 		const stolen = await signIn(
 			services,
 			{ email: 'grace@example.com', password: 'compiler pioneer' },
@@ -193,7 +196,7 @@ describeEachDatabase('password change', (database) => {
 	});
 
 	it('lets only one of two racing changes win', async () => {
-		const { user } = await signUp(services, { email: 'race@example.com', password: 'racing password' });
+		const { user } = await signUp(services, { email: 'race@example.com', password: 'racing password' }, LOCAL);
 		const results = await Promise.allSettled([
 			changePassword(services, user.id, { currentPassword: 'racing password', newPassword: 'winner number one' }),
 			changePassword(services, user.id, { currentPassword: 'racing password', newPassword: 'winner number two' })

@@ -19,6 +19,9 @@ import { createAccessToken } from '../helpers/tokens';
 import { recordSecret } from '../helpers/test-output';
 import { appErrorFrom } from '../helpers/errors';
 
+/** Where these sign-ups come from (sign-up is throttled per address). */
+const LOCAL = { ip: '127.0.0.1' };
+
 describeEachDatabase('personal access tokens', (database) => {
 	let services: Services;
 	let ada: AccountUser;
@@ -31,8 +34,8 @@ describeEachDatabase('personal access tokens', (database) => {
 
 	beforeAll(async () => {
 		services = await testServices(database().handle);
-		ada = (await signUp(services, { email: 'ada@example.com', password: 'analytical engine' })).user;
-		bob = (await signUp(services, { email: 'bob@example.com', password: 'bobs own password' })).user;
+		ada = (await signUp(services, { email: 'ada@example.com', password: 'analytical engine' }, LOCAL)).user;
+		bob = (await signUp(services, { email: 'bob@example.com', password: 'bobs own password' }, LOCAL)).user;
 	});
 
 	it('returns the token once, shaped lk_<id>_<secret>, and lists it without the secret', async () => {
@@ -175,7 +178,7 @@ describeEachDatabase('personal access tokens', (database) => {
 	});
 
 	it('refuses the 21st active token with a clear 400, and allows one again after a revoke', async () => {
-		const carol = (await signUp(services, { email: 'carol@example.com', password: 'carols password' })).user;
+		const carol = (await signUp(services, { email: 'carol@example.com', password: 'carols password' }, LOCAL)).user;
 		const caller = callerFor(carol);
 		const created = [];
 		for (let i = 0; i < MAX_ACTIVE_TOKENS_PER_USER; i++) created.push(await caller.tokens.create({ name: `t${i}` }));
@@ -193,7 +196,7 @@ describeEachDatabase('personal access tokens', (database) => {
 	});
 
 	it('holds the limit when many creates race', async () => {
-		const dave = (await signUp(services, { email: 'dave@example.com', password: 'daves password' })).user;
+		const dave = (await signUp(services, { email: 'dave@example.com', password: 'daves password' }, LOCAL)).user;
 		const results = await Promise.allSettled(
 			Array.from({ length: 30 }, (_, i) => createAccessToken(services.db, dave.id, { name: `race ${i}` }))
 		);
@@ -256,7 +259,7 @@ describeEachDatabase('personal access tokens', (database) => {
 	});
 
 	it("deletes a user's tokens with the user", async () => {
-		const erin = (await signUp(services, { email: 'erin@example.com', password: 'erins password' })).user;
+		const erin = (await signUp(services, { email: 'erin@example.com', password: 'erins password' }, LOCAL)).user;
 		const { token } = await createAccessToken(services.db, erin.id, { name: 'gone soon' });
 		await services.db.deleteFrom('users').where('id', '=', erin.id).execute();
 		expect(await tokenRows(erin.id)).toEqual([]);

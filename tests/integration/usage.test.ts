@@ -16,6 +16,9 @@ import { startTcpProxy, throughProxy } from '../helpers/tcp-proxy';
 import { testServices } from '../helpers/services';
 import { usageRecord } from '../helpers/usage';
 
+/** Where these sign-ups come from (sign-up is throttled per address). */
+const LOCAL = { ip: '127.0.0.1' };
+
 const record = (userId: string, overrides: Partial<UsageRecord> = {}) =>
 	usageRecord(userId, { costMicros: 45, ...overrides });
 
@@ -25,8 +28,8 @@ describeEachDatabase('usage records', (database) => {
 	let otherId: string;
 	beforeAll(async () => {
 		services = await testServices(database().handle);
-		userId = (await signUp(services, { email: 'usage@example.com', password: 'usage password' })).user.id;
-		otherId = (await signUp(services, { email: 'other@example.com', password: 'other password' })).user.id;
+		userId = (await signUp(services, { email: 'usage@example.com', password: 'usage password' }, LOCAL)).user.id;
+		otherId = (await signUp(services, { email: 'other@example.com', password: 'other password' }, LOCAL)).user.id;
 	});
 
 	it('keeps exactly one record per request id, even when written twice', async () => {
@@ -120,7 +123,7 @@ describe.skipIf(!testDatabaseUrl)('the usage writer against a PostgreSQL that go
 		const viaProxy = await connectDatabase({ databaseUrl: throughProxy(database.url!, proxy), poolSize: 2 });
 		try {
 			const services = await testServices(database.handle);
-			const { user } = await signUp(services, { email: 'writer@example.com', password: 'writer password' });
+			const { user } = await signUp(services, { email: 'writer@example.com', password: 'writer password' }, LOCAL);
 			const writer = new UsageWriter(viaProxy.db, { retryDelayMs: 50, maxDelayMs: 200 });
 			await writer.write(record(user.id, { requestId: 'before-outage' }));
 			await proxy.down();

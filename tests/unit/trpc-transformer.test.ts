@@ -6,13 +6,15 @@ import { deserializeInput } from '$lib/server/trpc/transformer';
 const wire = (input: unknown) => JSON.parse(JSON.stringify(superjson.serialize(input))) as unknown;
 
 describe('tRPC input deserialisation', () => {
-	it('reads what the client sends: plain JSON, Dates and undefined at any depth', () => {
+	it('reads what the client sends: plain JSON, Dates, undefined and NaN at any depth', () => {
 		const inputs = [
 			{ name: 'laptop', expiresInDays: 30 },
 			{ name: 'laptop', expiresInDays: undefined },
 			{ from: new Date('2026-01-31T00:00:00Z'), to: undefined, limit: 5 },
 			{ nested: { list: [undefined, new Date('2026-02-01T12:00:00Z'), 'x'] } },
 			{ 'a.dotted key': new Date('2026-03-01T00:00:00Z'), 'back\\slash': undefined },
+			// A limit field holding no number: the procedure refuses it with its own message.
+			{ provider: 'openai', requestsPerHour: NaN },
 			undefined,
 			'just text'
 		];
@@ -26,6 +28,7 @@ describe('tRPC input deserialisation', () => {
 		['nested annotations', { json: { x: 1 }, meta: { values: { x: ['Date', { a: ['Date'] }] }, v: 1 } }],
 		['a map', { json: { x: [] }, meta: { values: { x: ['map'] }, v: 1 } }],
 		['a bigint', { json: { x: '1' }, meta: { values: { x: ['bigint'] }, v: 1 } }],
+		['a number that is not NaN', { json: { x: 'Infinity' }, meta: { values: { x: ['number'] }, v: 1 } }],
 		['a regular expression', { json: { x: 'a+' }, meta: { values: { x: ['regexp'] }, v: 1 } }],
 		['a __proto__ path', { json: { x: {} }, meta: { values: { 'x.__proto__': ['Date'] }, v: 1 } }],
 		['a constructor path', { json: { constructor: 'x' }, meta: { values: { constructor: ['Date'] }, v: 1 } }],

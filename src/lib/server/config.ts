@@ -119,7 +119,14 @@ const envSchema = z.object({
 	SIGNIN_MAX_FAILURES_PER_EMAIL_AND_IP: wholeNumber('failures per window', 1, 1000).default('5'),
 	SIGNIN_MAX_FAILURES_PER_EMAIL: wholeNumber('failures per window', 1, 100_000).default('20'),
 	SIGNIN_MAX_FAILURES_PER_IP: wholeNumber('failures per window', 1, 100_000).default('20'),
-	SIGNIN_WINDOW_SECONDS: wholeNumber('seconds', 1, 86_400).default('900')
+	SIGNIN_WINDOW_SECONDS: wholeNumber('seconds', 1, 86_400).default('900'),
+	/** Who may create an account: anyone, holders of an admin's invite code, or nobody. */
+	SIGNUP_MODE: z
+		.enum(['open', 'invite', 'closed'], {
+			errorMap: () => ({ message: 'expected open, invite or closed' })
+		})
+		.default('open'),
+	SIGNUP_MAX_PER_IP_PER_HOUR: wholeNumber('sign-ups per address per hour', 1, 1_000_000).default('10')
 });
 
 export type Provider = ProviderId;
@@ -153,6 +160,7 @@ export interface Config {
 		appDailyBudgetMicros: number | null;
 	};
 	signInThrottle: SignInThrottle;
+	signUp: { mode: 'open' | 'invite' | 'closed'; maxPerIpPerHour: number };
 }
 
 export interface SignInThrottle {
@@ -227,6 +235,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 			maxFailuresPerEmail: e.SIGNIN_MAX_FAILURES_PER_EMAIL,
 			maxFailuresPerIp: e.SIGNIN_MAX_FAILURES_PER_IP,
 			windowSeconds: e.SIGNIN_WINDOW_SECONDS
-		}
+		},
+		signUp: { mode: e.SIGNUP_MODE, maxPerIpPerHour: e.SIGNUP_MAX_PER_IP_PER_HOUR }
 	};
 }

@@ -5,6 +5,7 @@ import type { Actions, PageServerLoad } from './$types';
 
 export const load: PageServerLoad = ({ locals }) => {
 	if (locals.user) redirect(303, '/chat');
+	return { signUpMode: locals.services.config.signUp.mode };
 };
 
 export const actions: Actions = {
@@ -12,8 +13,10 @@ export const actions: Actions = {
 		const form = await request.formData();
 		const email = String(form.get('email') ?? '');
 		const password = String(form.get('password') ?? '');
+		const inviteCode = form.get('inviteCode');
 		try {
-			const { session } = await signUp(locals.services, { email, password });
+			const input = { email, password, ...(typeof inviteCode === 'string' ? { inviteCode } : {}) };
+			const { session } = await signUp(locals.services, input, { ip: locals.clientIp });
 			setSessionCookie(locals.services.lucia, cookies, session, url.protocol === 'https:');
 		} catch (error) {
 			if (isAppError(error)) {

@@ -29,6 +29,9 @@ export const AUDIT_ACTIONS = [
 	/** An operator (`npm run admin`) or another admin granted or revoked admin rights (auth domain). */
 	'admin.grant',
 	'admin.revoke',
+	/** An admin made or withdrew an invitation to sign up (SIGNUP_MODE=invite). */
+	'invite.create',
+	'invite.revoke',
 	/** An admin downloaded usage as CSV: filters, rows sent, whether it completed (usage domain). */
 	'usage.export'
 ] as const;

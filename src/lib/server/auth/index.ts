@@ -9,6 +9,14 @@ export {
 	type RoleTarget,
 	type RoleChange
 } from './roles';
+export {
+	createInvite,
+	listInvites,
+	revokeInvite,
+	createInviteInput,
+	revokeInviteInput,
+	type InviteSummary
+} from './invites';
 export { hashPassword, verifyPassword } from './password';
 export {
 	signUpInput,

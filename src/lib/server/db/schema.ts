@@ -266,9 +266,23 @@ export interface MessagesTable {
 	created_at: CreatedAt;
 }
 
+/** Invitations to sign up (migration 0011): only the code's SHA-256 is stored. */
+export interface InviteCodesTable {
+	id: Generated<string>;
+	code_hash: string;
+	note: string | null;
+	created_by: string | null;
+	created_at: CreatedAt;
+	expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+	used_by: string | null;
+	used_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+	revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
 export interface Database {
 	schema_migrations: SchemaMigrationsTable;
 	users: UsersTable;
+	invite_codes: InviteCodesTable;
 	sessions: SessionsTable;
 	auth_throttle: AuthThrottleTable;
 	// vault, keys, audit (0002)

@@ -5,8 +5,8 @@ import { AppError } from '$lib/server/errors';
 /**
  * superjson, except that a request's `meta` is checked before superjson reads it: superjson
  * recurses without bound on malformed annotations (a 150-byte input cost ~250 ms and a 500).
- * Our inputs are plain JSON objects whose only non-JSON values are Dates and undefined, so
- * `meta` may only say "this leaf is a Date" or "this leaf is undefined", at a path that exists.
+ * Our inputs are plain JSON objects whose only non-JSON values are Dates, undefined and NaN, so
+ * `meta` may only say which leaf is one of those, at a path that exists.
  * (The server only deserialises inputs; clients use superjson itself.)
  */
 export const transformer: DataTransformer = {
@@ -14,10 +14,12 @@ export const transformer: DataTransformer = {
 	deserialize: deserializeInput
 };
 
-/** The annotations the real client sends: a Date as its ISO string, undefined as null. */
+/** The annotations the real client sends: a Date as its ISO string, undefined as null, and NaN
+ * (what a limit field that holds no number sends, refused by the procedure with its own message). */
 const LEAF_VALUE: Record<string, (value: unknown) => boolean> = {
 	Date: (value) => typeof value === 'string',
-	undefined: (value) => value === null
+	undefined: (value) => value === null,
+	number: (value) => value === 'NaN'
 };
 // superjson itself throws on these (a 500); they never occur in our inputs.
 const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor']);
@@ -55,7 +57,7 @@ export function deserializeInput(payload: unknown): unknown {
 function checkLeaf(json: unknown, path: string, annotation: unknown): void {
 	const type = Array.isArray(annotation) && annotation.length === 1 ? annotation[0] : undefined;
 	const accepts = typeof type === 'string' && Object.hasOwn(LEAF_VALUE, type) ? LEAF_VALUE[type] : undefined;
-	if (!accepts) throw refused('only Date and undefined values are taken');
+	if (!accepts) throw refused('only Date, undefined and NaN values are taken');
 	let node = json;
 	for (const segment of pathSegments(path)) {
 		if (FORBIDDEN_SEGMENTS.has(segment)) throw refused('meta.values names a forbidden property');

@@ -1,14 +1,22 @@
 import { adminAnalytics, analyticsPeriodOf, ANALYTICS_PRESET_DAYS, requireAdminPage } from '$lib/server/admin';
+import { listInvites } from '$lib/server/auth';
 import { isAppError } from '$lib/server/errors';
+import { appBudgetToday } from '$lib/server/limits';
 import { MAX_EXPORT_DAYS } from '$lib/server/usage';
 import type { PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async (event) => {
 	await requireAdminPage(event);
-	const { db } = event.locals.services;
+	const { db, config } = event.locals.services;
 	const period = analyticsPeriodOf(event.url.searchParams);
+	const [appBudget, invites] = await Promise.all([
+		appBudgetToday(db, config.limitDefaults.appDailyBudgetMicros),
+		config.signUp.mode === 'invite' ? listInvites(db) : null
+	]);
+	const shared = { appBudget, signUpMode: config.signUp.mode, invites };
 	try {
 		return {
+			...shared,
 			period,
 			analytics: await adminAnalytics(db, { from: period.from, to: period.to }),
 			periodError: null,
@@ -20,6 +28,7 @@ export const load: PageServerLoad = async (event) => {
 		// A custom period that does not parse: say why and show the default period instead.
 		const fallback = analyticsPeriodOf(new URLSearchParams());
 		return {
+			...shared,
 			period: { ...period, days: null },
 			analytics: await adminAnalytics(db, { from: fallback.from, to: fallback.to }),
 			periodError: error.message,

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import {
 	adminAnalytics,
 	adminAnalyticsInput,
@@ -14,7 +15,7 @@ import {
 	getUserDetails,
 	listUsers
 } from '$lib/server/admin';
-import { adminRoleInput, grantAdmin, revokeAdmin } from '$lib/server/auth';
+import { adminRoleInput, createInvite, grantAdmin, listInvites, revokeAdmin, revokeInvite } from '$lib/server/auth';
 import { adminSetLimitsInput, setAdminLimits } from '$lib/server/limits';
 import { adminProcedure, router } from '../trpc';
 import type { Context, SessionUser } from '../context';
@@ -61,6 +62,16 @@ export const adminRouter = router({
 		.mutation(({ ctx, input }) =>
 			revokeAdmin(ctx.services.db, input, { kind: 'admin', userId: ctx.user.id, ip: ctx.ip || null })
 		),
+	/** Invitations to sign up (SIGNUP_MODE=invite): newest first. */
+	invites: adminProcedure.query(({ ctx }) => listInvites(ctx.services.db)),
+	/** A new invitation; its code is in this answer only. Audited as `invite.create`. */
+	createInvite: adminProcedure
+		.input(z.record(z.unknown()))
+		.mutation(({ ctx, input }) => createInvite(ctx.services.db, input, { userId: ctx.user.id, ip: ctx.ip || null })),
+	/** Withdraws an unused invitation; audited as `invite.revoke`. Unknown: NOT_FOUND. */
+	revokeInvite: adminProcedure
+		.input(z.record(z.unknown()))
+		.mutation(({ ctx, input }) => revokeInvite(ctx.services.db, input, { userId: ctx.user.id, ip: ctx.ip || null })),
 	/** The audit log, newest first: filters action, user / actor (email or id), provider, from, to; cursor paging. */
 	auditLog: adminProcedure.input(adminAuditLogInput).query(({ ctx, input }) => adminAuditLog(ctx.services.db, input)),
 	/** BYOK adoption, validation success per provider, fallbacks and reasons, own vs app cost, daily series. */

@@ -14,7 +14,7 @@ function setCookie(ctx: Context, session: Parameters<typeof setSessionCookie>[2]
 
 export const authRouter = router({
 	signUp: publicProcedure.input(anyObject).mutation(async ({ ctx, input }) => {
-		const { user, session } = await signUp(ctx.services, input);
+		const { user, session } = await signUp(ctx.services, input, { ip: ctx.ip });
 		setCookie(ctx, session);
 		return user;
 	}),
