@@ -87,4 +87,27 @@ describe.skipIf(Boolean(browserSkipReason))('accounts in the browser', () => {
 		await page.getByText('Start a conversation').waitFor();
 		await page.close();
 	});
+	it('keeps what a person typed before the page finished loading', async () => {
+		const { page } = browser;
+		await page.context().clearCookies();
+		// Hold the page's scripts back so the fields are filled before hydration, as on a slow link.
+		let release = () => {};
+		const scriptsHeld = new Promise<void>((resolve) => (release = resolve));
+		await page.route('**/_app/immutable/**', async (route) => {
+			await scriptsHeld;
+			await route.continue();
+		});
+		try {
+			await page.goto(`${app.url}/signup`, { waitUntil: 'commit' });
+			await page.getByLabel('Email').fill('early@example.com');
+			await page.getByLabel('Password', { exact: true }).fill('typed before hydration');
+			release();
+			await page.waitForFunction(() => document.documentElement.dataset.hydrated === 'true');
+			expect(await page.getByLabel('Email').inputValue()).toBe('early@example.com');
+			await page.getByRole('button', { name: 'Create account' }).click();
+			await page.waitForURL(`${app.url}/chat`);
+		} finally {
+			await page.unrouteAll();
+		}
+	});
 });
