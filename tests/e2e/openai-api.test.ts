@@ -310,11 +310,13 @@ describe(`the OpenAI-compatible API [${testDatabaseUrl ? 'postgres' : 'pglite'}]
 			expect(refused).toMatchObject({ status: 400, type: 'invalid_request_error', code, param });
 		});
 
-		it('refuses a 2 MB body with an OpenAI-shaped 413, declared or chunked, and keeps serving', async () => {
+		it('refuses a 6 MB body with an OpenAI-shaped 413, declared or chunked, and keeps serving', async () => {
 			const { token, sdk } = await apiUser();
+			// Large enough that the client is still sending when the server has decided: the answer
+			// must still reach it (not a connection reset).
 			const big = JSON.stringify({
 				model: 'openai/gpt-4o-mini',
-				messages: [{ role: 'user', content: 'x'.repeat(2 * 1024 * 1024) }]
+				messages: [{ role: 'user', content: 'x'.repeat(6 * 1024 * 1024) }]
 			});
 			const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 			const declared = await fetch(`${app.url}/api/v1/chat/completions`, { method: 'POST', headers, body: big });

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { AppError } from '$lib/server/errors';
 
 /**
@@ -22,8 +23,7 @@ export function refuseDeclaredOversize(headers: Headers, limitBytes: number): vo
 
 /**
  * Reads the body as JSON, counting the bytes actually received (a chunked body declares no
- * length). Past the limit it stops reading: the rest is never buffered, and the 413 goes out with
- * `connection: close` (see `closeAfter`), so the unread remainder dies with the connection.
+ * length). Past the limit it stops reading: the rest is never buffered (see `closeAfterDraining`).
  */
 export async function readJsonBody(request: Request, limitBytes: number): Promise<unknown> {
 	refuseDeclaredOversize(request.headers, limitBytes);
@@ -66,8 +66,70 @@ export async function readJsonBody(request: Request, limitBytes: number): Promis
 	}
 }
 
-/** Responses after which the connection must not be reused (a request body was left unread). */
-export function closeAfter(response: Response): Response {
+/** How much of a refused body is read and dropped, at most, before the refusal goes out. */
+const LINGER_BYTES = 8 * 1024 * 1024;
+const LINGER_MS = 2_000;
+
+/**
+ * The refusal of a request whose body was not read to its end. The rest is read and dropped
+ * first (bounded, like nginx's lingering close): closing while the client still sends resets the
+ * connection, and the client would see a network error instead of the answer. The connection is
+ * not reused afterwards.
+ */
+export async function closeAfterDraining(
+	response: Response,
+	request: Request,
+	incoming: IncomingMessage | undefined
+): Promise<Response> {
+	const deadline = AbortSignal.timeout(LINGER_MS);
+	const dropped = await dropThroughStream(request, deadline);
+	if (dropped !== 'done' && dropped !== 'bounded') await dropFromSocket(incoming, deadline);
 	response.headers.set('connection', 'close');
 	return response;
+}
+
+/** While the body stream still delivers (nothing read yet, or past our own limit). */
+async function dropThroughStream(request: Request, deadline: AbortSignal): Promise<'done' | 'bounded' | 'errored'> {
+	if (!request.body || request.body.locked) return 'errored';
+	const reader = request.body.getReader();
+	const timedOut = new Promise<undefined>((resolve) => deadline.addEventListener('abort', () => resolve(undefined)));
+	let size = 0;
+	try {
+		for (;;) {
+			const chunk = await Promise.race([reader.read(), timedOut]);
+			if (!chunk) return 'bounded';
+			if (chunk.done) return 'done';
+			size += chunk.value.byteLength;
+			if (size > LINGER_BYTES) return 'bounded';
+		}
+	} catch {
+		// adapter-node refused the body itself (BODY_SIZE_LIMIT): the rest waits on the socket.
+		return 'errored';
+	} finally {
+		reader.releaseLock();
+	}
+}
+
+/** After adapter-node's own refusal: it drops what still arrives once the request flows again. */
+async function dropFromSocket(incoming: IncomingMessage | undefined, deadline: AbortSignal): Promise<void> {
+	if (!incoming || incoming.complete || incoming.destroyed || deadline.aborted) return;
+	let size = 0;
+	await new Promise<void>((resolve) => {
+		const finish = () => {
+			incoming.off('data', count);
+			incoming.off('end', finish);
+			incoming.off('close', finish);
+			deadline.removeEventListener('abort', finish);
+			resolve();
+		};
+		const count = (chunk: Buffer) => {
+			size += chunk.byteLength;
+			if (size > LINGER_BYTES) finish();
+		};
+		incoming.on('data', count);
+		incoming.once('end', finish);
+		incoming.once('close', finish);
+		deadline.addEventListener('abort', finish, { once: true });
+		incoming.resume();
+	});
 }

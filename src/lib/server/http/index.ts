@@ -6,6 +6,6 @@ export { handleServerError } from './errors';
 export { initServer } from './init';
 export { requestLogHandle, plainRequestId } from './log';
 export { databaseUnavailableHandle, UNAVAILABLE_MESSAGE } from './unavailable';
-export { readJsonBody, refuseDeclaredOversize, closeAfter } from './body';
+export { readJsonBody, refuseDeclaredOversize, closeAfterDraining } from './body';
 export { clientSignal } from './client';
 export { sameOriginPath } from './redirect';

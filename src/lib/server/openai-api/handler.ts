@@ -1,6 +1,7 @@
 import { authenticateBearer, bearerOf } from '$lib/server/auth';
 import { httpErrorOf, httpErrorResponse, isAppError } from '$lib/server/errors';
-import { closeAfter, readJsonBody, refuseDeclaredOversize } from '$lib/server/http';
+import { closeAfterDraining, readJsonBody, refuseDeclaredOversize } from '$lib/server/http';
+import type { IncomingMessage } from 'node:http';
 import { refuseAfterPrincipal, startChat, type ChatDeps, type Principal } from '$lib/server/routing';
 import { parseCompletionRequest } from './request';
 import { completionMeta, modelListBody } from './responses';
@@ -26,18 +27,20 @@ export interface OpenAiApiContext {
 	requestId: string;
 	/** Aborts when the client goes away (defaults to the request's own signal). */
 	signal?: AbortSignal;
+	/** adapter-node's request, to drain a refused body from (absent outside adapter-node). */
+	incoming?: IncomingMessage;
 }
 
 /**
  * The error answer. When the request body was not read to its end (refused before reading, or
- * too large), the connection is closed after the answer rather than left holding unread bytes.
+ * too large), the rest is drained and the connection closed after the answer.
  */
-function failure(ctx: OpenAiApiContext, error: unknown, bodyUnread = false): Response {
+async function failure(ctx: OpenAiApiContext, error: unknown, request?: Request): Promise<Response> {
 	if (httpErrorOf(error).status >= 500 && !isAppError(error)) {
 		ctx.deps.log.error({ err: error, requestId: ctx.requestId }, 'OpenAI-compatible API request failed');
 	}
 	const response = httpErrorResponse(error, ctx.requestId);
-	return bodyUnread ? closeAfter(response) : response;
+	return request ? await closeAfterDraining(response, request, ctx.incoming) : response;
 }
 
 /** Logs a failed write of a token's `last_used_at` (it runs after the request went on). */
@@ -96,7 +99,7 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 			}
 		});
 	} catch (error) {
-		return failure(ctx, error, !bodyRead && request.body !== null);
+		return await failure(ctx, error, !bodyRead && request.body !== null ? request : undefined);
 	}
 }
 
@@ -106,6 +109,6 @@ export async function handleListModels(ctx: OpenAiApiContext, request: Request):
 		await authenticateBearer(ctx.deps.db, request.headers.get('authorization'), touchFailed(ctx));
 		return new Response(JSON.stringify(modelListBody()), { headers: { 'content-type': 'application/json' } });
 	} catch (error) {
-		return failure(ctx, error);
+		return await failure(ctx, error);
 	}
 }

@@ -1,6 +1,6 @@
 import { handleWebChat } from '$lib/server/chat';
 import { AppError, httpErrorResponse } from '$lib/server/errors';
-import { clientSignal, closeAfter, readJsonBody } from '$lib/server/http';
+import { clientSignal, closeAfterDraining, readJsonBody } from '$lib/server/http';
 import { chatDeps } from '$lib/server/services';
 import type { RequestHandler } from './$types';
 
@@ -15,7 +15,7 @@ export const POST: RequestHandler = async ({ request, locals, platform }) => {
 			// The size limit is adapter-node's BODY_SIZE_LIMIT; past it, a 413 rather than "not JSON".
 			body = await readJsonBody(request, Number.POSITIVE_INFINITY);
 		} catch (error) {
-			return closeAfter(httpErrorResponse(error, locals.requestId));
+			return await closeAfterDraining(httpErrorResponse(error, locals.requestId), request, platform?.req);
 		}
 		return await handleWebChat(
 			{

@@ -10,7 +10,8 @@ export const POST: RequestHandler = ({ request, locals, platform }) =>
 		{
 			deps: chatDeps(locals.services, locals.log),
 			requestId: locals.requestId,
-			signal: clientSignal(request, platform)
+			signal: clientSignal(request, platform),
+			incoming: platform?.req
 		},
 		request
 	);
