@@ -236,12 +236,15 @@ interface Measured {
 }
 
 /**
- * BENCH_BASELINE: another build's index.js (e.g. `git worktree add /tmp/base <commit>`, link
- * node_modules, `npx vite build` there), served on the same database beside this checkout's, for
- * an A/B interleaved like every other row: paths `v1@base` and `web@base`.
+ * BENCH_BASELINE: another build's index.js (e.g. `git worktree add /tmp/base <commit>`, `npm ci`
+ * and `npx vite build` there), served beside this checkout's for an A/B interleaved like every
+ * other row: paths `v1@base` and `web@base`. It gets its own database (its own migrations) and
+ * its own users, so a build from before a schema change still runs.
  */
 const baselineEntry = process.env.BENCH_BASELINE;
 let baseline: AppServer | undefined;
+let baselineDatabase: Awaited<ReturnType<typeof createBenchDatabase>> | undefined;
+const baselineUsers: BenchUser[] = [];
 
 /** The app a target's requests go to (the baseline build for `…@base`). */
 const appOf = (target: Target, app: AppServer): AppServer => (target.endsWith('@base') ? (baseline ?? app) : app);
@@ -265,7 +268,8 @@ async function measure(
 	const end = performance.now() + durationMs;
 	await Promise.all(
 		Array.from({ length: level }, async (_, worker) => {
-			const send = requestOf(target, appOf(target, app), fake, users[worker % users.length]!);
+			const who = target.endsWith('@base') ? baselineUsers : users;
+			const send = requestOf(target, appOf(target, app), fake, who[worker % who.length]!);
 			// Workers start spread over one stream's length: equal-length streams started together
 			// would stay in lockstep and hit the app in bursts of `level` at once, which real clients
 			// do not. The same offsets apply to the direct and the app runs.
@@ -317,7 +321,8 @@ try {
 	app = await startBenchApp(database.url, fake, { DATABASE_POOL_SIZE: poolSize });
 	if (paths.some((p) => p.endsWith('@base'))) {
 		if (!baselineEntry) throw new Error('paths …@base need BENCH_BASELINE=/path/to/other/build/index.js');
-		baseline = await startBenchApp(database.url, fake, { DATABASE_POOL_SIZE: poolSize }, [], baselineEntry);
+		baselineDatabase = await createBenchDatabase('overhead_base');
+		baseline = await startBenchApp(baselineDatabase.url, fake, { DATABASE_POOL_SIZE: poolSize }, [], baselineEntry);
 	}
 	for (const path of paths.filter((p) => p.startsWith('floor') || p.startsWith('kit'))) {
 		const queries = Number(/\d+/.exec(path)?.[0] ?? '0');
@@ -334,6 +339,11 @@ try {
 			await createBenchUser(app, fake, `overhead${i}`, {
 				openai: { behaviour: 'ok', reply: REPLY, chunkDelayMs }
 			})
+		);
+	}
+	for (let i = 0; baseline && i < userCount; i++) {
+		baselineUsers.push(
+			await createBenchUser(baseline, fake, `overhead${i}`, { openai: { behaviour: 'ok', reply: REPLY, chunkDelayMs } })
 		);
 	}
 	// Warm-up: every route used is loaded (then a rebuild by someone else cannot touch the server),
@@ -397,4 +407,5 @@ try {
 	for (const proxy of floors.values()) await proxy.stop();
 	await fake?.stop();
 	await database.drop();
+	await baselineDatabase?.drop();
 }
