@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { seedAdmins, type Account } from './admins';
 import { TEST_MASTER_KEYS } from './env';
 import { appendTestLog, recordSecret, testLogPath, writeTestLog } from './test-output';
@@ -83,7 +83,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<AppServer
 	const logPath = testLogPath('app');
 	let output = '';
 	const child = spawn(process.execPath, [...(options.nodeArgs ?? []), entry], {
-		cwd: ROOT,
+		// A build from another checkout runs from there (its own migrations).
+		cwd: options.entry ? resolve(dirname(options.entry), '..') : ROOT,
 		env,
 		stdio: ['ignore', 'pipe', 'pipe']
 	});
