@@ -7,8 +7,9 @@ function model(overrides: Partial<ModelOption> & Pick<ModelOption, 'id' | 'provi
 	return {
 		contextWindow: 128_000,
 		maxOutputTokens: 16_384,
-		inputMicrosPerMTok: 150_000,
-		outputMicrosPerMTok: 600_000,
+		price: { inputMicrosPerMTok: 150_000, outputMicrosPerMTok: 600_000, cachedInputMicrosPerMTok: null },
+		input: ['text'],
+		created: null,
 		keySource: 'app',
 		servedBy: 'openrouter',
 		userHasKey: false,
@@ -33,8 +34,9 @@ const MODELS: ModelOption[] = [
 		id: 'openai/gpt-4o',
 		provider: 'openai',
 		displayName: 'GPT-4o',
-		inputMicrosPerMTok: 2_500_000,
-		outputMicrosPerMTok: 10_000_000,
+		price: { inputMicrosPerMTok: 2_500_000, outputMicrosPerMTok: 10_000_000, cachedInputMicrosPerMTok: null },
+		input: ['text'],
+		created: null,
 		keySource: 'user',
 		servedBy: 'openai',
 		userHasKey: true,
@@ -44,8 +46,9 @@ const MODELS: ModelOption[] = [
 		id: 'anthropic/claude-sonnet-4',
 		provider: 'anthropic',
 		displayName: 'Claude Sonnet 4',
-		inputMicrosPerMTok: 3_000_000,
-		outputMicrosPerMTok: 15_000_000
+		price: { inputMicrosPerMTok: 3_000_000, outputMicrosPerMTok: 15_000_000, cachedInputMicrosPerMTok: null },
+		input: ['text'],
+		created: null
 	}),
 	model({
 		id: 'google/gemini-2.5-pro',
@@ -61,8 +64,9 @@ const MODELS: ModelOption[] = [
 		id: 'google/gemini-2.5-flash',
 		provider: 'google',
 		displayName: 'Gemini 2.5 Flash',
-		inputMicrosPerMTok: 300_000,
-		outputMicrosPerMTok: 2_500_000
+		price: { inputMicrosPerMTok: 300_000, outputMicrosPerMTok: 2_500_000, cachedInputMicrosPerMTok: null },
+		input: ['text'],
+		created: null
 	})
 ];
 

@@ -79,7 +79,7 @@ describe(`the OpenAI-compatible API [${testDatabaseUrl ? 'postgres' : 'pglite'}]
 				const { client, sdk } = await apiUser();
 				if (keySource === 'user') await addKey(client, provider);
 				const servedBy = keySource === 'user' ? provider : 'openrouter';
-				const upstreamModel = keySource === 'user' ? model.providerModel : model.openRouterId;
+				const upstreamModel = keySource === 'user' ? model.providerModel : (model.openRouterId ?? '');
 				const expectedText = defaultReply(servedBy, upstreamModel, ask.content);
 
 				const { data: completion, response } = await sdk.chat.completions

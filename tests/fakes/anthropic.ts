@@ -1,6 +1,6 @@
 // Fake Anthropic Messages API: base URL `${url}/anthropic` (the paths carry /v1).
 import type { IncomingMessage } from 'node:http';
-import { FAKE_MODELS } from './catalog';
+import { fakeModelsOf } from './catalog';
 import type { ChatCall, ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
 import { bearerToken, headerValue, isRecord, randomId, sseEvent, withFields, type JsonReply } from './http';
 import { contentText } from './openai';
@@ -179,7 +179,7 @@ export const anthropicDialect: Dialect = {
 		}),
 	withErrorCode: (body, code) => withFields(body, 'error', { type: code }),
 	listModels: () => {
-		const data = FAKE_MODELS.anthropic.map((m) => ({
+		const data = fakeModelsOf('anthropic').map((m) => ({
 			type: 'model',
 			id: m.id,
 			display_name: m.displayName,

@@ -71,6 +71,8 @@ export async function serveControl(
 			return registerFromJson(fake, text, res);
 		case 'GET /requests':
 			return sendJson(res, 200, fake.requests);
+		case 'POST /models':
+			return addModelFromJson(fake, text, res);
 		case 'POST /reset':
 			fake.reset();
 			return sendJson(res, 200, { ok: true });
@@ -96,4 +98,26 @@ function registerFromJson(fake: FakeProviders, text: string, res: ServerResponse
 		key: keyTail(registration.key),
 		behaviour: registration.spec.behaviour
 	});
+}
+
+/** `{"provider":"openai","id":"gpt-4.1-nano","name":"GPT-4.1 nano","contextLength":1047576,"inMicrosPerMTok":100000,"outMicrosPerMTok":400000}` */
+function addModelFromJson(fake: FakeProviders, text: string, res: ServerResponse): void {
+	const parsed = parseJson(text);
+	const body = parsed.ok ? (parsed.value as Record<string, unknown>) : {};
+	const { provider, id, name, contextLength, inMicrosPerMTok, outMicrosPerMTok } = body ?? {};
+	const whole = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+	if (
+		!isProviderName(provider) ||
+		typeof id !== 'string' ||
+		typeof name !== 'string' ||
+		!whole(contextLength) ||
+		!whole(inMicrosPerMTok) ||
+		!whole(outMicrosPerMTok)
+	) {
+		return sendJson(res, 400, {
+			error: 'expected provider, id, name, contextLength, inMicrosPerMTok, outMicrosPerMTok'
+		});
+	}
+	fake.addModel(provider, id, { name, contextLength, inMicrosPerMTok, outMicrosPerMTok });
+	sendJson(res, 200, { ok: true });
 }

@@ -885,11 +885,11 @@ describe('control plane over HTTP', () => {
 
 describe('models and the log', () => {
 	it('accepts dated snapshot ids, resolving to the longest listed id', () => {
-		expect(findFakeModel('anthropic', 'claude-sonnet-4-20250514')?.id).toBe('claude-sonnet-4');
-		expect(findFakeModel('anthropic', 'claude-sonnet-4-5-20250929')?.id).toBe('claude-sonnet-4-5');
-		expect(findFakeModel('openai', 'gpt-4o-mini-2024-07-18')?.id).toBe('gpt-4o-mini');
+		expect(findFakeModel('anthropic', 'claude-sonnet-4-20250101')?.id).toBe('claude-sonnet-4');
+		expect(findFakeModel('anthropic', 'claude-sonnet-4-5-20251231')?.id).toBe('claude-sonnet-4-5');
+		expect(findFakeModel('openai', 'gpt-4o-mini-2025-01-01')?.id).toBe('gpt-4o-mini');
 		expect(findFakeModel('openrouter', 'openai/gpt-4o:free')?.id).toBe('openai/gpt-4o');
-		expect(findFakeModel('openai', 'gpt-5')).toBeUndefined();
+		expect(findFakeModel('openai', 'gpt-6')).toBeUndefined();
 	});
 
 	it('logs model and stream of a request refused for its key, with only the key tail', async () => {

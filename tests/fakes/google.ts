@@ -2,7 +2,7 @@
 // The SDK's stream parser is strict: every event is exactly `data: {single-line json}\n\n`,
 // with no comments, no `event:` lines and no [DONE].
 import type { IncomingMessage } from 'node:http';
-import { FAKE_MODELS } from './catalog';
+import { fakeModelsOf } from './catalog';
 import type { ChatCall, ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
 import { headerValue, isRecord, randomId, sseData, withFields, type JsonReply } from './http';
 import type { Usage } from './tokens';
@@ -200,7 +200,7 @@ export const googleDialect: Dialect = {
 		return withFields(body, 'error', { details: [errorInfo(code), ...others] });
 	},
 	listModels: () => ({
-		models: FAKE_MODELS.google.map((m) => ({
+		models: fakeModelsOf('google').map((m) => ({
 			name: `models/${m.id}`,
 			version: '001',
 			displayName: m.displayName,

@@ -1,7 +1,7 @@
 // Fake OpenAI Chat Completions API: base URL `${url}/openai/v1`.
 // The request parsing and chunk helpers are shared with the OpenRouter fake.
 import type { IncomingMessage } from 'node:http';
-import { FAKE_MODELS } from './catalog';
+import { fakeModelsOf } from './catalog';
 import type { ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
 import { bearerToken, isRecord, nowSeconds, randomId, sseData, withFields, type JsonReply } from './http';
 import type { Usage } from './tokens';
@@ -211,7 +211,7 @@ export const openAIDialect: Dialect = {
 	withErrorCode: (body, code) => withFields(body, 'error', { code }),
 	listModels: () => ({
 		object: 'list',
-		data: FAKE_MODELS.openai.map((m) => ({
+		data: fakeModelsOf('openai').map((m) => ({
 			id: m.id,
 			object: 'model',
 			created: MODELS_CREATED,

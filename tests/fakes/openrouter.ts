@@ -4,7 +4,7 @@
 // and errors after the 200 arrive as a `data:` event with an `error` field.
 import type { IncomingMessage } from 'node:http';
 import { maskKey } from './behaviours';
-import { costUsd, FAKE_MODELS, findFakeModel, usdPerTokenString, type FakeModel } from './catalog';
+import { costUsd, fakeModelsOf, findFakeModel, usdPerTokenString, type FakeModel } from './catalog';
 import type { ChatCall, Dialect, ProviderErrors, StreamPlan } from './engine';
 import { bearerToken, nowSeconds, randomId, sseComment, sseData, withFields, type JsonReply } from './http';
 import { openAIUsage, parseOpenAIStyleChat } from './openai';
@@ -132,14 +132,14 @@ function listedModel(m: FakeModel): Record<string, unknown> {
 		context_length: m.contextLength,
 		architecture: {
 			modality: 'text->text',
-			input_modalities: ['text'],
+			input_modalities: /^(openai|anthropic|google|meta-llama\/llama-4)/.test(m.id) ? ['text', 'image'] : ['text'],
 			output_modalities: ['text'],
 			tokenizer: 'Other',
 			instruct_type: null
 		},
 		pricing: {
-			prompt: usdPerTokenString(m.price.promptMicroUsdPerMTok),
-			completion: usdPerTokenString(m.price.completionMicroUsdPerMTok),
+			prompt: m.priceUnlisted ? '-1' : usdPerTokenString(m.price.promptMicroUsdPerMTok),
+			completion: m.priceUnlisted ? '-1' : usdPerTokenString(m.price.completionMicroUsdPerMTok),
 			request: '0',
 			image: '0',
 			web_search: '0',
@@ -185,7 +185,7 @@ export const openRouterDialect: Dialect = {
 			choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error', native_finish_reason: 'error' }]
 		}),
 	withErrorCode: (body, code) => withFields(body, 'error', { code }),
-	listModels: () => ({ data: FAKE_MODELS.openrouter.map(listedModel) }),
+	listModels: () => ({ data: fakeModelsOf('openrouter').map(listedModel) }),
 	keyInfo: (key, entry) => ({
 		data: {
 			label: maskKey(key),

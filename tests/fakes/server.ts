@@ -27,6 +27,7 @@ export {
 	usdPerTokenString
 } from './catalog';
 export type { FakeModel, FakePrice } from './catalog';
+import { addFakeModel, clearAddedFakeModels, fakeModel } from './catalog';
 export { countCompletionTokens, countPromptTokens, defaultReply, splitIntoChunks, usageFor } from './tokens';
 export type { Usage } from './tokens';
 
@@ -86,9 +87,12 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
 			if (PUBLIC_PREFIX.test(key)) recordSecret(key);
 			keys.register(provider, key, behaviour);
 		},
+		addModel: (provider, id, o) =>
+			addFakeModel(fakeModel(provider, id, o.name, o.contextLength, o.inMicrosPerMTok, o.outMicrosPerMTok)),
 		reset: () => {
 			keys.clear();
 			log.clear();
+			clearAddedFakeModels();
 		},
 		close: () => closeServer(server)
 	};

@@ -55,6 +55,12 @@ export interface FakeProviders {
 	baseUrls: FakeBaseUrls;
 	/** Register (or re-register, replacing the behaviour of) a key. */
 	registerKey(provider: ProviderName, key: string, behaviour?: Behaviour | BehaviourSpec): void;
+	/** Lists (and answers) a new model from now on, as if the provider had just released it; reset forgets it. */
+	addModel(
+		provider: ProviderName,
+		id: string,
+		options: { name: string; contextLength: number; inMicrosPerMTok: number; outMicrosPerMTok: number }
+	): void;
 	/** Log of every chat/models/key request, newest last. Same array for the server's lifetime. */
 	readonly requests: FakeRequest[];
 	/** Forget all keys and empty the request log. */

@@ -52,7 +52,7 @@ describeEachDatabase('the model list (what the selector shows)', (database) => {
 			userHasKey: false,
 			warning: "This will use the app's key, within your daily app allowance."
 		});
-		expect(model('openai/gpt-4o-mini').inputMicrosPerMTok).toBe(150_000);
+		expect(model('openai/gpt-4o-mini').price?.inputMicrosPerMTok).toBe(150_000);
 	});
 
 	it('answers models.list over tRPC with key source, own-key flags and catalog prices per model', async () => {
@@ -75,16 +75,14 @@ describeEachDatabase('the model list (what the selector shows)', (database) => {
 			servedBy: 'openai',
 			userHasKey: true,
 			requiresKey: false,
-			inputMicrosPerMTok: 150_000,
-			outputMicrosPerMTok: 600_000
+			price: { inputMicrosPerMTok: 150_000, outputMicrosPerMTok: 600_000, cachedInputMicrosPerMTok: null }
 		});
 		expect(byId.get('anthropic/claude-sonnet-4')).toMatchObject({
 			keySource: 'app',
 			servedBy: 'openrouter',
 			userHasKey: false,
 			requiresKey: false,
-			inputMicrosPerMTok: 3_000_000,
-			outputMicrosPerMTok: 15_000_000
+			price: { inputMicrosPerMTok: 3_000_000, outputMicrosPerMTok: 15_000_000, cachedInputMicrosPerMTok: null }
 		});
 		expect(byId.get('google/gemini-2.5-flash')).toMatchObject({
 			keySource: 'unavailable',
@@ -92,16 +90,18 @@ describeEachDatabase('the model list (what the selector shows)', (database) => {
 			userHasKey: false,
 			requiresKey: true,
 			allowFallback: false,
-			inputMicrosPerMTok: 300_000,
-			outputMicrosPerMTok: 2_500_000,
+			price: { inputMicrosPerMTok: 300_000, outputMicrosPerMTok: 2_500_000, cachedInputMicrosPerMTok: null },
 			warning: 'Needs your Google Gemini key (fallback is off).'
 		});
 		for (const model of MODELS) {
 			expect(byId.get(model.id)).toMatchObject({
 				provider: model.provider,
 				displayName: model.displayName,
-				inputMicrosPerMTok: model.inputMicrosPerMTok,
-				outputMicrosPerMTok: model.outputMicrosPerMTok
+				price: {
+					inputMicrosPerMTok: model.price?.input,
+					outputMicrosPerMTok: model.price?.output,
+					cachedInputMicrosPerMTok: model.price?.cacheRead ?? null
+				}
 			});
 		}
 		// Nothing about the key itself travels with the list.

@@ -60,12 +60,12 @@ describe('catalog', () => {
 	it('gives every model a provider, prices, limits and an OpenRouter id the OpenRouter fake knows', () => {
 		for (const m of listModels()) {
 			expect(m.id.startsWith(`${m.provider}/`)).toBe(true);
-			expect(Number.isSafeInteger(m.inputMicrosPerMTok) && m.inputMicrosPerMTok > 0).toBe(true);
-			expect(Number.isSafeInteger(m.outputMicrosPerMTok) && m.outputMicrosPerMTok > 0).toBe(true);
+			expect(Number.isSafeInteger(m.price?.input) && (m.price?.input ?? 0) > 0).toBe(true);
+			expect(Number.isSafeInteger(m.price?.output) && (m.price?.output ?? 0) > 0).toBe(true);
 			expect(m.maxOutputTokens).toBeGreaterThan(0);
 			expect(m.maxOutputTokens).toBeLessThanOrEqual(m.contextWindow);
 			expect(m.displayName).not.toBe('');
-			expect(findFakeModel('openrouter', m.openRouterId), m.openRouterId).toBeDefined();
+			expect(findFakeModel('openrouter', m.openRouterId ?? ''), m.openRouterId ?? '').toBeDefined();
 			expect(findFakeModel(m.provider, m.providerModel), m.providerModel).toBeDefined();
 		}
 	});
@@ -87,19 +87,19 @@ describe('catalog', () => {
 
 	it('stores the PROVIDERS.md prices as micro-dollars per million tokens, with their source', () => {
 		for (const [id, [input, output]] of Object.entries(PROVIDERS_MD_PRICES)) {
-			expect(model(id).inputMicrosPerMTok, id).toBe(Math.round(input * 1e12));
-			expect(model(id).outputMicrosPerMTok, id).toBe(Math.round(output * 1e12));
+			expect(model(id).price?.input, id).toBe(Math.round(input * 1e12));
+			expect(model(id).price?.output, id).toBe(Math.round(output * 1e12));
 		}
-		expect(model('openai/gpt-4o-mini').inputMicrosPerMTok).toBe(150_000);
+		expect(model('openai/gpt-4o-mini').price?.input).toBe(150_000);
 		expect(PRICE_SOURCE.source).toMatch(/LiteLLM/);
 		expect(PRICE_SOURCE.readOn).toBe('2026-11');
 	});
 
 	it('prices each model like OpenRouter does, so a fallback costs what the direct call would', () => {
 		for (const m of listModels()) {
-			const openRouterPrice = fakePriceOf(findFakeModel('openrouter', m.openRouterId)?.id ?? '');
-			expect(m.inputMicrosPerMTok, m.id).toBe(openRouterPrice.promptMicroUsdPerMTok);
-			expect(m.outputMicrosPerMTok, m.id).toBe(openRouterPrice.completionMicroUsdPerMTok);
+			const openRouterPrice = fakePriceOf(findFakeModel('openrouter', m.openRouterId ?? '')?.id ?? '');
+			expect(m.price?.input ?? -1, m.id).toBe(openRouterPrice.promptMicroUsdPerMTok);
+			expect(m.price?.output ?? -1, m.id).toBe(openRouterPrice.completionMicroUsdPerMTok);
 		}
 	});
 
@@ -134,7 +134,7 @@ describe('costs', () => {
 					const cost = costMicros(m, prompt, completion);
 					// Exact cost × 1e6, in integers: prompt × price + completion × price.
 					const exactTimesMillion =
-						BigInt(prompt) * BigInt(m.inputMicrosPerMTok) + BigInt(completion) * BigInt(m.outputMicrosPerMTok);
+						BigInt(prompt) * BigInt(m.price?.input ?? 0) + BigInt(completion) * BigInt(m.price?.output ?? 0);
 					expect(Number.isSafeInteger(cost)).toBe(true);
 					expect(BigInt(cost) * 1_000_000n >= exactTimesMillion).toBe(true);
 					expect((BigInt(cost) - 1n) * 1_000_000n < exactTimesMillion).toBe(true);

@@ -13,7 +13,7 @@ import {
 	modelListBody,
 	parseCompletionRequest
 } from '$lib/server/openai-api';
-import type { ChatSession, FinalUsage, SessionEvent } from '$lib/server/routing';
+import type { ChatSession, FinalUsage, ModelOption, SessionEvent } from '$lib/server/routing';
 import { schemaErrors } from '../helpers/json-schema';
 
 /** The API reads bodies with its own limit. */
@@ -227,18 +227,45 @@ describe('response bodies', () => {
 		expect(last).toMatchObject({ choices: [], usage: { total_tokens: 42, cost: 0.001234 } });
 	});
 
-	it('lists every catalog model in OpenAI’s model list shape', () => {
-		const list = modelListBody();
+	it('lists models in OpenAI’s shape with Latchkey’s extras; an unknown price is null, never $0', () => {
+		const option = (id: string, price: ModelOption['price']): ModelOption => ({
+			id,
+			provider: 'openai',
+			displayName: id,
+			contextWindow: 128_000,
+			maxOutputTokens: 16_384,
+			created: 1_700_000_000,
+			input: ['text', 'image'],
+			price,
+			keySource: 'user',
+			servedBy: 'openai',
+			userHasKey: true,
+			requiresKey: false,
+			allowFallback: true,
+			warning: null
+		});
+		const list = modelListBody([
+			option('openai/gpt-4o-mini', {
+				inputMicrosPerMTok: 150_000,
+				outputMicrosPerMTok: 600_000,
+				cachedInputMicrosPerMTok: 75_000
+			}),
+			option('openai/gpt-9-preview', null)
+		]);
 		expect(schemaErrors('ListModelsResponse', list)).toEqual([]);
-		expect(list.data.map((m) => m.id)).toEqual(
-			expect.arrayContaining([
-				'openai/gpt-4o-mini',
-				'anthropic/claude-sonnet-4',
-				'google/gemini-2.5-flash',
-				'openrouter/meta-llama/llama-3.3-70b-instruct'
-			])
-		);
-		expect(list.data.find((m) => m.id === 'google/gemini-2.5-flash')).toMatchObject({ owned_by: 'google' });
+		expect(list.data[0]).toMatchObject({
+			id: 'openai/gpt-4o-mini',
+			object: 'model',
+			created: 1_700_000_000,
+			owned_by: 'openai'
+		});
+		expect(list.data[0]?.latchkey).toMatchObject({
+			key_source: 'user',
+			context_window: 128_000,
+			input_modalities: ['text', 'image'],
+			pricing: { input: '0.15', output: '0.6', cached_input: '0.075' }
+		});
+		expect(list.data[1]?.latchkey.pricing).toBeNull();
 	});
 
 	it('shapes a bad token like OpenAI does: invalid_request_error / invalid_api_key', () => {

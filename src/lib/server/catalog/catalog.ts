@@ -1,17 +1,6 @@
 import { AppError } from '$lib/server/errors';
-import { MODELS, type CatalogModel } from './models';
-
-const BY_ID: ReadonlyMap<string, Readonly<CatalogModel>> = new Map(MODELS.map((m) => [m.id, m]));
-
-/** Every model, in catalog order. */
-export function listModels(): readonly Readonly<CatalogModel>[] {
-	return MODELS;
-}
-
-/** The model with this public id (`provider/model`), or undefined. */
-export function getModel(id: string): Readonly<CatalogModel> | undefined {
-	return BY_ID.get(id);
-}
+import { getModel } from './live';
+import type { CatalogModel } from './models';
 
 /** The model with this public id, or a 400 naming what is available. */
 export function requireModel(id: string): Readonly<CatalogModel> {
@@ -29,8 +18,8 @@ export function requireModel(id: string): Readonly<CatalogModel> {
  */
 export function costMicros(model: Readonly<CatalogModel>, promptTokens: number, completionTokens: number): number {
 	const scaled =
-		wholeTokens(promptTokens, 'promptTokens') * model.inputMicrosPerMTok +
-		wholeTokens(completionTokens, 'completionTokens') * model.outputMicrosPerMTok;
+		wholeTokens(promptTokens, 'promptTokens') * (model.price?.input ?? 0) +
+		wholeTokens(completionTokens, 'completionTokens') * (model.price?.output ?? 0);
 	return Math.ceil(scaled / 1_000_000);
 }
 

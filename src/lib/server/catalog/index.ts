@@ -1,5 +1,18 @@
 export { MODELS, PRICE_SOURCE, type CatalogModel } from './models';
-export { costMicros, getModel, listModels, requireModel, worstCaseCostMicros } from './catalog';
+export { costMicros, requireModel, worstCaseCostMicros } from './catalog';
+export {
+	getModel,
+	hasOpenRouterList,
+	learnKeyList,
+	learnAppModelRules,
+	listModels,
+	modelsOfKey,
+	appModelRules
+} from './live';
+export { appAllows, type AppModelRule } from './build';
+export { type ModelPrice } from './prices';
+export { loadCatalog, refreshAppModels, startCatalogRefresh, type CatalogDeps } from './refresh';
+export { replaceAppModelRules, saveKeyModelList } from './store';
 export {
 	PROMPT_BUDGET_MS,
 	countPromptTokens,

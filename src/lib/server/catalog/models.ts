@@ -1,7 +1,9 @@
 import { isProviderId, type ProviderId } from '$lib/providers';
+import type { ModelPrice } from './prices';
 
 /**
- * The models Latchkey serves, with their limits and prices.
+ * The bundled seed: the flagship models a fresh install offers before any provider list has been
+ * read (offline, or before the first refresh). The live lists add every other model.
  *
  * Prices are integer micro-dollars per MILLION tokens (USD per token × 1e12), so that a cost is
  * one exact integer product and a single rounded-up division. Source of the figures below:
@@ -22,12 +24,16 @@ export interface CatalogModel {
 	displayName: string;
 	contextWindow: number;
 	maxOutputTokens: number;
-	/** Integer micro-dollars per million prompt tokens. */
-	inputMicrosPerMTok: number;
-	/** Integer micro-dollars per million completion tokens. */
-	outputMicrosPerMTok: number;
-	/** The same model on OpenRouter, for the app-key fallback. */
-	openRouterId: string;
+	/** Input modalities: 'text', and 'image' for vision models. */
+	input: readonly string[];
+	/** Unix seconds the provider lists for it, when it does. */
+	created: number | null;
+	/** Null: no known price; such a model is served only on the user's own key. */
+	price: ModelPrice | null;
+	/** The same model on OpenRouter, for the app-key fallback; null: no fallback. */
+	openRouterId: string | null;
+	/** The app key may serve it: it has an OpenRouter twin, a known price and the admin allows it. */
+	appServable: boolean;
 }
 
 type Row = [
@@ -62,6 +68,8 @@ function providerOf(id: string): ProviderId {
 	throw new Error(`catalog row ${id} has no known provider prefix`);
 }
 
+const VISION = /^(openai\/gpt-4|anthropic\/|google\/)/;
+
 export const MODELS: readonly Readonly<CatalogModel>[] = ROWS.map(
 	([id, providerModel, displayName, contextWindow, maxOutputTokens, inputMicros, outputMicros, openRouterId]) =>
 		Object.freeze({
@@ -71,8 +79,10 @@ export const MODELS: readonly Readonly<CatalogModel>[] = ROWS.map(
 			displayName,
 			contextWindow,
 			maxOutputTokens,
-			inputMicrosPerMTok: inputMicros,
-			outputMicrosPerMTok: outputMicros,
-			openRouterId
+			input: VISION.test(id) ? ['text', 'image'] : ['text'],
+			created: null,
+			price: { input: inputMicros, output: outputMicros, source: 'genai-prices' as const },
+			openRouterId,
+			appServable: true
 		})
 );

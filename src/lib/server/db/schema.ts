@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { ProviderId } from '$lib/providers';
+import type { CatalogTables } from './schema-catalog';
 
 /**
  * The one `Database` interface Kysely types every query with. Each table mirrors its migration
@@ -279,7 +280,7 @@ export interface InviteCodesTable {
 	revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
-export interface Database {
+export interface Database extends CatalogTables {
 	schema_migrations: SchemaMigrationsTable;
 	users: UsersTable;
 	invite_codes: InviteCodesTable;

@@ -2,6 +2,7 @@ import { dev } from '$app/environment';
 import { ConfigError } from '$lib/server/config';
 import { startServices, stopServices, type Services } from '$lib/server/services';
 import { startBackgroundJobs } from '$lib/server/keys';
+import { startCatalogRefresh } from '$lib/server/catalog';
 import { startLimitsMaintenance } from '$lib/server/limits';
 import { recordAbandonedRequests } from '$lib/server/usage';
 
@@ -21,6 +22,8 @@ export async function initServer(): Promise<void> {
 		for (const warning of services.config.warnings) services.log.warn(warning);
 		// Daily revalidation of stored provider keys; instances share the work through the database.
 		const keyJobs = startBackgroundJobs(services);
+		// The model catalog: stored lists now, OpenRouter's list when a day old, other instances' lists.
+		const catalogJobs = startCatalogRefresh(services);
 		// Reservations of requests whose process died are returned to the cap after a timeout, and
 		// each such request still gets its one usage record.
 		const stopLimitsMaintenance = startLimitsMaintenance(services.db, {
@@ -28,7 +31,7 @@ export async function initServer(): Promise<void> {
 			onError: (error) => services.log.error({ err: error }, 'limits maintenance failed')
 		});
 		// adapter-node owns SIGTERM/SIGINT in production; under `vite dev` the dev server does.
-		if (!dev) handleShutdown(services, () => Promise.allSettled([keyJobs.stop(), stopLimitsMaintenance()]));
+		if (!dev) handleShutdown(services, () => Promise.allSettled([keyJobs.stop(), catalogJobs.stop(), stopLimitsMaintenance()]));
 	} catch (error) {
 		if (error instanceof ConfigError) {
 			console.error(error.message);

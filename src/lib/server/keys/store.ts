@@ -20,6 +20,7 @@ import {
 	type KeyMetadata
 } from './metadata';
 import { keyIdInput, setActiveInput, upsertKeyInput } from './schemas';
+import { learnKeyList, saveKeyModelList } from '$lib/server/catalog';
 
 export interface UpsertedKey {
 	key: KeyMetadata;
@@ -105,6 +106,7 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 					.values({ ...values, label: parsed.label === undefined ? (previous?.label ?? null) : parsed.label || null })
 					.returning(METADATA_COLUMNS)
 					.executeTakeFirstOrThrow();
+				if (check.models) await saveKeyModelList(trx, row.id, provider, check.models);
 				await recordAudit(trx, {
 					action: previous ? 'key.replace' : 'key.add',
 					actorUserId: actor.userId,
@@ -122,6 +124,7 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 				return { row, previous };
 			})
 		);
+		if (check.models) learnKeyList(stored.row.id, provider, check.models);
 		const replacedNote = stored.previous ? ` It replaces your previous key (…${stored.previous.last4}).` : '';
 		const notice =
 			check.status === 'valid'

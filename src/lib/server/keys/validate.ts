@@ -18,6 +18,7 @@ import {
 	type KeyMetadata
 } from './metadata';
 import { keyIdInput } from './schemas';
+import { learnKeyList, saveKeyModelList } from '$lib/server/catalog';
 
 export interface ValidatedKey {
 	key: KeyMetadata;
@@ -67,7 +68,7 @@ export async function recordCheck(
 	context: { actorUserId: string | null; ip: string | null; trigger: 'user' | 'scheduled' }
 ): Promise<KeyMetadata | undefined> {
 	const definitive = check.status !== 'unverified';
-	return db.transaction().execute(async (trx) => {
+	const stored = await db.transaction().execute(async (trx) => {
 		const row = await trx
 			.updateTable('provider_keys')
 			.set({
@@ -81,6 +82,7 @@ export async function recordCheck(
 			.returning([...METADATA_COLUMNS, 'user_id'])
 			.executeTakeFirst();
 		if (!row) return undefined;
+		if (check.models) await saveKeyModelList(trx, row.id, row.provider, check.models);
 		// Once per key (the notification window is the key id), whoever ran the check.
 		if (row.status === 'invalid') {
 			await notifyKeyInvalid(trx, { userId: row.user_id, provider: row.provider, keyId: row.id, last4: row.last4 });
@@ -99,6 +101,9 @@ export async function recordCheck(
 				trigger: context.trigger
 			}
 		});
-		return toMetadata(row);
+		return row;
 	});
+	if (!stored) return undefined;
+	if (check.models) learnKeyList(stored.id, stored.provider, check.models);
+	return toMetadata(stored);
 }

@@ -2,7 +2,7 @@ import { authenticateBearer, bearerOf } from '$lib/server/auth';
 import { httpErrorOf, httpErrorResponse, isAppError } from '$lib/server/errors';
 import { closeAfterDraining, readJsonBody, refuseDeclaredOversize } from '$lib/server/http';
 import type { IncomingMessage } from 'node:http';
-import { refuseAfterPrincipal, startChat, type ChatDeps, type Principal } from '$lib/server/routing';
+import { listModelsForUser, refuseAfterPrincipal, startChat, type ChatDeps, type Principal } from '$lib/server/routing';
 import { parseCompletionRequest } from './request';
 import { completionMeta, modelListBody } from './responses';
 import { completionResponse, completionStream } from './stream';
@@ -103,11 +103,12 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 	}
 }
 
-/** `GET /api/v1/models`: the catalog, for any valid token (OpenAI requires a key here too). */
+/** `GET /api/v1/models`: the models the token's owner can use now (OpenAI requires a key here too). */
 export async function handleListModels(ctx: OpenAiApiContext, request: Request): Promise<Response> {
 	try {
-		await authenticateBearer(ctx.deps.db, request.headers.get('authorization'), touchFailed(ctx));
-		return new Response(JSON.stringify(modelListBody()), { headers: { 'content-type': 'application/json' } });
+		const owner = await authenticateBearer(ctx.deps.db, request.headers.get('authorization'), touchFailed(ctx));
+		const options = await listModelsForUser(ctx.deps.db, ctx.deps.config, owner.userId);
+		return new Response(JSON.stringify(modelListBody(options)), { headers: { 'content-type': 'application/json' } });
 	} catch (error) {
 		return await failure(ctx, error);
 	}

@@ -2,9 +2,8 @@ import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/
 import type { CompletionUsage } from 'openai/resources/completions';
 import type { Model } from 'openai/resources/models';
 import { microsToUsd } from '$lib/money';
-import { listModels, PRICE_SOURCE } from '$lib/server/catalog';
 import type { FinishReason } from '$lib/server/providers';
-import type { FinalUsage } from '$lib/server/routing';
+import type { FinalUsage, ModelOption } from '$lib/server/routing';
 
 /**
  * The bodies of the OpenAI-compatible API, typed against the official `openai` SDK's own types so
@@ -95,21 +94,46 @@ export function chunkBody(meta: CompletionMeta, part: ChunkPart, includeUsage: b
 	return includeUsage ? { ...base, choices: [choice], usage: null } : { ...base, choices: [choice] };
 }
 
-/**
- * `created` of every model: the date its price was read into the catalog. The catalog keeps no
- * release dates, and a fixed value keeps the list stable between calls and instances.
- */
-const CATALOG_CREATED = Math.floor(Date.parse(`${PRICE_SOURCE.readOn}-01T00:00:00Z`) / 1000);
+/** Latchkey's extras beside OpenAI's fields: what the selector shows, for clients that want it. */
+export interface LatchkeyModelInfo {
+	name: string;
+	provider: string;
+	key_source: 'user' | 'app' | 'unavailable';
+	context_window: number;
+	max_output_tokens: number;
+	input_modalities: readonly string[];
+	/** USD per million tokens as decimal strings; null: price unknown (served on your own key only). */
+	pricing: { input: string; output: string; cached_input: string | null } | null;
+}
 
-/** `GET /api/v1/models`: every catalog model, owned by the provider that serves it directly. */
-export function modelListBody(): ModelListBody {
+export type ListedApiModel = Model & { latchkey: LatchkeyModelInfo };
+
+const perMillion = (micros: number) => microsToUsd(micros).toString();
+
+/** `GET /api/v1/models`: the caller's live list in OpenAI's shape, with Latchkey's extras. */
+export function modelListBody(options: readonly ModelOption[]): { object: 'list'; data: ListedApiModel[] } {
 	return {
 		object: 'list',
-		data: listModels().map((model) => ({
-			id: model.id,
+		data: options.map((option) => ({
+			id: option.id,
 			object: 'model',
-			created: CATALOG_CREATED,
-			owned_by: model.provider
+			// OpenAI's field is required; a model whose list gives no date shows the epoch's day one.
+			created: option.created ?? 0,
+			owned_by: option.provider,
+			latchkey: {
+				name: option.displayName,
+				provider: option.provider,
+				key_source: option.keySource,
+				context_window: option.contextWindow,
+				max_output_tokens: option.maxOutputTokens,
+				input_modalities: option.input,
+				pricing: option.price && {
+					input: perMillion(option.price.inputMicrosPerMTok),
+					output: perMillion(option.price.outputMicrosPerMTok),
+					cached_input:
+						option.price.cachedInputMicrosPerMTok === null ? null : perMillion(option.price.cachedInputMicrosPerMTok)
+				}
+			}
 		}))
 	};
 }

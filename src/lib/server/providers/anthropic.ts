@@ -9,6 +9,7 @@ import {
 	type ProviderFailure
 } from './errors';
 import { checkKeyWith } from './key-check';
+import { modelListUrl } from './model-lists';
 import { normalizeKeyShape } from './key-format';
 import { loadedSdks, loadSdks } from './sdk';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
@@ -39,7 +40,11 @@ export const anthropicAdapter: ProviderAdapter = {
 	// The key check uses the API version the list call has always accepted.
 	checkKey: (apiKey, baseUrl, options) =>
 		checkKeyWith(
-			{ url: `${baseUrl}/v1/models`, headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' } },
+			{
+				url: modelListUrl('anthropic', baseUrl),
+				headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' },
+				listsModelsOf: 'anthropic'
+			},
 			options
 		),
 	normalizeKey: (raw) => normalizeKeyShape('anthropic', raw),

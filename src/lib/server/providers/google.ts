@@ -10,6 +10,7 @@ import {
 import { guardedCall, isRecord, tokenCount, type CallControl } from './call';
 import { failureForStatus, type Classified } from './errors';
 import { checkKeyWith } from './key-check';
+import { modelListUrl } from './model-lists';
 import { normalizeKeyShape } from './key-format';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
 
@@ -62,8 +63,9 @@ export const googleAdapter: ProviderAdapter = {
 	checkKey: (apiKey, baseUrl, options) =>
 		checkKeyWith(
 			{
-				url: `${baseUrl}/v1beta/models`,
+				url: modelListUrl('google', baseUrl),
 				headers: { 'x-goog-api-key': apiKey },
+				listsModelsOf: 'google',
 				// Only a 400 can be this rejection: other bodies are not read.
 				rejectedKeyCode: async (status, body) =>
 					status === 400 && rejectsKey(status, googleReason(detailsOfBody(await body())))

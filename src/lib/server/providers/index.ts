@@ -9,5 +9,6 @@ export {
 	type ProviderFailure
 } from './errors';
 export { KEY_CHECK_TIMEOUT_MS, type KeyCheck, type KeyCheckOptions } from './key-check';
+export { fetchOpenRouterModels, parseModelList, type ListedModel, type OpenRouterPricing } from './model-lists';
 // The old name routing imports; the names live in $lib/providers.
 export { PROVIDER_NAMES as PROVIDER_LABELS } from '$lib/providers';

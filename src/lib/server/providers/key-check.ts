@@ -1,4 +1,6 @@
 import type { KeyStatus } from '$lib/server/db';
+import type { ProviderId } from '$lib/providers';
+import { readModelList, type ListedModel } from './model-lists';
 
 export interface KeyCheck {
 	/** `unverified`: no definitive answer (network, timeout, 429, 5xx). Never a reason to call a key invalid. */
@@ -7,6 +9,8 @@ export interface KeyCheck {
 	errorCode?: string;
 	/** The HTTP status the provider answered, if it answered. */
 	httpStatus?: number;
+	/** The models the key may use, when the check was a read of the provider's model list. */
+	models?: ListedModel[];
 }
 
 export interface KeyCheckOptions {
@@ -22,6 +26,8 @@ export interface KeyCheckRequest {
 	headers: Record<string, string>;
 	/** Another answer that means "invalid key" besides 401/403 (Google: 400 API_KEY_INVALID); our error code for it. */
 	rejectedKeyCode?: (status: number, body: () => Promise<string>) => Promise<string | undefined>;
+	/** The call reads this provider's model list: a valid key's answer is kept as its list. */
+	listsModelsOf?: ProviderId;
 }
 
 /**
@@ -46,7 +52,10 @@ export async function checkKeyWith(request: KeyCheckRequest, options: KeyCheckOp
 	}
 	const status = response.status;
 	try {
-		if (status >= 200 && status < 300) return { status: 'valid', httpStatus: status };
+		if (status >= 200 && status < 300) {
+			const models = request.listsModelsOf ? await readModelList(request.listsModelsOf, response) : undefined;
+			return { status: 'valid', httpStatus: status, ...(models ? { models } : {}) };
+		}
 		if (status === 401 || status === 403) return { status: 'invalid', errorCode: `http_${status}`, httpStatus: status };
 		const rejected = await request.rejectedKeyCode?.(status, () => bodyText(response));
 		if (rejected) return { status: 'invalid', errorCode: rejected, httpStatus: status };

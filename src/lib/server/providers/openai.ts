@@ -15,6 +15,7 @@ import {
 } from './errors';
 import { guardedCall, isRecord, tokenCount, usdToMicrosRoundedUp, type CallControl } from './call';
 import { checkKeyWith } from './key-check';
+import { modelListUrl } from './model-lists';
 import { normalizeKeyShape } from './key-format';
 import { loadedSdks, loadSdks } from './sdk';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
@@ -58,7 +59,14 @@ export const openAIAdapter: ProviderAdapter = {
 	chat: (call, baseUrl) =>
 		openAICompatibleChat(call, baseUrl, { rules: openAIAdapter, maxTokensField: 'max_completion_tokens' }),
 	checkKey: (apiKey, baseUrl, options) =>
-		checkKeyWith({ url: `${baseUrl}/models`, headers: { authorization: `Bearer ${apiKey}` } }, options),
+		checkKeyWith(
+			{
+				url: modelListUrl('openai', baseUrl),
+				headers: { authorization: `Bearer ${apiKey}` },
+				listsModelsOf: 'openai'
+			},
+			options
+		),
 	normalizeKey: (raw) => normalizeKeyShape('openai', raw),
 	// A 429 is a rate limit unless the code says the account is out of credit.
 	classifyError: (error) =>

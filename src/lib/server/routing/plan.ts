@@ -8,7 +8,8 @@ import type { ProviderId } from '$lib/server/providers';
  *
  * 1. the user's own key for the model's provider, called directly;
  * 2. the user's own OpenRouter key (it can serve every model in the catalog);
- * 3. the app's OpenRouter key, when the user allows fallback for that provider.
+ * 3. the app's OpenRouter key, when the user allows fallback for that provider and the model is
+ *    one the app serves (its price is known and the admin's rules allow it).
  * A key marked invalid is skipped; an `unverified` key is tried (the provider may have been down
  * when we checked it).
  */
@@ -24,6 +25,8 @@ export interface RoutableModel {
 	providerModel: string;
 	/** The model's id on OpenRouter; for OpenRouter's own models the same as `providerModel`. */
 	openRouterId: string | null;
+	/** The app key may serve it (a known price, allowed by the admin); unset means yes. */
+	appServable?: boolean;
 }
 
 export type AttemptKey = { kind: 'user'; keyId: string; provider: ProviderId } | { kind: 'app' };
@@ -81,7 +84,7 @@ export function planRoute({ model, userKeys, allowFallback, appKeyConfigured }: 
 			{ keySource: 'user', servedBy: provider, upstreamModel, key: { kind: 'user', keyId: key.keyId, provider } }
 		];
 	});
-	if (model.openRouterId && allowFallback && appKeyConfigured) {
+	if (model.openRouterId && model.appServable !== false && allowFallback && appKeyConfigured) {
 		attempts.push({
 			keySource: 'app',
 			servedBy: 'openrouter',

@@ -1,0 +1,112 @@
+import { sql, type Kysely } from 'kysely';
+import type { ProviderId } from '$lib/providers';
+import type { Database } from '$lib/server/db';
+import type { ListedModel } from '$lib/server/providers';
+import type { AppModelRule } from './build';
+
+// The lists and rules as stored (migration 0015). Reads happen at start-up and when another
+// instance changed something; never on the chat path.
+
+export interface StoredList {
+	keyId: string | null;
+	provider: ProviderId;
+	models: ListedModel[];
+	fetchedAt: Date;
+}
+
+/** Stored lists were written by this code; an entry without an id is dropped all the same. */
+function storedModels(value: unknown): ListedModel[] {
+	return Array.isArray(value) ? (value as ListedModel[]).filter((m) => typeof m?.id === 'string') : [];
+}
+
+export async function loadStoredLists(db: Kysely<Database>): Promise<StoredList[]> {
+	const rows = await db.selectFrom('model_lists').select(['key_id', 'provider', 'models', 'fetched_at']).execute();
+	return rows.map((row) => ({
+		keyId: row.key_id,
+		provider: row.provider,
+		models: storedModels(row.models),
+		fetchedAt: row.fetched_at
+	}));
+}
+
+/** When the newest list was stored: instances compare it to know whether to reload. */
+export async function latestListChange(db: Kysely<Database>): Promise<string> {
+	const row = await db
+		.selectFrom('model_lists')
+		.select(sql<string>`coalesce(max(fetched_at)::text, '') || ':' || count(*)::text`.as('mark'))
+		.executeTakeFirst();
+	const rules = await db
+		.selectFrom('app_model_rules')
+		.select(sql<string>`coalesce(max(updated_at)::text, '') || ':' || count(*)::text`.as('mark'))
+		.executeTakeFirst();
+	return `${row?.mark ?? ''}|${rules?.mark ?? ''}`;
+}
+
+/** When the app's OpenRouter list was last stored, or null. */
+export async function appListFetchedAt(db: Kysely<Database>): Promise<Date | null> {
+	const row = await db
+		.selectFrom('model_lists')
+		.select('fetched_at')
+		.where('key_id', 'is', null)
+		.where('provider', '=', 'openrouter')
+		.executeTakeFirst();
+	return row?.fetched_at ?? null;
+}
+
+export async function saveKeyModelList(
+	db: Kysely<Database>,
+	keyId: string,
+	provider: ProviderId,
+	models: readonly ListedModel[]
+): Promise<void> {
+	await db
+		.insertInto('model_lists')
+		.values({ key_id: keyId, provider, models: JSON.stringify(models) })
+		.onConflict((oc) =>
+			oc
+				.column('key_id')
+				.where('key_id', 'is not', null)
+				.doUpdateSet({ models: JSON.stringify(models), fetched_at: sql`now()` })
+		)
+		.execute();
+}
+
+export async function saveAppModelList(db: Kysely<Database>, models: readonly ListedModel[]): Promise<void> {
+	await db
+		.insertInto('model_lists')
+		.values({ key_id: null, provider: 'openrouter', models: JSON.stringify(models) })
+		.onConflict((oc) =>
+			oc
+				.column('provider')
+				.where('key_id', 'is', null)
+				.doUpdateSet({ models: JSON.stringify(models), fetched_at: sql`now()` })
+		)
+		.execute();
+}
+
+export async function loadAppModelRules(db: Kysely<Database>): Promise<AppModelRule[]> {
+	return db.selectFrom('app_model_rules').select(['effect', 'pattern']).orderBy('position').execute();
+}
+
+/** Replaces every rule at once, in order. */
+export async function replaceAppModelRules(
+	db: Kysely<Database>,
+	rules: readonly AppModelRule[],
+	actorUserId: string | null
+): Promise<void> {
+	await db.transaction().execute(async (trx) => {
+		await trx.deleteFrom('app_model_rules').execute();
+		if (rules.length === 0) return;
+		await trx
+			.insertInto('app_model_rules')
+			.values(
+				rules.map((rule, position) => ({
+					position,
+					effect: rule.effect,
+					pattern: rule.pattern,
+					updated_by: actorUserId
+				}))
+			)
+			.execute();
+	});
+}
