@@ -68,7 +68,15 @@ describeEachDatabase('the model list (what the selector shows)', (database) => {
 		await caller.models.setFallback({ provider: 'google', allowFallback: false });
 
 		const list = await caller.models.list();
-		expect(list.map((m) => m.id)).toEqual(MODELS.map((m) => m.id));
+		// The bundled models, plus every chat model the OpenAI key's own list names (read when it was saved).
+		expect(list.map((m) => m.id)).toEqual(expect.arrayContaining(MODELS.map((m) => m.id)));
+		const fromKeyList = list.filter((m) => !MODELS.some((seed) => seed.id === m.id));
+		expect(fromKeyList.map((m) => m.id)).toEqual(
+			expect.arrayContaining(['openai/gpt-5', 'openai/o3', 'openai/gpt-4o-2024-08-06'])
+		);
+		expect(fromKeyList.every((m) => m.provider === 'openai' && m.keySource === 'user')).toBe(true);
+		expect(list.map((m) => m.id)).not.toContain('openai/text-embedding-3-small');
+		expect(list.map((m) => m.id)).not.toContain('openai/dall-e-3');
 		const byId = new Map(list.map((m) => [m.id, m]));
 		expect(byId.get('openai/gpt-4o-mini')).toMatchObject({
 			keySource: 'user',

@@ -12,12 +12,14 @@ import {
 	getModel,
 	listModels,
 	loadTokenizer,
+	MODELS,
 	PRICE_SOURCE,
 	PROMPT_BUDGET_MS,
 	requireModel,
 	worstCaseCostMicros,
 	type CatalogModel
 } from '$lib/server/catalog';
+import { buildCatalog } from '$lib/server/catalog';
 import { AppError } from '$lib/server/errors';
 import { fakePriceOf, findFakeModel } from '../fakes/server';
 
@@ -41,20 +43,30 @@ function model(id: string): Readonly<CatalogModel> {
 }
 
 describe('catalog', () => {
-	it('lists the ten models users can pick, by public provider/model id', () => {
-		expect(listModels().map((m) => m.id)).toEqual([
-			'openai/gpt-4o-mini',
-			'openai/gpt-4o',
-			'openai/gpt-4.1-mini',
-			'anthropic/claude-sonnet-4',
-			'anthropic/claude-sonnet-4.5',
-			'anthropic/claude-haiku-4.5',
-			'google/gemini-2.0-flash',
-			'google/gemini-2.5-flash',
-			'google/gemini-2.5-pro',
-			'openrouter/meta-llama/llama-3.3-70b-instruct'
-		]);
-		expect(getModel('openai/gpt-5')).toBeUndefined();
+	it('offers the ten bundled models, by public provider/model id, before any provider list is read', () => {
+		const seedOnly = buildCatalog({
+			seed: MODELS,
+			openRouter: null,
+			direct: new Map(),
+			priceOf: () => null,
+			limitsOf: () => undefined,
+			rules: []
+		});
+		expect([...seedOnly.models.keys()].sort()).toEqual(
+			[
+				'openai/gpt-4o-mini',
+				'openai/gpt-4o',
+				'openai/gpt-4.1-mini',
+				'anthropic/claude-sonnet-4',
+				'anthropic/claude-sonnet-4.5',
+				'anthropic/claude-haiku-4.5',
+				'google/gemini-2.0-flash',
+				'google/gemini-2.5-flash',
+				'google/gemini-2.5-pro',
+				'openrouter/meta-llama/llama-3.3-70b-instruct'
+			].sort()
+		);
+		expect(seedOnly.models.get('openai/gpt-5')).toBeUndefined();
 	});
 
 	it('gives every model a provider, prices, limits and an OpenRouter id the OpenRouter fake knows', () => {

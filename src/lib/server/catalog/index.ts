@@ -9,7 +9,7 @@ export {
 	modelsOfKey,
 	appModelRules
 } from './live';
-export { appAllows, type AppModelRule } from './build';
+export { appAllows, buildCatalog, type AppModelRule } from './build';
 export { type ModelPrice } from './prices';
 export { loadCatalog, refreshAppModels, startCatalogRefresh, type CatalogDeps } from './refresh';
 export { replaceAppModelRules, saveKeyModelList } from './store';
