@@ -33,7 +33,9 @@ export const AUDIT_ACTIONS = [
 	'invite.create',
 	'invite.revoke',
 	/** An admin downloaded usage as CSV: filters, rows sent, whether it completed (usage domain). */
-	'usage.export'
+	'usage.export',
+	/** An admin changed which models the app key may serve (catalog domain). */
+	'catalog.set_rules'
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -12,7 +12,8 @@ export {
 export { appAllows, buildCatalog, type AppModelRule } from './build';
 export { type ModelPrice } from './prices';
 export { loadCatalog, refreshAppModels, startCatalogRefresh, type CatalogDeps } from './refresh';
-export { replaceAppModelRules, saveKeyModelList } from './store';
+export { saveKeyModelList } from './store';
+export { appModelRulesInput, appModelRulesView, setAppModelRules, type AppModelRulesView } from './rules';
 export {
 	PROMPT_BUDGET_MS,
 	countPromptTokens,

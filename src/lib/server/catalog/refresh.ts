@@ -35,7 +35,7 @@ export async function refreshAppModels(deps: CatalogDeps, signal?: AbortSignal):
 		return true;
 	} catch (error) {
 		deps.log.warn(
-			{ err: error instanceof Error ? error.message : String(error) },
+			{ reason: error instanceof Error ? error.message : String(error) },
 			'OpenRouter model list not refreshed; keeping the last one'
 		);
 		return false;
@@ -65,7 +65,7 @@ export function startCatalogRefresh(deps: CatalogDeps, options: { dayMs?: number
 				if (await refreshAppModels(deps, controller.signal)) mark = await latestListChange(deps.db);
 			}
 		} catch (error) {
-			deps.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'catalog reload failed');
+			deps.log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'catalog reload failed');
 		}
 	};
 	const first = tick();

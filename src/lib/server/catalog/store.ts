@@ -88,15 +88,14 @@ export async function loadAppModelRules(db: Kysely<Database>): Promise<AppModelR
 	return db.selectFrom('app_model_rules').select(['effect', 'pattern']).orderBy('position').execute();
 }
 
-/** Replaces every rule at once, in order. */
+/** Replaces every rule at once, in order; the caller runs it in a transaction. */
 export async function replaceAppModelRules(
-	db: Kysely<Database>,
+	trx: Kysely<Database>,
 	rules: readonly AppModelRule[],
 	actorUserId: string | null
 ): Promise<void> {
-	await db.transaction().execute(async (trx) => {
-		await trx.deleteFrom('app_model_rules').execute();
-		if (rules.length === 0) return;
+	await trx.deleteFrom('app_model_rules').execute();
+	if (rules.length > 0) {
 		await trx
 			.insertInto('app_model_rules')
 			.values(
@@ -108,5 +107,5 @@ export async function replaceAppModelRules(
 				}))
 			)
 			.execute();
-	});
+	}
 }

@@ -1,5 +1,6 @@
 import { adminAnalytics, analyticsPeriodOf, ANALYTICS_PRESET_DAYS, requireAdminPage } from '$lib/server/admin';
 import { listInvites } from '$lib/server/auth';
+import { appModelRulesView } from '$lib/server/catalog';
 import { isAppError } from '$lib/server/errors';
 import { appBudgetToday } from '$lib/server/limits';
 import { MAX_EXPORT_DAYS } from '$lib/server/usage';
@@ -13,7 +14,7 @@ export const load: PageServerLoad = async (event) => {
 		appBudgetToday(db, config.limitDefaults.appDailyBudgetMicros),
 		config.signUp.mode === 'invite' ? listInvites(db) : null
 	]);
-	const shared = { appBudget, signUpMode: config.signUp.mode, invites };
+	const shared = { appBudget, signUpMode: config.signUp.mode, invites, appModelRules: appModelRulesView() };
 	try {
 		return {
 			...shared,

@@ -17,6 +17,7 @@ import {
 } from '$lib/server/admin';
 import { adminRoleInput, createInvite, grantAdmin, listInvites, revokeAdmin, revokeInvite } from '$lib/server/auth';
 import { adminSetLimitsInput, setAdminLimits } from '$lib/server/limits';
+import { appModelRulesInput, appModelRulesView, setAppModelRules } from '$lib/server/catalog';
 import { adminProcedure, router } from '../trpc';
 import type { Context, SessionUser } from '../context';
 
@@ -24,6 +25,12 @@ const actorOf = (ctx: Context & { user: SessionUser }) => ({ actorUserId: ctx.us
 
 /** Admins only: every procedure refuses (FORBIDDEN, audited as `admin.forbidden`) anyone else. */
 export const adminRouter = router({
+	/** Which models the app key may serve: ordered allow/deny patterns and how many models they let through. */
+	appModelRules: adminProcedure.query(() => appModelRulesView()),
+	/** Replaces those rules (first match wins; none matching: allowed); audited as `catalog.set_rules`. */
+	setAppModelRules: adminProcedure
+		.input(appModelRulesInput)
+		.mutation(({ ctx, input }) => setAppModelRules(ctx.services.db, input, actorOf(ctx))),
 	/** Users by email (search: part of the email), with keys' metadata and month-to-date spend by key source. */
 	users: adminProcedure.input(adminUsersInput).query(({ ctx, input }) => listUsers(ctx.services.db, input)),
 	/** One user: keys, usage by provider and key source (month to date, last 30 days), limits. Unknown: NOT_FOUND. */
