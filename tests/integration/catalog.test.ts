@@ -2,7 +2,14 @@
 // the model list, the chat path and the usage records without a code change.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { getModel, loadCatalog, refreshAppModels } from '$lib/server/catalog';
+import {
+	getModel,
+	loadCatalog,
+	modelsOfKey,
+	refreshAppModels,
+	saveKeyModelList,
+	startCatalogRefresh
+} from '$lib/server/catalog';
 import { listModelsForUser, startChat, type ChatSession, type SessionEvent } from '$lib/server/routing';
 import { chatDeps, type Services } from '$lib/server/services';
 import { createCaller } from '$lib/server/trpc';
@@ -177,5 +184,33 @@ describeEachDatabase('the live model catalog', (database) => {
 		const user = await createUser(services.db, `alias-${tag}`);
 		expect(await finished(await chat(user, 'openrouter/anthropic/claude-sonnet-4.5'))).toMatchObject({ type: 'done' });
 		expect((await recordOf(user.id)).model).toBe('anthropic/claude-sonnet-4.5');
+	});
+
+	it('picks up a list another instance stored, within its reload interval', async () => {
+		const user = await createUser(services.db, `other-instance-${tag}`);
+		const key = testKey('anthropic', 'instance');
+		fake.registerKey('anthropic', key, 'ok');
+		const saved = await callerFor(services, user).keys.upsert({ provider: 'anthropic', apiKey: key });
+		const jobs = startCatalogRefresh(deps(), { reloadMs: 40 });
+		try {
+			await jobs.ready;
+			const modelId = `claude-${tag}-preview`;
+			// Written straight to the database, as another instance's key check would.
+			await saveKeyModelList(services.db, saved.key.id, 'anthropic', [
+				{
+					id: modelId,
+					name: 'Claude Preview',
+					contextWindow: 200_000,
+					maxOutputTokens: 64_000,
+					input: null,
+					created: null,
+					chat: true
+				}
+			]);
+			await expect.poll(() => modelsOfKey(saved.key.id)?.has(`anthropic/${modelId}`), { timeout: 3_000 }).toBe(true);
+			expect(getModel(`anthropic/${modelId}`)).toMatchObject({ contextWindow: 200_000, provider: 'anthropic' });
+		} finally {
+			await jobs.stop();
+		}
 	});
 });

@@ -69,6 +69,23 @@ export function applyStoredCatalog(stored: readonly StoredList[], storedRules: r
 	rebuild();
 }
 
+/** Lists stored since the last load (by this or another instance), merged in. */
+export function applyChangedLists(changed: readonly StoredList[]): void {
+	let touched = false;
+	for (const list of changed) {
+		if (list.keyId === null) {
+			if (list.provider === 'openrouter') openRouter = list.models;
+			touched = true;
+			continue;
+		}
+		const hash = intern(list.models);
+		if (keyLists.get(list.keyId)?.hash === hash) continue;
+		keyLists.set(list.keyId, { provider: list.provider, hash });
+		touched = true;
+	}
+	if (touched) rebuild();
+}
+
 /** A key's fresh list (its check just read it): served by this process at once. */
 export function learnKeyList(keyId: string, provider: ProviderId, models: readonly ListedModel[]): void {
 	const hash = intern(models);

@@ -3,8 +3,8 @@ import type { Config } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
 import type { Logger } from '$lib/server/log';
 import { fetchOpenRouterModels } from '$lib/server/providers';
-import { applyStoredCatalog, learnOpenRouterList } from './live';
-import { appListFetchedAt, latestListChange, loadAppModelRules, loadStoredLists, saveAppModelList } from './store';
+import { applyChangedLists, applyStoredCatalog, learnAppModelRules, learnOpenRouterList } from './live';
+import { appListFetchedAt, loadAppModelRules, loadStoredLists, rulesMark, saveAppModelList } from './store';
 
 export interface CatalogDeps {
 	db: Kysely<Database>;
@@ -15,6 +15,8 @@ export interface CatalogDeps {
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** How often an instance looks for lists another instance stored (one cheap query). */
 const RELOAD_CHECK_MS = 60_000;
+/** How often an instance reloads every list (drops the lists of keys removed meanwhile). */
+const FULL_RELOAD_MS = 6 * 60 * 60 * 1000;
 
 /** Loads the stored lists and rules into this process's catalog. */
 export async function loadCatalog(db: Kysely<Database>): Promise<void> {
@@ -44,25 +46,41 @@ export async function refreshAppModels(deps: CatalogDeps, signal?: AbortSignal):
 
 /**
  * Start-up and background work: load what is stored, refresh OpenRouter's list when it is a day
- * old (or missing), then daily; pick up lists other instances stored. Users' key lists refresh
- * with the daily key check (keys/revalidate) and when a key is added or replaced.
+ * old (or missing), then daily; once a minute, merge the lists other instances stored since (only
+ * those rows), and reload everything every few hours (keys removed meanwhile drop out). Users' key
+ * lists refresh with the daily key check (keys/revalidate) and when a key is added or replaced.
  */
-export function startCatalogRefresh(deps: CatalogDeps, options: { dayMs?: number; reloadMs?: number } = {}) {
+export function startCatalogRefresh(
+	deps: CatalogDeps,
+	options: { dayMs?: number; reloadMs?: number; fullReloadMs?: number } = {}
+) {
 	const controller = new AbortController();
-	let mark = '';
+	let rules = '';
+	let seenUntil: Date | null = null;
+	let fullAt = 0;
 	let lastRefresh = 0;
 	const tick = async () => {
 		try {
-			const now = await latestListChange(deps.db);
-			if (now !== mark) {
-				mark = now;
+			// A little overlap: a row committed late with an earlier fetched_at is still seen.
+			const since = new Date(Date.now() - 2 * (options.reloadMs ?? RELOAD_CHECK_MS));
+			if (!seenUntil || Date.now() - fullAt >= (options.fullReloadMs ?? FULL_RELOAD_MS)) {
 				await loadCatalog(deps.db);
+				fullAt = Date.now();
+				rules = await rulesMark(deps.db);
+			} else {
+				applyChangedLists(await loadStoredLists(deps.db, seenUntil));
+				const mark = await rulesMark(deps.db);
+				if (mark !== rules) {
+					rules = mark;
+					learnAppModelRules(await loadAppModelRules(deps.db));
+				}
 			}
+			seenUntil = since;
 			const fetchedAt = await appListFetchedAt(deps.db);
 			const age = fetchedAt ? Date.now() - fetchedAt.getTime() : Infinity;
 			if (age >= (options.dayMs ?? DAY_MS) && Date.now() - lastRefresh >= RELOAD_CHECK_MS) {
 				lastRefresh = Date.now();
-				if (await refreshAppModels(deps, controller.signal)) mark = await latestListChange(deps.db);
+				await refreshAppModels(deps, controller.signal);
 			}
 		} catch (error) {
 			deps.log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'catalog reload failed');

@@ -19,8 +19,11 @@ function storedModels(value: unknown): ListedModel[] {
 	return Array.isArray(value) ? (value as ListedModel[]).filter((m) => typeof m?.id === 'string') : [];
 }
 
-export async function loadStoredLists(db: Kysely<Database>): Promise<StoredList[]> {
-	const rows = await db.selectFrom('model_lists').select(['key_id', 'provider', 'models', 'fetched_at']).execute();
+/** Every stored list, or only those stored after `since` (what another instance read lately). */
+export async function loadStoredLists(db: Kysely<Database>, since?: Date): Promise<StoredList[]> {
+	let query = db.selectFrom('model_lists').select(['key_id', 'provider', 'models', 'fetched_at']);
+	if (since) query = query.where('fetched_at', '>', since);
+	const rows = await query.execute();
 	return rows.map((row) => ({
 		keyId: row.key_id,
 		provider: row.provider,
@@ -29,17 +32,13 @@ export async function loadStoredLists(db: Kysely<Database>): Promise<StoredList[
 	}));
 }
 
-/** When the newest list was stored: instances compare it to know whether to reload. */
-export async function latestListChange(db: Kysely<Database>): Promise<string> {
-	const row = await db
-		.selectFrom('model_lists')
-		.select(sql<string>`coalesce(max(fetched_at)::text, '') || ':' || count(*)::text`.as('mark'))
-		.executeTakeFirst();
+/** When the rules last changed: instances compare it to know whether to reload them. */
+export async function rulesMark(db: Kysely<Database>): Promise<string> {
 	const rules = await db
 		.selectFrom('app_model_rules')
 		.select(sql<string>`coalesce(max(updated_at)::text, '') || ':' || count(*)::text`.as('mark'))
 		.executeTakeFirst();
-	return `${row?.mark ?? ''}|${rules?.mark ?? ''}`;
+	return rules?.mark ?? '';
 }
 
 /** When the app's OpenRouter list was last stored, or null. */
@@ -67,6 +66,8 @@ export async function saveKeyModelList(
 				.column('key_id')
 				.where('key_id', 'is not', null)
 				.doUpdateSet({ models: JSON.stringify(models), fetched_at: sql`now()` })
+				// An unchanged list is not rewritten: other instances merge only what changed.
+				.where(sql<boolean>`model_lists.models is distinct from excluded.models`)
 		)
 		.execute();
 }
