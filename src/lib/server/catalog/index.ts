@@ -1,5 +1,6 @@
-export { MODELS, PRICE_SOURCE, type CatalogModel } from './models';
-export { costMicros, requireModel, worstCaseCostMicros } from './catalog';
+export { MODELS, type CatalogModel } from './models';
+export { costMicros, worstCaseCostMicros } from './catalog';
+export { costOfUsage, ratesFor, type TokenUsage } from './cost';
 export {
 	getModel,
 	hasOpenRouterList,
@@ -10,7 +11,7 @@ export {
 	appModelRules
 } from './live';
 export { appAllows, buildCatalog, type AppModelRule } from './build';
-export { type ModelPrice } from './prices';
+export { lookupPrice, resolvePrice, type ModelPrice, type ModelRates, type PriceOverrides } from './prices';
 export { loadCatalog, refreshAppModels, startCatalogRefresh, type CatalogDeps } from './refresh';
 export { saveKeyModelList } from './store';
 export { appModelRulesInput, appModelRulesView, setAppModelRules, type AppModelRulesView } from './rules';

@@ -1,20 +1,11 @@
 import { isProviderId, type ProviderId } from '$lib/providers';
-import type { ModelPrice } from './prices';
+import { lookupPrice, type ModelPrice } from './prices';
 
 /**
  * The bundled seed: the flagship models a fresh install offers before any provider list has been
- * read (offline, or before the first refresh). The live lists add every other model.
- *
- * Prices are integer micro-dollars per MILLION tokens (USD per token × 1e12), so that a cost is
- * one exact integer product and a single rounded-up division. Source of the figures below:
+ * read (offline, or before the first refresh). The live lists add every other model. Prices are
+ * not typed here: they come from the pinned `@pydantic/genai-prices` (see prices.ts).
  */
-export const PRICE_SOURCE = {
-	source: "LiteLLM's model_prices_and_context_window.json (input_cost_per_token, output_cost_per_token)",
-	readOn: '2026-11',
-	/** The OpenRouter-only Llama model: OpenRouter's /api/v1/models pricing, read on the same date. */
-	openRouterOnlySource: 'OpenRouter /api/v1/models pricing.prompt / pricing.completion'
-} as const;
-
 export interface CatalogModel {
 	/** Public id, `provider/model`: what users and the OpenAI-compatible API name. */
 	id: string;
@@ -42,24 +33,22 @@ type Row = [
 	displayName: string,
 	contextWindow: number,
 	maxOutputTokens: number,
-	inputMicrosPerMTok: number,
-	outputMicrosPerMTok: number,
 	openRouterId: string
 ];
 
 // prettier-ignore
 const ROWS: readonly Row[] = [
-	//  public id                                      provider model id                     display name          context    max out  in µ$/Mtok   out µ$/Mtok  OpenRouter id
-	['openai/gpt-4o-mini',                            'gpt-4o-mini',                        'GPT-4o mini',           128_000,  16_384,    150_000,     600_000, 'openai/gpt-4o-mini'],
-	['openai/gpt-4o',                                 'gpt-4o',                             'GPT-4o',                128_000,  16_384,  2_500_000,  10_000_000, 'openai/gpt-4o'],
-	['openai/gpt-4.1-mini',                           'gpt-4.1-mini',                       'GPT-4.1 mini',        1_047_576,  32_768,    400_000,   1_600_000, 'openai/gpt-4.1-mini'],
-	['anthropic/claude-sonnet-4',                     'claude-sonnet-4-20250514',           'Claude Sonnet 4',       200_000,  64_000,  3_000_000,  15_000_000, 'anthropic/claude-sonnet-4'],
-	['anthropic/claude-sonnet-4.5',                   'claude-sonnet-4-5',                  'Claude Sonnet 4.5',     200_000,  64_000,  3_000_000,  15_000_000, 'anthropic/claude-sonnet-4.5'],
-	['anthropic/claude-haiku-4.5',                    'claude-haiku-4-5',                   'Claude Haiku 4.5',      200_000,  64_000,  1_000_000,   5_000_000, 'anthropic/claude-haiku-4.5'],
-	['google/gemini-2.0-flash',                       'gemini-2.0-flash',                   'Gemini 2.0 Flash',    1_048_576,   8_192,    100_000,     400_000, 'google/gemini-2.0-flash-001'],
-	['google/gemini-2.5-flash',                       'gemini-2.5-flash',                   'Gemini 2.5 Flash',    1_048_576,  65_535,    300_000,   2_500_000, 'google/gemini-2.5-flash'],
-	['google/gemini-2.5-pro',                         'gemini-2.5-pro',                     'Gemini 2.5 Pro',      1_048_576,  65_535,  1_250_000,  10_000_000, 'google/gemini-2.5-pro'],
-	['openrouter/meta-llama/llama-3.3-70b-instruct',  'meta-llama/llama-3.3-70b-instruct',  'Llama 3.3 70B Instruct', 131_072, 16_384,    130_000,     400_000, 'meta-llama/llama-3.3-70b-instruct']
+	//  public id, provider model id, display name, context, max output, OpenRouter id
+	['openai/gpt-4o-mini', 'gpt-4o-mini', 'GPT-4o mini', 128_000, 16_384, 'openai/gpt-4o-mini'],
+	['openai/gpt-4o', 'gpt-4o', 'GPT-4o', 128_000, 16_384, 'openai/gpt-4o'],
+	['openai/gpt-4.1-mini', 'gpt-4.1-mini', 'GPT-4.1 mini', 1_047_576, 32_768, 'openai/gpt-4.1-mini'],
+	['anthropic/claude-sonnet-4', 'claude-sonnet-4-20250514', 'Claude Sonnet 4', 200_000, 64_000, 'anthropic/claude-sonnet-4'],
+	['anthropic/claude-sonnet-4.5', 'claude-sonnet-4-5', 'Claude Sonnet 4.5', 200_000, 64_000, 'anthropic/claude-sonnet-4.5'],
+	['anthropic/claude-haiku-4.5', 'claude-haiku-4-5', 'Claude Haiku 4.5', 200_000, 64_000, 'anthropic/claude-haiku-4.5'],
+	['google/gemini-2.0-flash', 'gemini-2.0-flash', 'Gemini 2.0 Flash', 1_048_576, 8_192, 'google/gemini-2.0-flash-001'],
+	['google/gemini-2.5-flash', 'gemini-2.5-flash', 'Gemini 2.5 Flash', 1_048_576, 65_535, 'google/gemini-2.5-flash'],
+	['google/gemini-2.5-pro', 'gemini-2.5-pro', 'Gemini 2.5 Pro', 1_048_576, 65_535, 'google/gemini-2.5-pro'],
+	['openrouter/meta-llama/llama-3.3-70b-instruct', 'meta-llama/llama-3.3-70b-instruct', 'Llama 3.3 70B Instruct', 131_072, 16_384, 'meta-llama/llama-3.3-70b-instruct']
 ];
 
 function providerOf(id: string): ProviderId {
@@ -71,7 +60,7 @@ function providerOf(id: string): ProviderId {
 const VISION = /^(openai\/gpt-4|anthropic\/|google\/)/;
 
 export const MODELS: readonly Readonly<CatalogModel>[] = ROWS.map(
-	([id, providerModel, displayName, contextWindow, maxOutputTokens, inputMicros, outputMicros, openRouterId]) =>
+	([id, providerModel, displayName, contextWindow, maxOutputTokens, openRouterId]) =>
 		Object.freeze({
 			id,
 			provider: providerOf(id),
@@ -81,7 +70,7 @@ export const MODELS: readonly Readonly<CatalogModel>[] = ROWS.map(
 			maxOutputTokens,
 			input: VISION.test(id) ? ['text', 'image'] : ['text'],
 			created: null,
-			price: { input: inputMicros, output: outputMicros, source: 'genai-prices' as const },
+			price: lookupPrice(providerOf(id), providerModel),
 			openRouterId,
 			appServable: true
 		})

@@ -12,7 +12,7 @@ import { checkKeyWith } from './key-check';
 import { modelListUrl } from './model-lists';
 import { normalizeKeyShape } from './key-format';
 import { loadedSdks, loadSdks } from './sdk';
-import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
+import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent, TokenReport } from './types';
 
 // Anthropic Messages through `@anthropic-ai/sdk` 1.x (`baseURL` without /v1). API version
 // 2026-10-21 rejects temperature/top_p/top_k, so `call.temperature` is not sent.
@@ -120,14 +120,14 @@ async function* streamChat(call: ChatCall, baseUrl: string, control: CallControl
 	const stream = await (
 		await clientFor(call, baseUrl)
 	).messages.create({ ...requestBody(call), stream: true }, { signal: control.signal });
-	let promptTokens: number | undefined;
+	let input: InputTokens | undefined;
 	let completionTokens: number | undefined;
 	let finish: FinishReason | undefined;
 	for await (const event of stream) {
 		control.touch();
 		switch (event.type) {
 			case 'message_start':
-				promptTokens = inputTokensOf(event.message.usage);
+				input = inputTokensOf(event.message.usage);
 				break;
 			case 'content_block_delta':
 				if (event.delta.type === 'text_delta') yield { type: 'delta', text: event.delta.text };
@@ -135,14 +135,12 @@ async function* streamChat(call: ChatCall, baseUrl: string, control: CallControl
 			case 'message_delta':
 				// output_tokens is cumulative: the last message_delta holds the total.
 				completionTokens = tokenCount(isRecord(event.usage) ? event.usage.output_tokens : undefined);
-				promptTokens ??= inputTokensOf(event.usage);
+				input ??= inputTokensOf(event.usage);
 				if (event.delta.stop_reason) finish = finishReasonOf(event.delta.stop_reason);
 				break;
 		}
 	}
-	if (promptTokens !== undefined && completionTokens !== undefined) {
-		yield { type: 'usage', promptTokens, completionTokens };
-	}
+	if (input !== undefined && completionTokens !== undefined) yield { type: 'usage', ...input, completionTokens };
 	yield { type: 'finish', reason: finish ?? 'other' };
 }
 
@@ -155,22 +153,26 @@ async function* completeChat(call: ChatCall, baseUrl: string, control: CallContr
 	const text = message.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
 	if (text) yield { type: 'delta', text };
 	const usage: unknown = raw.usage;
-	const promptTokens = inputTokensOf(usage);
+	const input = inputTokensOf(usage);
 	const completionTokens = tokenCount(isRecord(usage) ? usage.output_tokens : undefined);
-	if (promptTokens !== undefined && completionTokens !== undefined) {
-		yield { type: 'usage', promptTokens, completionTokens };
-	}
+	if (input !== undefined && completionTokens !== undefined) yield { type: 'usage', ...input, completionTokens };
 	yield { type: 'finish', reason: message.stop_reason ? finishReasonOf(message.stop_reason) : 'other' };
 }
 
-/** input_tokens, plus prompt-cache tokens if any (they are prompt tokens too). */
-function inputTokensOf(usage: unknown): number | undefined {
+type InputTokens = Pick<TokenReport, 'promptTokens' | 'cachedReadTokens' | 'cacheWriteTokens'>;
+
+/** Anthropic's input_tokens leaves out prompt-cache reads and writes; they are prompt tokens too. */
+function inputTokensOf(usage: unknown): InputTokens | undefined {
 	if (!isRecord(usage)) return undefined;
 	const input = tokenCount(usage.input_tokens);
 	if (input === undefined) return undefined;
-	return (
-		input + (tokenCount(usage.cache_creation_input_tokens) ?? 0) + (tokenCount(usage.cache_read_input_tokens) ?? 0)
-	);
+	const written = tokenCount(usage.cache_creation_input_tokens) ?? 0;
+	const read = tokenCount(usage.cache_read_input_tokens) ?? 0;
+	return {
+		promptTokens: input + written + read,
+		...(read ? { cachedReadTokens: read } : {}),
+		...(written ? { cacheWriteTokens: written } : {})
+	};
 }
 
 function finishReasonOf(reason: string): FinishReason {

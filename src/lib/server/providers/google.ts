@@ -221,7 +221,15 @@ function usageEvent(response: GenerateContentResponse): ProviderEvent | undefine
 	if (promptTokens === undefined || candidates === undefined) return undefined;
 	// Gemini 2.5 bills thinking tokens as output but reports them apart from candidatesTokenCount.
 	const thoughts = tokenCount(usage.thoughtsTokenCount) ?? 0;
-	return { type: 'usage', promptTokens, completionTokens: candidates + thoughts };
+	// promptTokenCount includes the tokens read from a context cache.
+	const cached = tokenCount(usage.cachedContentTokenCount) ?? 0;
+	return {
+		type: 'usage',
+		promptTokens,
+		completionTokens: candidates + thoughts,
+		...(cached ? { cachedReadTokens: Math.min(cached, promptTokens) } : {}),
+		...(thoughts ? { reasoningTokens: thoughts } : {})
+	};
 }
 
 function finishOf(response: GenerateContentResponse): FinishReason | undefined {

@@ -1,4 +1,12 @@
-export type { ChatCall, ChatMessage, FinishReason, ProviderAdapter, ProviderEvent, ProviderId } from './types';
+export type {
+	ChatCall,
+	ChatMessage,
+	FinishReason,
+	ProviderAdapter,
+	ProviderEvent,
+	ProviderId,
+	TokenReport
+} from './types';
 export { getAdapter, classifyProviderFailure } from './registry';
 export {
 	ProviderError,

@@ -220,7 +220,21 @@ function usageEvent(usage: unknown, options: OpenAICompatibleOptions): ProviderE
 	const completionTokens = tokenCount(usage.completion_tokens);
 	if (promptTokens === undefined || completionTokens === undefined) return undefined;
 	const costMicros = options.costMicrosOf?.(usage);
-	return { type: 'usage', promptTokens, completionTokens, ...(costMicros === undefined ? {} : { costMicros }) };
+	// Parts of the totals: cached prompt tokens and reasoning tokens, priced at their own rates.
+	const cached = isRecord(usage.prompt_tokens_details)
+		? tokenCount(usage.prompt_tokens_details.cached_tokens)
+		: undefined;
+	const reasoning = isRecord(usage.completion_tokens_details)
+		? tokenCount(usage.completion_tokens_details.reasoning_tokens)
+		: undefined;
+	return {
+		type: 'usage',
+		promptTokens,
+		completionTokens,
+		...(cached ? { cachedReadTokens: Math.min(cached, promptTokens) } : {}),
+		...(reasoning ? { reasoningTokens: Math.min(reasoning, completionTokens) } : {}),
+		...(costMicros === undefined ? {} : { costMicros })
+	};
 }
 
 function finishReasonOf(reason: string | null): FinishReason {

@@ -32,10 +32,22 @@ export type FinishReason = 'stop' | 'length' | 'content_filter' | 'other';
 
 /** In order: `delta`s, at most one `usage` (only if reported, so the caller can estimate), one `finish` last. */
 export type ProviderEvent =
-	| { type: 'delta'; text: string }
-	/** costMicros: provider-reported cost (OpenRouter `usage.cost`), USD as integer micro-dollars, rounded up. */
-	| { type: 'usage'; promptTokens: number; completionTokens: number; costMicros?: number }
-	| { type: 'finish'; reason: FinishReason };
+	{ type: 'delta'; text: string } | ({ type: 'usage' } & TokenReport) | { type: 'finish'; reason: FinishReason };
+
+/**
+ * Tokens as the provider reported them. `promptTokens` is every input token (cached reads and
+ * cache writes included); `completionTokens` every output token (reasoning included). The kinds
+ * are parts of those totals, priced at their own rates.
+ */
+export interface TokenReport {
+	promptTokens: number;
+	completionTokens: number;
+	cachedReadTokens?: number;
+	cacheWriteTokens?: number;
+	reasoningTokens?: number;
+	/** Provider-reported cost (OpenRouter `usage.cost`), USD as integer micro-dollars, rounded up. */
+	costMicros?: number;
+}
 
 /** Everything provider-specific: the chat call, the key check, the key's shape and the failure rules. */
 export interface ProviderAdapter extends FailureRules {
