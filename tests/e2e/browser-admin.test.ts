@@ -173,7 +173,7 @@ describe.skipIf(Boolean(browserSkipReason))(
 			const path = await download.path();
 			const text = readFileSync(path, 'utf8');
 			expect(text.split('\r\n')[0]).toBe(
-				'timestamp,request_id,user_email,provider,model,key_source,prompt_tokens,completion_tokens,cost_usd,success,error_code,estimated'
+				'timestamp,request_id,user_email,provider,model,key_source,prompt_tokens,completion_tokens,cached_read_tokens,cache_write_tokens,reasoning_tokens,cost_usd,success,error_code,estimated,cost_known'
 			);
 			expect(text).toContain(VICTIM.email);
 			await browser.screenshot('admin-06-after-download');

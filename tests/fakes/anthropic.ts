@@ -84,9 +84,10 @@ function parseAnthropicChat(body: unknown, req: IncomingMessage): ChatParse {
 
 function anthropicUsage(usage: Usage, outputTokens: number): Record<string, unknown> {
 	return {
-		input_tokens: usage.promptTokens,
-		cache_creation_input_tokens: 0,
-		cache_read_input_tokens: 0,
+		// Anthropic's input_tokens leaves out what was read from or written to the prompt cache.
+		input_tokens: usage.promptTokens - (usage.cachedReadTokens ?? 0) - (usage.cacheWriteTokens ?? 0),
+		cache_creation_input_tokens: usage.cacheWriteTokens ?? 0,
+		cache_read_input_tokens: usage.cachedReadTokens ?? 0,
 		output_tokens: outputTokens,
 		service_tier: 'standard'
 	};

@@ -35,6 +35,11 @@ export interface BehaviourSpec {
 	reportUsage?: { promptTokens: number; completionTokens: number };
 	/** Replaces the provider's machine code in this key's error answers (a hostile or unknown code). */
 	errorCode?: string;
+	/** Of the prompt, this many tokens were read from the provider's prompt cache / written to it. */
+	cachedReadTokens?: number;
+	cacheWriteTokens?: number;
+	/** The model also "thought" this many tokens (billed as output). */
+	reasoningTokens?: number;
 }
 
 /** A behaviour with every default filled in. */
@@ -47,6 +52,9 @@ export interface ResolvedBehaviour {
 	retryAfterSeconds: number;
 	reportUsage?: { promptTokens: number; completionTokens: number };
 	errorCode?: string;
+	cachedReadTokens?: number;
+	cacheWriteTokens?: number;
+	reasoningTokens?: number;
 }
 
 export const DEFAULT_SLOW_DELAY_MS = 3000;
@@ -67,7 +75,10 @@ export function resolveBehaviour(input: Behaviour | BehaviourSpec = 'ok'): Resol
 		chunkDelayMs: nonNegative(spec.chunkDelayMs, 'chunkDelayMs') ?? 0,
 		retryAfterSeconds: nonNegative(spec.retryAfterSeconds, 'retryAfterSeconds') ?? 1,
 		...(spec.reportUsage ? { reportUsage: spec.reportUsage } : {}),
-		errorCode: spec.errorCode
+		errorCode: spec.errorCode,
+		cachedReadTokens: nonNegative(spec.cachedReadTokens, 'cachedReadTokens'),
+		cacheWriteTokens: nonNegative(spec.cacheWriteTokens, 'cacheWriteTokens'),
+		reasoningTokens: nonNegative(spec.reasoningTokens, 'reasoningTokens')
 	};
 }
 

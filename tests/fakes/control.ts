@@ -45,7 +45,10 @@ export function parseKeyRegistration(body: unknown): KeyRegistration | Error {
 	const firstTokenDelayMs = optionalNumber(body, 'firstTokenDelayMs');
 	const chunkDelayMs = optionalNumber(body, 'chunkDelayMs');
 	const retryAfterSeconds = optionalNumber(body, 'retryAfterSeconds');
-	for (const value of [firstByteDelayMs, firstTokenDelayMs, chunkDelayMs, retryAfterSeconds]) {
+	const cachedReadTokens = optionalNumber(body, 'cachedReadTokens');
+	const cacheWriteTokens = optionalNumber(body, 'cacheWriteTokens');
+	const reasoningTokens = optionalNumber(body, 'reasoningTokens');
+	for (const value of [firstByteDelayMs, firstTokenDelayMs, chunkDelayMs, retryAfterSeconds, cachedReadTokens, cacheWriteTokens, reasoningTokens]) {
 		if (value instanceof Error) return value;
 	}
 	const spec: BehaviourSpec = { behaviour };
@@ -55,6 +58,9 @@ export function parseKeyRegistration(body: unknown): KeyRegistration | Error {
 	if (typeof firstTokenDelayMs === 'number') spec.firstTokenDelayMs = firstTokenDelayMs;
 	if (typeof chunkDelayMs === 'number') spec.chunkDelayMs = chunkDelayMs;
 	if (typeof retryAfterSeconds === 'number') spec.retryAfterSeconds = retryAfterSeconds;
+	if (typeof cachedReadTokens === 'number') spec.cachedReadTokens = cachedReadTokens;
+	if (typeof cacheWriteTokens === 'number') spec.cacheWriteTokens = cacheWriteTokens;
+	if (typeof reasoningTokens === 'number') spec.reasoningTokens = reasoningTokens;
 	return { provider: body.provider, key: body.key, spec };
 }
 

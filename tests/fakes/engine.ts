@@ -248,7 +248,7 @@ async function serveChat(turn: Turn, match: RouteMatch & { kind: 'chat' }): Prom
 	}
 
 	const reply = behaviour.reply ?? defaultReply(dialect.provider, call.model, call.lastUserText);
-	const usage = usageFor(call.promptTexts, reply);
+	const usage = withTokenKinds(usageFor(call.promptTexts, reply), behaviour);
 	const reportedUsage = behaviour.behaviour === 'no_usage' ? undefined : (behaviour.reportUsage ?? usage);
 	const delivered = call.stream
 		? await streamReply(turn, call, reply, reportedUsage)
@@ -330,4 +330,18 @@ async function writeFrames(exchange: Exchange, frames: string[], delayMs: number
 function chargeKey(turn: Turn, model: FakeModel, usage: Usage): void {
 	if (!turn.dialect.chargesKeys || !turn.keyEntry) return;
 	turn.keyEntry.spentUsd += costUsd(model.price, usage.promptTokens, usage.completionTokens);
+}
+
+/** The key's cache reads/writes (within the prompt) and reasoning (added to the output). */
+function withTokenKinds(usage: Usage, behaviour: ResolvedBehaviour): Usage {
+	const read = Math.min(behaviour.cachedReadTokens ?? 0, usage.promptTokens);
+	const written = Math.min(behaviour.cacheWriteTokens ?? 0, usage.promptTokens - read);
+	const reasoning = behaviour.reasoningTokens ?? 0;
+	return {
+		...usage,
+		completionTokens: usage.completionTokens + reasoning,
+		...(read ? { cachedReadTokens: read } : {}),
+		...(written ? { cacheWriteTokens: written } : {}),
+		...(reasoning ? { reasoningTokens: reasoning } : {})
+	};
 }

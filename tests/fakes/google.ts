@@ -123,9 +123,12 @@ function parseGoogleChat(body: unknown, model: string, stream: boolean): ChatPar
 function usageMetadata(usage: Usage): Record<string, unknown> {
 	return {
 		promptTokenCount: usage.promptTokens,
-		candidatesTokenCount: usage.completionTokens,
+		// Gemini reports thinking apart from the answer's tokens.
+		candidatesTokenCount: usage.completionTokens - (usage.reasoningTokens ?? 0),
 		totalTokenCount: usage.promptTokens + usage.completionTokens,
-		promptTokensDetails: [{ modality: 'TEXT', tokenCount: usage.promptTokens }]
+		promptTokensDetails: [{ modality: 'TEXT', tokenCount: usage.promptTokens }],
+		...(usage.cachedReadTokens ? { cachedContentTokenCount: usage.cachedReadTokens } : {}),
+		...(usage.reasoningTokens ? { thoughtsTokenCount: usage.reasoningTokens } : {})
 	};
 }
 

@@ -119,9 +119,9 @@ export function openAIUsage(usage: Usage): Record<string, unknown> {
 		prompt_tokens: usage.promptTokens,
 		completion_tokens: usage.completionTokens,
 		total_tokens: usage.promptTokens + usage.completionTokens,
-		prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+		prompt_tokens_details: { cached_tokens: usage.cachedReadTokens ?? 0, audio_tokens: 0 },
 		completion_tokens_details: {
-			reasoning_tokens: 0,
+			reasoning_tokens: usage.reasoningTokens ?? 0,
 			audio_tokens: 0,
 			accepted_prediction_tokens: 0,
 			rejected_prediction_tokens: 0

@@ -39,9 +39,17 @@ export function splitIntoChunks(reply: string, wordsPerChunk = WORDS_PER_CHUNK):
 	return chunks.length > 0 ? chunks : [''];
 }
 
+/**
+ * Totals and their parts, in Latchkey's terms: `promptTokens` counts every input token (cached
+ * reads and cache writes included), `completionTokens` every output token (reasoning included).
+ * Each dialect writes them the way its provider does.
+ */
 export interface Usage {
 	promptTokens: number;
 	completionTokens: number;
+	cachedReadTokens?: number;
+	cacheWriteTokens?: number;
+	reasoningTokens?: number;
 }
 
 export function usageFor(promptTexts: readonly string[], reply: string): Usage {

@@ -35,7 +35,10 @@ export const AUDIT_ACTIONS = [
 	/** An admin downloaded usage as CSV: filters, rows sent, whether it completed (usage domain). */
 	'usage.export',
 	/** An admin changed which models the app key may serve (catalog domain). */
-	'catalog.set_rules'
+	'catalog.set_rules',
+	/** An admin set or removed a model's price override (catalog domain). */
+	'catalog.set_price',
+	'catalog.delete_price'
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

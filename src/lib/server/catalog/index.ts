@@ -24,3 +24,11 @@ export {
 	TOKENS_PER_MESSAGE,
 	TOKENS_PER_REPLY
 } from './tokenizer';
+export {
+	deletePriceOverride,
+	listPriceOverrides,
+	priceOverrideInput,
+	priceOverrideKey,
+	setPriceOverride,
+	type PriceOverrideView
+} from './overrides';

@@ -5,7 +5,7 @@ import { buildCatalog, type AppModelRule, type CatalogIndex } from './build';
 import { isDirectProvider, publicIdOf, type DirectProvider } from './ids';
 import { knownLimitsOf } from './known-limits';
 import { MODELS, type CatalogModel } from './models';
-import { priceFromOpenRouterPricing } from './prices';
+import { resolvePrice, type PriceOverrides } from './prices';
 import type { StoredList } from './store';
 
 /**
@@ -23,6 +23,7 @@ const lists = new Map<string, readonly ListedModel[]>();
 const keyLists = new Map<string, KeyList>();
 let openRouter: readonly ListedModel[] | null = null;
 let rules: readonly AppModelRule[] = [];
+let overrides: PriceOverrides = new Map();
 let index: CatalogIndex = build();
 
 function intern(models: readonly ListedModel[]): string {
@@ -46,7 +47,8 @@ function build(): CatalogIndex {
 		seed: MODELS,
 		openRouter,
 		direct,
-		priceOf: (provider, _model, pricing) => (provider === 'openrouter' ? priceFromOpenRouterPricing(pricing) : null),
+		priceOf: (provider, providerModel, openRouterPricing) =>
+			resolvePrice({ provider, providerModel, ...(openRouterPricing ? { openRouterPricing } : {}) }, overrides),
 		limitsOf: knownLimitsOf,
 		rules
 	});
@@ -57,7 +59,12 @@ function rebuild(): void {
 }
 
 /** Replaces everything from the database's lists and rules (start-up, or another instance changed them). */
-export function applyStoredCatalog(stored: readonly StoredList[], storedRules: readonly AppModelRule[]): void {
+export function applyStoredCatalog(
+	stored: readonly StoredList[],
+	storedRules: readonly AppModelRule[],
+	storedOverrides: PriceOverrides
+): void {
+	overrides = storedOverrides;
 	keyLists.clear();
 	openRouter = null;
 	for (const list of stored) {
@@ -101,6 +108,11 @@ export function learnOpenRouterList(models: readonly ListedModel[]): void {
 
 export function learnAppModelRules(next: readonly AppModelRule[]): void {
 	rules = [...next];
+	rebuild();
+}
+
+export function learnPriceOverrides(next: PriceOverrides): void {
+	overrides = next;
 	rebuild();
 }
 

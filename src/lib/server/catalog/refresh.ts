@@ -3,7 +3,14 @@ import type { Config } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
 import type { Logger } from '$lib/server/log';
 import { fetchOpenRouterModels } from '$lib/server/providers';
-import { applyChangedLists, applyStoredCatalog, learnAppModelRules, learnOpenRouterList } from './live';
+import { loadPriceOverrides } from './overrides';
+import {
+	applyChangedLists,
+	applyStoredCatalog,
+	learnAppModelRules,
+	learnOpenRouterList,
+	learnPriceOverrides
+} from './live';
 import { appListFetchedAt, loadAppModelRules, loadStoredLists, rulesMark, saveAppModelList } from './store';
 
 export interface CatalogDeps {
@@ -20,8 +27,12 @@ const FULL_RELOAD_MS = 6 * 60 * 60 * 1000;
 
 /** Loads the stored lists and rules into this process's catalog. */
 export async function loadCatalog(db: Kysely<Database>): Promise<void> {
-	const [lists, rules] = await Promise.all([loadStoredLists(db), loadAppModelRules(db)]);
-	applyStoredCatalog(lists, rules);
+	const [lists, rules, overrides] = await Promise.all([
+		loadStoredLists(db),
+		loadAppModelRules(db),
+		loadPriceOverrides(db)
+	]);
+	applyStoredCatalog(lists, rules, overrides);
 }
 
 /**
@@ -73,6 +84,7 @@ export function startCatalogRefresh(
 				if (mark !== rules) {
 					rules = mark;
 					learnAppModelRules(await loadAppModelRules(deps.db));
+					learnPriceOverrides(await loadPriceOverrides(deps.db));
 				}
 			}
 			seenUntil = since;

@@ -32,13 +32,12 @@ export async function loadStoredLists(db: Kysely<Database>, since?: Date): Promi
 	}));
 }
 
-/** When the rules last changed: instances compare it to know whether to reload them. */
+/** When the admin's rules or price overrides last changed: instances compare it to reload them. */
 export async function rulesMark(db: Kysely<Database>): Promise<string> {
-	const rules = await db
-		.selectFrom('app_model_rules')
-		.select(sql<string>`coalesce(max(updated_at)::text, '') || ':' || count(*)::text`.as('mark'))
-		.executeTakeFirst();
-	return rules?.mark ?? '';
+	const { rows } = await sql<{ mark: string }>`select
+		(select coalesce(max(updated_at)::text, '') || ':' || count(*)::text from app_model_rules) || '|' ||
+		(select coalesce(max(updated_at)::text, '') || ':' || count(*)::text from price_overrides) as mark`.execute(db);
+	return rows[0]?.mark ?? '';
 }
 
 /** When the app's OpenRouter list was last stored, or null. */

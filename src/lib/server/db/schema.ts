@@ -227,6 +227,11 @@ export interface UsageRecordsTable {
 	completion_tokens: ColumnType<number, number | undefined, number>;
 	cost_micros: ColumnType<number, number | undefined, number>;
 	estimated: ColumnType<boolean, boolean | undefined, boolean>;
+	/** Parts of prompt_tokens / completion_tokens (0014). */
+	cached_read_tokens: ColumnType<number, number | undefined, number>;
+	cache_write_tokens: ColumnType<number, number | undefined, number>;
+	reasoning_tokens: ColumnType<number, number | undefined, number>;
+	cost_known: ColumnType<boolean, boolean | undefined, boolean>;
 	latency_ms: number | null;
 	ttft_ms: number | null;
 	created_at: CreatedAt;

@@ -177,6 +177,10 @@ export class Ledger {
 			completionTokens: usage.completionTokens,
 			costMicros: usage.costMicros,
 			estimated: usage.estimated,
+			cachedReadTokens: usage.cachedReadTokens ?? 0,
+			cacheWriteTokens: usage.cacheWriteTokens ?? 0,
+			reasoningTokens: usage.reasoningTokens ?? 0,
+			costKnown: usage.costKnown ?? true,
 			latencyMs: Date.now() - this.started,
 			ttftMs: outcome.ttftMs ?? null
 		};

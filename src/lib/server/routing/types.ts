@@ -57,7 +57,13 @@ export interface ChatDeps {
 export interface FinalUsage {
 	promptTokens: number;
 	completionTokens: number;
+	/** Parts of the totals the provider reported (cache reads and writes, reasoning). */
+	cachedReadTokens?: number;
+	cacheWriteTokens?: number;
+	reasoningTokens?: number;
 	costMicros: number;
+	/** false: the model has no known price; `costMicros` is 0. Absent means known. */
+	costKnown?: boolean;
 	estimated: boolean;
 }
 

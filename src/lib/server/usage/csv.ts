@@ -15,10 +15,14 @@ export const USAGE_CSV_COLUMNS = [
 	'key_source',
 	'prompt_tokens',
 	'completion_tokens',
+	'cached_read_tokens',
+	'cache_write_tokens',
+	'reasoning_tokens',
 	'cost_usd',
 	'success',
 	'error_code',
-	'estimated'
+	'estimated',
+	'cost_known'
 ] as const;
 
 const FORMULA_START = /^[=+\-@\t\r]/;
@@ -38,10 +42,15 @@ export function csvRecord(row: ExportRow): string[] {
 		neutralizeFormula(row.key_source),
 		String(row.prompt_tokens),
 		String(row.completion_tokens),
-		formatUsdExact(row.cost_micros),
+		String(row.cached_read_tokens),
+		String(row.cache_write_tokens),
+		String(row.reasoning_tokens),
+		// A model with no known price: an empty cell, never a $0 that reads as free.
+		row.cost_known ? formatUsdExact(row.cost_micros) : '',
 		row.success ? 'true' : 'false',
 		row.error_code === null ? '' : neutralizeFormula(row.error_code),
-		row.estimated ? 'true' : 'false'
+		row.estimated ? 'true' : 'false',
+		row.cost_known ? 'true' : 'false'
 	];
 }
 

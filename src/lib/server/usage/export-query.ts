@@ -83,10 +83,14 @@ export interface ExportRow {
 	key_source: string;
 	prompt_tokens: number;
 	completion_tokens: number;
+	cached_read_tokens: number;
+	cache_write_tokens: number;
+	reasoning_tokens: number;
 	cost_micros: number;
 	success: boolean;
 	error_code: string | null;
 	estimated: boolean;
+	cost_known: boolean;
 }
 
 function exportQuery(db: Kysely<Database>, filters: UsageExportFilters) {
@@ -104,10 +108,14 @@ function exportQuery(db: Kysely<Database>, filters: UsageExportFilters) {
 			'r.key_source',
 			'r.prompt_tokens',
 			'r.completion_tokens',
+			'r.cached_read_tokens',
+			'r.cache_write_tokens',
+			'r.reasoning_tokens',
 			'r.cost_micros',
 			'r.success',
 			'r.error_code',
-			'r.estimated'
+			'r.estimated',
+			'r.cost_known'
 		])
 		.where('r.created_at', '>=', filters.from)
 		.where('r.created_at', '<', filters.to);

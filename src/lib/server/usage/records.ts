@@ -17,6 +17,12 @@ export interface UsageRecord {
 	completionTokens: number;
 	costMicros: number;
 	estimated: boolean;
+	/** Parts of the totals, as the provider reported them (0 when it did not). */
+	cachedReadTokens?: number;
+	cacheWriteTokens?: number;
+	reasoningTokens?: number;
+	/** false: the model had no known price, `costMicros` is 0. */
+	costKnown?: boolean;
 	latencyMs: number | null;
 	ttftMs: number | null;
 	createdAt?: Date;
@@ -48,6 +54,10 @@ export async function insertUsageRecord(db: Kysely<Database>, record: UsageRecor
 			completion_tokens: record.completionTokens,
 			cost_micros: record.costMicros,
 			estimated: record.estimated,
+			cached_read_tokens: record.cachedReadTokens ?? 0,
+			cache_write_tokens: record.cacheWriteTokens ?? 0,
+			reasoning_tokens: record.reasoningTokens ?? 0,
+			cost_known: record.costKnown ?? true,
 			latency_ms: record.latencyMs,
 			ttft_ms: record.ttftMs,
 			...(record.createdAt ? { created_at: record.createdAt } : {})
@@ -66,6 +76,10 @@ export async function insertUsageRecord(db: Kysely<Database>, record: UsageRecor
 					completion_tokens: eb.ref('excluded.completion_tokens'),
 					cost_micros: eb.ref('excluded.cost_micros'),
 					estimated: eb.ref('excluded.estimated'),
+					cached_read_tokens: eb.ref('excluded.cached_read_tokens'),
+					cache_write_tokens: eb.ref('excluded.cache_write_tokens'),
+					reasoning_tokens: eb.ref('excluded.reasoning_tokens'),
+					cost_known: eb.ref('excluded.cost_known'),
 					latency_ms: eb.ref('excluded.latency_ms'),
 					ttft_ms: eb.ref('excluded.ttft_ms')
 				}))

@@ -1,6 +1,6 @@
 import { adminAnalytics, analyticsPeriodOf, ANALYTICS_PRESET_DAYS, requireAdminPage } from '$lib/server/admin';
 import { listInvites } from '$lib/server/auth';
-import { appModelRulesView } from '$lib/server/catalog';
+import { appModelRulesView, listPriceOverrides } from '$lib/server/catalog';
 import { isAppError } from '$lib/server/errors';
 import { appBudgetToday } from '$lib/server/limits';
 import { MAX_EXPORT_DAYS } from '$lib/server/usage';
@@ -10,11 +10,18 @@ export const load: PageServerLoad = async (event) => {
 	await requireAdminPage(event);
 	const { db, config } = event.locals.services;
 	const period = analyticsPeriodOf(event.url.searchParams);
-	const [appBudget, invites] = await Promise.all([
+	const [appBudget, invites, priceOverrides] = await Promise.all([
 		appBudgetToday(db, config.limitDefaults.appDailyBudgetMicros),
-		config.signUp.mode === 'invite' ? listInvites(db) : null
+		config.signUp.mode === 'invite' ? listInvites(db) : null,
+		listPriceOverrides(db)
 	]);
-	const shared = { appBudget, signUpMode: config.signUp.mode, invites, appModelRules: appModelRulesView() };
+	const shared = {
+		appBudget,
+		signUpMode: config.signUp.mode,
+		invites,
+		appModelRules: appModelRulesView(),
+		priceOverrides
+	};
 	try {
 		return {
 			...shared,

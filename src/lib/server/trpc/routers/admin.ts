@@ -17,7 +17,16 @@ import {
 } from '$lib/server/admin';
 import { adminRoleInput, createInvite, grantAdmin, listInvites, revokeAdmin, revokeInvite } from '$lib/server/auth';
 import { adminSetLimitsInput, setAdminLimits } from '$lib/server/limits';
-import { appModelRulesInput, appModelRulesView, setAppModelRules } from '$lib/server/catalog';
+import {
+	appModelRulesInput,
+	appModelRulesView,
+	deletePriceOverride,
+	listPriceOverrides,
+	priceOverrideInput,
+	priceOverrideKey,
+	setAppModelRules,
+	setPriceOverride
+} from '$lib/server/catalog';
 import { adminProcedure, router } from '../trpc';
 import type { Context, SessionUser } from '../context';
 
@@ -31,6 +40,16 @@ export const adminRouter = router({
 	setAppModelRules: adminProcedure
 		.input(appModelRulesInput)
 		.mutation(({ ctx, input }) => setAppModelRules(ctx.services.db, input, actorOf(ctx))),
+	/** Admin price overrides (win over the price library and OpenRouter's list), by provider and model. */
+	priceOverrides: adminProcedure.query(({ ctx }) => listPriceOverrides(ctx.services.db)),
+	/** Sets one override (micro-dollars per million tokens); audited as `catalog.set_price`. */
+	setPriceOverride: adminProcedure
+		.input(priceOverrideInput)
+		.mutation(({ ctx, input }) => setPriceOverride(ctx.services.db, input, actorOf(ctx))),
+	/** Removes one override; audited as `catalog.delete_price`. None there: NOT_FOUND. */
+	deletePriceOverride: adminProcedure
+		.input(priceOverrideKey)
+		.mutation(({ ctx, input }) => deletePriceOverride(ctx.services.db, input, actorOf(ctx))),
 	/** Users by email (search: part of the email), with keys' metadata and month-to-date spend by key source. */
 	users: adminProcedure.input(adminUsersInput).query(({ ctx, input }) => listUsers(ctx.services.db, input)),
 	/** One user: keys, usage by provider and key source (month to date, last 30 days), limits. Unknown: NOT_FOUND. */
