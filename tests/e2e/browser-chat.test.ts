@@ -99,14 +99,13 @@ describe.skipIf(Boolean(browserSkipReason))('chat and usage in the browser', () 
 			expect(await badgeOf('GPT-4.1 mini')).toBe('🔑 Your key');
 			expect(await badgeOf('Gemini 2.5 Flash')).toBe('App');
 			expect(await badgeOf('Gemini 2.5 Pro')).toBe('App');
-			expect(await page.getByRole('option').filter({ hasText: 'GPT-4o mini' }).textContent()).toContain(
+			expect(await page.locator('[role="option"][data-model="openai/gpt-4o-mini"]').textContent()).toContain(
 				'$0.00015 in · $0.0006 out per 1k tokens'
 			);
 			await browser.screenshot('chat-01-model-selector');
 
 			// Choosing an app-key model shows the warning; back to the own key, it goes away.
-			await page.keyboard.press('End');
-			await page.keyboard.press('Enter');
+			await page.locator('[role="option"][data-model="openrouter/meta-llama/llama-3.3-70b-instruct"]').click();
 			expect(await selector.textContent()).toContain('Llama 3.3 70B Instruct');
 			await page.getByRole('status').filter({ hasText: "This will use the app's key" }).waitFor();
 			await selector.press('Home');

@@ -54,60 +54,65 @@ export async function listModelsForUser(db: Kysely<Database>, config: Config, us
 	const appKeyConfigured = Boolean(config.appOpenRouterKey);
 
 	const offered = offeredTo(userKeys, (provider) => preferences[provider] && appKeyConfigured);
-	return listModels()
-		.filter(offered)
-		.map((model) => {
-			const allowFallback = preferences[model.provider];
-			const plan = planRoute({ model, userKeys, allowFallback, appKeyConfigured });
-			const reasonOf = (source: KeySource) => blocked.get(`${model.provider}:${source}`);
-			const open = plan.attempts.filter((a) => !reasonOf(a.keySource));
-			const next = open[0];
-			const name = PROVIDER_LABELS[model.provider];
-			const ownReason = reasonOf('user');
-			const ownLimit =
-				ownReason === 'hour'
-					? `Your requests-per-hour limit for ${name} on your own key is reached until ${hourResets}`
-					: `Your own-key cap for ${name} is reached today`;
-			let warning: string | null = null;
-			if (plan.attempts.length === 0) {
-				warning =
-					appKeyConfigured && !allowFallback ? `Needs your ${name} key (fallback is off).` : `Needs your ${name} key.`;
-			} else if (!next) {
-				const reason = reasonOf(plan.attempts[plan.attempts.length - 1]!.keySource);
-				warning =
-					reason === 'hour'
-						? `Your requests-per-hour limit for ${name} is reached; it resets at ${hourResets}.`
-						: `Today's spending cap for ${name} is reached; it resets at 00:00 UTC.`;
-			} else if (next.keySource === 'app') {
-				warning =
-					open.length < plan.attempts.length && ownReason
-						? `${ownLimit}; this will bill the app's key.`
-						: "This will use the app's key, within your daily app allowance.";
-			}
-			return {
-				id: model.id,
-				provider: model.provider,
-				displayName: model.displayName,
-				contextWindow: model.contextWindow,
-				maxOutputTokens: model.maxOutputTokens,
-				created: model.created,
-				input: model.input,
-				price: model.price && {
-					inputMicrosPerMTok: model.price.input,
-					outputMicrosPerMTok: model.price.output,
-					cachedInputMicrosPerMTok: model.price.cacheRead ?? null
-				},
-				keySource: next?.keySource ?? plan.attempts[0]?.keySource ?? 'unavailable',
-				servedBy: next?.servedBy ?? null,
-				userHasKey: plan.attempts.some((a) => a.keySource === 'user'),
-				requiresKey: !(appKeyConfigured && allowFallback),
-				allowFallback,
-				warning
-			};
-		});
+	return byFlagshipFirst(listModels().filter(offered)).map((model) => {
+		const allowFallback = preferences[model.provider];
+		const plan = planRoute({ model, userKeys, allowFallback, appKeyConfigured });
+		const reasonOf = (source: KeySource) => blocked.get(`${model.provider}:${source}`);
+		const open = plan.attempts.filter((a) => !reasonOf(a.keySource));
+		const next = open[0];
+		const name = PROVIDER_LABELS[model.provider];
+		const ownReason = reasonOf('user');
+		const ownLimit =
+			ownReason === 'hour'
+				? `Your requests-per-hour limit for ${name} on your own key is reached until ${hourResets}`
+				: `Your own-key cap for ${name} is reached today`;
+		let warning: string | null = null;
+		if (plan.attempts.length === 0) {
+			warning =
+				appKeyConfigured && !allowFallback ? `Needs your ${name} key (fallback is off).` : `Needs your ${name} key.`;
+		} else if (!next) {
+			const reason = reasonOf(plan.attempts[plan.attempts.length - 1]!.keySource);
+			warning =
+				reason === 'hour'
+					? `Your requests-per-hour limit for ${name} is reached; it resets at ${hourResets}.`
+					: `Today's spending cap for ${name} is reached; it resets at 00:00 UTC.`;
+		} else if (next.keySource === 'app') {
+			warning =
+				open.length < plan.attempts.length && ownReason
+					? `${ownLimit}; this will bill the app's key.`
+					: "This will use the app's key, within your daily app allowance.";
+		}
+		return {
+			id: model.id,
+			provider: model.provider,
+			displayName: model.displayName,
+			contextWindow: model.contextWindow,
+			maxOutputTokens: model.maxOutputTokens,
+			created: model.created,
+			input: model.input,
+			price: model.price && {
+				inputMicrosPerMTok: model.price.input,
+				outputMicrosPerMTok: model.price.output,
+				cachedInputMicrosPerMTok: model.price.cacheRead ?? null
+			},
+			keySource: next?.keySource ?? plan.attempts[0]?.keySource ?? 'unavailable',
+			servedBy: next?.servedBy ?? null,
+			userHasKey: plan.attempts.some((a) => a.keySource === 'user'),
+			requiresKey: !(appKeyConfigured && allowFallback),
+			allowFallback,
+			warning
+		};
+	});
 }
 
-const SEED_IDS = new Set(MODELS.map((m) => m.id));
+const SEED_RANK = new Map(MODELS.map((m, index) => [m.id, index]));
+const SEED_IDS = new Set(SEED_RANK.keys());
+
+/** The bundled flagships first, in their order (a new chat starts on one of them), then the rest by provider and name. */
+function byFlagshipFirst(models: readonly Readonly<CatalogModel>[]): Readonly<CatalogModel>[] {
+	const rank = (m: Readonly<CatalogModel>) => SEED_RANK.get(m.id) ?? SEED_RANK.size;
+	return [...models].sort((a, b) => rank(a) - rank(b));
+}
 
 /**
  * Which models a user is offered: the flagship seed always (with what it needs), a provider's
