@@ -79,7 +79,7 @@ describe('parseCompletionRequest', () => {
 	it('takes max_completion_tokens over max_tokens, and include_usage only when streaming', () => {
 		expect(parseCompletionRequest(request({ max_tokens: 50 })).maxOutputTokens).toBe(50);
 		expect(parseCompletionRequest(request({ max_tokens: 50, max_completion_tokens: 20 })).maxOutputTokens).toBe(20);
-		expect(parseCompletionRequest(request({ temperature: 0.2 })).temperature).toBe(0.2);
+		expect(parseCompletionRequest(request({ temperature: 0.2 })).options.temperature).toBe(0.2);
 		expect(parseCompletionRequest(request({ stream: true, stream_options: { include_usage: true } }))).toMatchObject({
 			stream: true,
 			includeUsage: true
@@ -114,36 +114,201 @@ describe('parseCompletionRequest', () => {
 		expect(parsed.messages).toEqual([{ role: 'user', content: 'Hello' }]);
 	});
 
+	const PNG_1PX = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+	const tool = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } };
+	const called = {
+		role: 'assistant',
+		content: null,
+		tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]
+	};
+
+	it('maps images, tool calls, tool results and options to the engine', () => {
+		const parsed = parseCompletionRequest(
+			request({
+				messages: [
+					user([
+						{ type: 'text', text: 'What is this?' },
+						{ type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1PX}`, detail: 'low' } },
+						{ type: 'image_url', image_url: { url: 'https://example.com/cat.jpg' } }
+					]),
+					called,
+					{ role: 'tool', tool_call_id: 'call_1', content: 'Sunny' }
+				],
+				tools: [tool],
+				tool_choice: { type: 'function', function: { name: 'get_weather' } },
+				parallel_tool_calls: false,
+				response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' } } },
+				top_p: 0.5,
+				stop: 'END',
+				seed: 7,
+				user: 'u-1',
+				reasoning_effort: 'low'
+			})
+		);
+		expect(parsed.messages).toEqual([
+			{
+				role: 'user',
+				content: [
+					{ type: 'text', text: 'What is this?' },
+					{ type: 'image', image: { kind: 'data', mediaType: 'image/png', base64: PNG_1PX, detail: 'low' } },
+					{ type: 'image', image: { kind: 'url', url: 'https://example.com/cat.jpg' } }
+				]
+			},
+			{
+				role: 'assistant',
+				content: '',
+				toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }]
+			},
+			{ role: 'tool', toolCallId: 'call_1', name: 'get_weather', content: 'Sunny' }
+		]);
+		expect(parsed.options).toEqual({
+			tools: [{ name: 'get_weather', parameters: { type: 'object' } }],
+			toolChoice: { name: 'get_weather' },
+			parallelToolCalls: false,
+			responseFormat: { type: 'json_schema', name: 'answer', schema: { type: 'object' } },
+			topP: 0.5,
+			stop: ['END'],
+			seed: 7,
+			user: 'u-1',
+			reasoningEffort: 'low'
+		});
+	});
+
 	it.each([
-		['tools', { tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools', /Tools and function calling/],
-		['functions', { functions: [{ name: 'f' }] }, 'functions', /function calling/],
-		['a forced tool choice', { tool_choice: 'auto' }, 'tool_choice', /Tools/],
+		['legacy functions', { functions: [{ name: 'f' }] }, 'functions', /legacy function-calling/],
 		['n = 2', { n: 2 }, 'n', /n must be 1/],
-		['JSON mode', { response_format: { type: 'json_object' } }, 'response_format', /Only response_format/],
 		['logprobs', { logprobs: true }, 'logprobs', /logprobs/],
 		['audio output', { modalities: ['text', 'audio'] }, 'modalities', /text output/],
+		['a custom tool', { tools: [{ type: 'custom', custom: { name: 'f' } }] }, 'tools.0.type', /function/],
 		[
-			'an image part',
-			{ messages: [user([{ type: 'image_url', image_url: { url: 'x' } }])] },
+			'a tool choice naming no tool',
+			{ tools: [tool], tool_choice: { type: 'function', function: { name: 'x' } } },
+			'tool_choice',
+			/not one of the tools/
+		],
+		[
+			'an unknown reasoning effort',
+			{ reasoning_effort: 'max' },
+			'reasoning_effort',
+			/none, minimal, low, medium or high/
+		],
+		[
+			'an http image',
+			{ messages: [user([{ type: 'image_url', image_url: { url: 'http://x.test/a.png' } }])] },
+			'messages.0.content.0.image_url.url',
+			/https URL/
+		],
+		[
+			'an SVG image',
+			{ messages: [user([{ type: 'image_url', image_url: { url: 'data:image/svg+xml;base64,PHN2Zz4=' } }])] },
+			'messages.0.content.0.image_url.url',
+			/PNG, JPEG, GIF or WebP/
+		],
+		[
+			'an image over 5 MB',
+			{
+				messages: [user([{ type: 'image_url', image_url: { url: `data:image/png;base64,${'A'.repeat(7_000_004)}` } }])]
+			},
+			'messages.0.content.0.image_url.url',
+			/at most 5 MB/
+		],
+		[
+			'an image in a system message',
+			{
+				messages: [
+					{ role: 'system', content: [{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }] },
+					user('hi')
+				]
+			},
 			'messages.0.content.0',
-			/Only text content is supported/
+			/user messages only/
 		],
 		[
-			'a tool message',
+			'an audio part',
+			{ messages: [user([{ type: 'input_audio', input_audio: { data: 'x', format: 'wav' } }])] },
+			'messages.0.content.0',
+			/not supported/
+		],
+		[
+			'a tool message answering no call',
 			{ messages: [user('hi'), { role: 'tool', content: 'r', tool_call_id: 'c' }] },
-			'messages.1.role',
-			/Tool and function messages/
+			'messages.1.tool_call_id',
+			/answers no tool call/
 		],
 		[
-			'assistant tool calls',
-			{ messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c' }] }, user('hi')] },
-			'messages.0.tool_calls',
-			/Tool calls/
+			'a function message',
+			{ messages: [user('hi'), { role: 'function', name: 'f', content: 'r' }] },
+			'messages.1.role',
+			/legacy/
+		],
+		[
+			'an image to a text-only model',
+			{
+				model: 'openrouter/meta-llama/llama-3.3-70b-instruct',
+				messages: [user([{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }])]
+			},
+			'messages',
+			/does not take images/
+		],
+		[
+			'temperature to an Anthropic model',
+			{ model: 'anthropic/claude-sonnet-4', temperature: 0.2 },
+			'temperature',
+			/does not take temperature/
+		],
+		['top_p to an Anthropic model', { model: 'anthropic/claude-sonnet-4', top_p: 0.2 }, 'top_p', /does not take top_p/],
+		['a seed to an Anthropic model', { model: 'anthropic/claude-sonnet-4', seed: 1 }, 'seed', /seed/],
+		[
+			'a small budget with reasoning to Anthropic',
+			{ model: 'anthropic/claude-sonnet-4', reasoning_effort: 'low', max_completion_tokens: 500 },
+			'max_completion_tokens',
+			/above 1024/
+		],
+		[
+			'non-JSON tool arguments to Anthropic',
+			{
+				model: 'anthropic/claude-sonnet-4',
+				messages: [
+					user('hi'),
+					{ ...called, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: 'oops' } }] }
+				]
+			},
+			'messages.1.tool_calls.0.function.arguments',
+			/JSON object/
+		],
+		[
+			'parallel_tool_calls false to Gemini',
+			{ model: 'google/gemini-2.5-flash', tools: [tool], parallel_tool_calls: false },
+			'parallel_tool_calls',
+			/one tool at a time/
+		],
+		[
+			'a $ref schema to Gemini',
+			{
+				model: 'google/gemini-2.5-flash',
+				response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { $ref: '#/x' } } }
+			},
+			'response_format.json_schema.schema',
+			/\$ref/
+		],
+		[
+			'an image URL without a type to Gemini',
+			{
+				model: 'google/gemini-2.5-flash',
+				messages: [user([{ type: 'image_url', image_url: { url: 'https://x.test/image' } }])]
+			},
+			'messages.0.content.0.image_url.url',
+			/\.png/
 		]
 	])('refuses %s with a 400 naming the field', (_name, extra, param, message) => {
 		const refused = refusal(() => parseCompletionRequest(request(extra)));
 		expect(refused).toMatchObject({ status: 400, param });
 		expect(refused.message).toMatch(message);
+	});
+
+	it('takes the defaults of sampling parameters Anthropic lacks, which change nothing', () => {
+		const parsed = parseCompletionRequest(request({ model: 'anthropic/claude-sonnet-4', temperature: 1, top_p: 1 }));
+		expect(parsed.options).toMatchObject({ temperature: 1, topP: 1 });
 	});
 
 	it.each([

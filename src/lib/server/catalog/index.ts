@@ -1,4 +1,4 @@
-export { MODELS, PRICE_SOURCE, type CatalogModel } from './models';
+export { MODELS, PRICE_SOURCE, type CatalogModel, type ModelInput } from './models';
 export { costMicros, getModel, listModels, requireModel, worstCaseCostMicros } from './catalog';
 export {
 	PROMPT_BUDGET_MS,

@@ -77,7 +77,7 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 			modelId: input.model,
 			messages: input.messages,
 			maxOutputTokens: input.maxOutputTokens,
-			temperature: input.temperature,
+			options: input.options,
 			stream: input.stream,
 			api: 'openai',
 			requestId: ctx.requestId,

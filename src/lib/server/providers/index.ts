@@ -1,5 +1,21 @@
-export type { ChatCall, ChatMessage, FinishReason, ProviderAdapter, ProviderEvent, ProviderId } from './types';
+export type {
+	ChatCall,
+	ChatMessage,
+	ContentPart,
+	FinishReason,
+	GenerationOptions,
+	ImageSource,
+	ProviderAdapter,
+	ProviderEvent,
+	ProviderId,
+	ReasoningEffort,
+	ResponseFormat,
+	ToolCall,
+	ToolChoice,
+	ToolDefinition
+} from './types';
 export { getAdapter, classifyProviderFailure } from './registry';
+export { geminiSchema, imageUrlMediaType } from './google-request';
 export {
 	ProviderError,
 	isRetryableFailure,
