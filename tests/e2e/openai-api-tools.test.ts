@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Provider } from '$lib/server/config';
@@ -42,7 +43,8 @@ describe(`the OpenAI-compatible API's tools, images and options [${testDatabaseU
 	beforeAll(async () => {
 		fake = await startFakeProviders();
 		database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
-		app = await startApp({ databaseUrl: database?.url, env: fakeEnv(fake) });
+		// Large enough for the API's own 8 MiB body limit to be the one that holds.
+		app = await startApp({ databaseUrl: database?.url, env: { ...fakeEnv(fake), BODY_SIZE_LIMIT: '16M' } });
 	});
 	afterAll(async () => {
 		await app?.stop();
@@ -221,6 +223,44 @@ describe(`the OpenAI-compatible API's tools, images and options [${testDatabaseU
 				`What is in these pictures?[image image/png ${PNG_BYTES} bytes][image https://images.example.com/cat.png]`
 			);
 		});
+	});
+
+	/** A PNG signature followed by `bytes` of noise, as a data: URL (nobody decodes it on the way). */
+	const pngOfSize = (bytes: number) =>
+		`data:image/png;base64,${Buffer.concat([Buffer.from(PNG_BASE64, 'base64'), randomBytes(bytes - PNG_BYTES)]).toString('base64')}`;
+	const imageQuestion = (url: string) => ({
+		role: 'user' as const,
+		content: [
+			{ type: 'text' as const, text: 'And this one?' },
+			{ type: 'image_url' as const, image_url: { url } }
+		]
+	});
+
+	it('takes a 3 MB inline image, refuses one over 5 MB by name, and reads big bodies only for a valid token', async () => {
+		const { sdk, token } = await apiUserWithKey('anthropic');
+		const model = 'anthropic/claude-sonnet-4';
+		const threeMb = 3 * 1024 * 1024;
+		const answer = await sdk.chat.completions.create({ model, messages: [imageQuestion(pngOfSize(threeMb))] });
+		expect(answer.choices[0]?.message.content).toContain(`[image image/png ${threeMb} bytes]`);
+
+		const tooBig = await sdk.chat.completions
+			.create({ model, messages: [imageQuestion(pngOfSize(5.5 * 1024 * 1024))] })
+			.then(
+				() => undefined,
+				(thrown: unknown) => thrown
+			);
+		expect(tooBig).toMatchObject({ status: 400, code: 'image_too_large', param: 'messages.0.content.1.image_url.url' });
+
+		const body = JSON.stringify({ model, messages: [imageQuestion(pngOfSize(2 * 1024 * 1024))] });
+		for (const authorization of ['Bearer lk_not_a_real_token_000000000000000000', `Bearer ${token}x`]) {
+			const refused = await fetch(`${app.url}/api/v1/chat/completions`, {
+				method: 'POST',
+				headers: { authorization, 'content-type': 'application/json' },
+				body
+			});
+			expect(refused.status).toBe(401);
+			expect(schemaErrors('ErrorResponse', await refused.json())).toEqual([]);
+		}
 	});
 
 	it('passes sampling, stop, seed and user to OpenAI as sent, and reasoning budgets to Anthropic and Gemini', async () => {

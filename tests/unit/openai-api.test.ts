@@ -490,7 +490,7 @@ describe('request bodies', () => {
 
 	it('refuses a chunked body once more than the limit has arrived', async () => {
 		expect(jsonOfSize(MAX_BODY_BYTES)).toHaveLength(MAX_BODY_BYTES);
-		await expect(readJsonBody(post(streamOf(jsonOfSize(2 * 1024 * 1024))))).rejects.toMatchObject({ status: 413 });
+		await expect(readJsonBody(post(streamOf(jsonOfSize(2 * MAX_BODY_BYTES))))).rejects.toMatchObject({ status: 413 });
 		await expect(readJsonBody(post(streamOf(jsonOfSize(MAX_BODY_BYTES + 1))))).rejects.toMatchObject({ status: 413 });
 		expect(await readJsonBody(post(streamOf(jsonOfSize(MAX_BODY_BYTES))))).toMatchObject({ pad: expect.any(String) });
 	});
