@@ -112,6 +112,8 @@ describe('parseCompletionRequest', () => {
 			})
 		);
 		expect(parsed.messages).toEqual([{ role: 'user', content: 'Hello' }]);
+		// Without tools, tool_choice and parallel_tool_calls mean nothing and are not sent on.
+		expect(parsed.options).toEqual({ topP: 0.9, stop: ['\n\n'], seed: 42, user: 'someone' });
 	});
 
 	const PNG_1PX = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';

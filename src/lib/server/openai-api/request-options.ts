@@ -140,10 +140,14 @@ export function generationOptionsOf(input: OptionInput): GenerationOptions {
 		options.stop = typeof input.stop === 'string' ? [input.stop] : input.stop;
 	if (input.seed !== undefined && input.seed !== null) options.seed = input.seed;
 	if (input.user) options.user = input.user;
-	if (tools && tools.length > 0) options.tools = tools;
-	if (input.tool_choice) options.toolChoice = toolChoiceOf(input.tool_choice, tools);
-	if (input.parallel_tool_calls !== undefined && input.parallel_tool_calls !== null) {
-		options.parallelToolCalls = input.parallel_tool_calls;
+	const choice = input.tool_choice ? toolChoiceOf(input.tool_choice, tools) : undefined;
+	// Without tools, a tool choice or parallel_tool_calls means nothing (and OpenAI would refuse them).
+	if (tools && tools.length > 0) {
+		options.tools = tools;
+		if (choice) options.toolChoice = choice;
+		if (input.parallel_tool_calls !== undefined && input.parallel_tool_calls !== null) {
+			options.parallelToolCalls = input.parallel_tool_calls;
+		}
 	}
 	if (input.response_format && input.response_format.type !== 'text') {
 		options.responseFormat = responseFormatOf(input.response_format);
