@@ -581,6 +581,50 @@ describe('the SSE writer', () => {
 		expect(error).toMatchObject({ error: { code: 'upstream_server_error', type: 'upstream_error' } });
 	});
 
+	const twoToolCalls: SessionEvent[] = [
+		{ type: 'delta', text: 'Checking.' },
+		{ type: 'tool_call', index: 0, id: 'call_a', name: 'get_weather', arguments: '' },
+		{ type: 'tool_call', index: 0, arguments: '{"city":' },
+		{ type: 'tool_call', index: 1, id: 'call_b', name: 'get_time', arguments: '{}' },
+		{ type: 'tool_call', index: 0, arguments: '"Paris"}' },
+		{ type: 'done', finishReason: 'tool_calls', usage }
+	];
+
+	it('streams tool calls as OpenAI does: id, type and name first, then argument pieces', async () => {
+		const data = await sseData(
+			completionStream(scriptedSession(twoToolCalls), meta, { ...options, includeUsage: false })
+		);
+		const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as ReturnType<typeof chunkBody>);
+		for (const chunk of chunks) expect(schemaErrors('CreateChatCompletionStreamResponse', chunk)).toEqual([]);
+		expect(chunks.slice(2, 6).map((c) => c.choices[0]?.delta)).toEqual([
+			{ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } }] },
+			{ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] },
+			{ tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{}' } }] },
+			{ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] }
+		]);
+		expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('tool_calls');
+	});
+
+	it('answers tool calls whole when not streaming, each with its pieces joined', async () => {
+		const response = await completionResponse(scriptedSession(twoToolCalls), meta, {
+			...options,
+			includeUsage: false,
+			headers: {}
+		});
+		const body = (await response.json()) as ReturnType<typeof completionBody>;
+		expect(schemaErrors('CreateChatCompletionResponse', body)).toEqual([]);
+		expect(body.choices[0]).toMatchObject({
+			finish_reason: 'tool_calls',
+			message: {
+				content: 'Checking.',
+				tool_calls: [
+					{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+					{ id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{}' } }
+				]
+			}
+		});
+	});
+
 	it('stops the provider when the client goes away', async () => {
 		const session = scriptedSession(answer);
 		const reader = completionStream(session, meta, { ...options, includeUsage: false }).getReader();
