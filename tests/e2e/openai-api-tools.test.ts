@@ -28,6 +28,8 @@ const weatherTool: OpenAI.ChatCompletionFunctionTool = {
 };
 const question = { role: 'user', content: 'What is the weather in Paris?' } as const;
 
+const APP_KEY = 'sk-or-v1-appkeytoolsapi00123456789abcdefghijklmnopqrstuvw';
+
 const MODELS: readonly (readonly [string, Provider])[] = [
 	['openai/gpt-4o-mini', 'openai'],
 	['anthropic/claude-sonnet-4', 'anthropic'],
@@ -42,9 +44,13 @@ describe(`the OpenAI-compatible API's tools, images and options [${testDatabaseU
 
 	beforeAll(async () => {
 		fake = await startFakeProviders();
+		fake.registerKey('openrouter', APP_KEY, 'ok');
 		database = testDatabaseUrl ? await createEmptyPostgresDatabase() : undefined;
 		// Large enough for the API's own 8 MiB body limit to be the one that holds.
-		app = await startApp({ databaseUrl: database?.url, env: { ...fakeEnv(fake), BODY_SIZE_LIMIT: '16M' } });
+		app = await startApp({
+			databaseUrl: database?.url,
+			env: { ...fakeEnv(fake), OPENROUTER_API_KEY: APP_KEY, BODY_SIZE_LIMIT: '16M' }
+		});
 	});
 	afterAll(async () => {
 		await app?.stop();
@@ -223,6 +229,22 @@ describe(`the OpenAI-compatible API's tools, images and options [${testDatabaseU
 				`What is in these pictures?[image image/png ${PNG_BYTES} bytes][image https://images.example.com/cat.png]`
 			);
 		});
+	});
+
+	it("serves an Anthropic model's tool call through the app key, as OpenRouter takes it", async () => {
+		const client = new TestClient(app.url);
+		await client.trpc.auth.signUp.mutate({ email: `tools-app-${++users}@example.com`, password: 'api password 1234' });
+		const { token } = await client.trpc.tokens.create.mutate({ name: 'sdk' });
+		const sdk = new OpenAI({ apiKey: token, baseURL: `${app.url}/api/v1`, maxRetries: 0 });
+		const { data, response } = await sdk.chat.completions
+			.create({ model: 'anthropic/claude-sonnet-4', messages: [question], tools: [weatherTool], stream: true })
+			.withResponse();
+		expect(response.headers.get('x-key-source')).toBe('app');
+		const toolCalls: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
+		for await (const chunk of data) toolCalls.push(...(chunk.choices[0]?.delta.tool_calls ?? []));
+		expect(toolCalls[0]).toMatchObject({ index: 0, type: 'function', function: { name: 'get_weather' } });
+		const upstream = fake.requests.filter((r) => r.kind === 'chat' && r.key === APP_KEY.slice(-4)).at(-1);
+		expect(upstream?.body).toMatchObject({ model: 'anthropic/claude-sonnet-4', tools: [weatherTool] });
 	});
 
 	/** A PNG signature followed by `bytes` of noise, as a data: URL (nobody decodes it on the way). */
