@@ -267,6 +267,16 @@ describe('parseCompletionRequest', () => {
 			/above 1024/
 		],
 		[
+			'reasoning after a tool call to Anthropic',
+			{
+				model: 'anthropic/claude-sonnet-4',
+				reasoning_effort: 'low',
+				messages: [user('hi'), called, { role: 'tool', tool_call_id: 'call_1', content: 'Sunny' }]
+			},
+			'reasoning_effort',
+			/thinking blocks/
+		],
+		[
 			'non-JSON tool arguments to Anthropic',
 			{
 				model: 'anthropic/claude-sonnet-4',

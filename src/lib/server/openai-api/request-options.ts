@@ -185,6 +185,14 @@ export function refuseWhatTheModelLacks(
 			throw refuse('top_p', `${model.displayName} does not take top_p (Anthropic's API removed it); leave it out.`);
 		}
 		if (options.seed !== undefined) throw refuse('seed', `Anthropic models do not take a seed; leave seed out.`);
+		// Anthropic continues a tool-using turn with thinking only with its signed thinking blocks back,
+		// which OpenAI's format has no place for.
+		if (thinking && facts.messages.at(-1)?.role === 'tool') {
+			throw refuse(
+				'reasoning_effort',
+				'Anthropic models cannot continue a tool call with extended thinking through this API (their thinking blocks must be sent back, which OpenAI’s format cannot carry); leave reasoning_effort out after a tool call.'
+			);
+		}
 		if (thinking && facts.maxOutputTokens !== undefined && facts.maxOutputTokens <= ANTHROPIC_MIN_THINKING_TOKENS) {
 			throw refuse(
 				'max_completion_tokens',
