@@ -198,8 +198,11 @@ describe(`the OpenAI-compatible API's tools, images and options [${testDatabaseU
 				sunny: true
 			});
 			const body = upstreamBody();
-			if (provider === 'anthropic') expect(body.output_config).toEqual({ format: { type: 'json_schema', schema } });
-			else if (provider === 'google') {
+			if (provider === 'anthropic') {
+				expect(body.output_config).toEqual({
+					format: { type: 'json_schema', schema: { ...schema, additionalProperties: false } }
+				});
+			} else if (provider === 'google') {
 				expect(body.generationConfig).toMatchObject({ responseMimeType: 'application/json', responseSchema: schema });
 			} else expect(body.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'weather', schema } });
 		});

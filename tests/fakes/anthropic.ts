@@ -123,6 +123,12 @@ function requestProblem(body: Record<string, unknown>, records: Record<string, u
 			return `tools.${index}.custom.input_schema.type: Input should be 'object'`;
 		}
 	}
+	// Structured outputs take closed objects only (the SDK's transformJSONSchema closes them).
+	const format = isRecord(body.output_config) ? body.output_config.format : undefined;
+	const schema = isRecord(format) ? format.schema : undefined;
+	if (isRecord(schema) && schema.type === 'object' && schema.additionalProperties !== false) {
+		return "output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false";
+	}
 	const thinking = body.thinking;
 	if (isRecord(thinking) && thinking.type === 'enabled') {
 		const budget = Number(thinking.budget_tokens);

@@ -267,6 +267,21 @@ describe('parseCompletionRequest', () => {
 			/above 1024/
 		],
 		[
+			'JSON mode without a schema to Anthropic',
+			{ model: 'anthropic/claude-sonnet-4', response_format: { type: 'json_object' } },
+			'response_format',
+			/no JSON mode without a schema/
+		],
+		[
+			'a schema without a type to Anthropic',
+			{
+				model: 'anthropic/claude-sonnet-4',
+				response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { properties: {} } } }
+			},
+			'response_format.json_schema.schema',
+			/need a type/
+		],
+		[
 			'reasoning after a tool call to Anthropic',
 			{
 				model: 'anthropic/claude-sonnet-4',

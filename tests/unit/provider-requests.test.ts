@@ -57,7 +57,7 @@ describe('the Anthropic request', () => {
 		]);
 	});
 
-	it('maps tool choices, one call at a time, and a json_object format', () => {
+	it('maps tool choices, one call at a time, and a json_schema format', () => {
 		const tools = [{ name: 'weather' }];
 		const req = (extra: Partial<ChatCall>) =>
 			anthropicRequest(call([{ role: 'user', content: 'hi' }], { tools, ...extra }));
@@ -71,8 +71,24 @@ describe('the Anthropic request', () => {
 		});
 		expect(req({ parallelToolCalls: false }).tool_choice).toEqual({ type: 'auto', disable_parallel_tool_use: true });
 		expect(req({ toolChoice: 'none' }).tool_choice).toEqual({ type: 'none' });
-		expect(req({ responseFormat: { type: 'json_object' } }).output_config).toEqual({
-			format: { type: 'json_schema', schema: { type: 'object' } }
+		// The SDK's translation: closed objects, constraints it cannot enforce moved into descriptions.
+		expect(
+			req({
+				responseFormat: {
+					type: 'json_schema',
+					name: 'x',
+					schema: { type: 'object', properties: { n: { type: 'string', minLength: 2 } } }
+				}
+			}).output_config
+		).toEqual({
+			format: {
+				type: 'json_schema',
+				schema: {
+					type: 'object',
+					properties: { n: { type: 'string', description: '{minLength: 2}' } },
+					additionalProperties: false
+				}
+			}
 		});
 	});
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AppError } from '$lib/server/errors';
 import type { CatalogModel } from '$lib/server/catalog';
 import {
+	anthropicOutputSchema,
 	geminiSchema,
 	imageUrlMediaType,
 	type ChatMessage,
@@ -185,6 +186,7 @@ export function refuseWhatTheModelLacks(
 			throw refuse('top_p', `${model.displayName} does not take top_p (Anthropic's API removed it); leave it out.`);
 		}
 		if (options.seed !== undefined) throw refuse('seed', `Anthropic models do not take a seed; leave seed out.`);
+		refuseWhatAnthropicFormatsLack(options.responseFormat);
 		// Anthropic continues a tool-using turn with thinking only with its signed thinking blocks back,
 		// which OpenAI's format has no place for.
 		if (thinking && facts.messages.at(-1)?.role === 'tool') {
@@ -203,6 +205,27 @@ export function refuseWhatTheModelLacks(
 	}
 	if (model.provider === 'anthropic' || model.provider === 'google') refuseToolCallsNotObjects(facts.messages);
 	if (model.provider === 'google') refuseWhatGeminiLacks(options, facts.messages);
+}
+
+/** Anthropic's structured outputs take closed schemas only: "any JSON object" cannot be said. */
+function refuseWhatAnthropicFormatsLack(format: ResponseFormat | undefined): void {
+	if (format?.type === 'json_object') {
+		throw refuse(
+			'response_format',
+			'Anthropic models have no JSON mode without a schema; send response_format {"type": "json_schema"} with the schema.',
+			'unsupported_value'
+		);
+	}
+	if (format?.type !== 'json_schema') return;
+	try {
+		anthropicOutputSchema(format.schema);
+	} catch {
+		throw refuse(
+			'response_format.json_schema.schema',
+			'Anthropic models need a type (or anyOf, oneOf, allOf, enum, const) on every schema in response_format.',
+			'unsupported_schema'
+		);
+	}
 }
 
 /** Anthropic and Gemini take a tool call's arguments as a JSON object, not as text. */

@@ -5,14 +5,15 @@ import type {
 	Tool,
 	ToolChoice
 } from '@anthropic-ai/sdk/resources/messages/messages';
+import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import { isRecord } from './call';
 import type { ChatCall, ChatMessage, ContentPart, ReasoningEffort } from './types';
 
 /**
  * Our OpenAI-shaped messages and options as an Anthropic Messages request: tool calls become
  * `tool_use` blocks, tool messages `tool_result` blocks in a user turn, images `image` blocks
- * (base64 or URL source), reasoning_effort an extended-thinking budget, response_format an
- * `output_config.format` JSON schema. Sampling parameters are not sent (API version 2026-10-21
+ * (base64 or URL source), reasoning_effort an extended-thinking budget, a json_schema response
+ * format an `output_config.format` JSON schema. Sampling parameters are not sent (API version 2026-10-21
  * removed them; the API refuses values other than their defaults before the call).
  */
 
@@ -110,6 +111,12 @@ function toolChoiceOf(call: ChatCall): ToolChoice | undefined {
 	return undefined;
 }
 
+/** A JSON Schema as Anthropic's structured outputs take it; throws an Error for one it cannot take. */
+export function anthropicOutputSchema(schema: Record<string, unknown>): Record<string, unknown> {
+	const strict: Record<string, unknown> = transformJSONSchema(schema);
+	return strict;
+}
+
 const EMPTY_SCHEMA: Tool.InputSchema = { type: 'object', properties: {} };
 
 export function anthropicRequest(call: ChatCall): MessageCreateParamsBase {
@@ -126,8 +133,9 @@ export function anthropicRequest(call: ChatCall): MessageCreateParamsBase {
 	const toolChoice = tools ? toolChoiceOf(call) : undefined;
 	const budget = call.reasoningEffort ? thinkingBudget(call.reasoningEffort, call.maxOutputTokens) : undefined;
 	const format = call.responseFormat;
-	const schema =
-		format?.type === 'json_schema' ? format.schema : format?.type === 'json_object' ? { type: 'object' } : undefined;
+	// The SDK's own translation to the subset structured outputs take (closed objects, unsupported
+	// constraints moved into descriptions); json_object has no honest schema and is refused earlier.
+	const schema = format?.type === 'json_schema' ? anthropicOutputSchema(format.schema) : undefined;
 	return {
 		model: call.model,
 		max_tokens: call.maxOutputTokens,

@@ -16,6 +16,7 @@ export type {
 } from './types';
 export { getAdapter, classifyProviderFailure } from './registry';
 export { geminiSchema, imageUrlMediaType } from './google-request';
+export { anthropicOutputSchema } from './anthropic-request';
 export {
 	ProviderError,
 	isRetryableFailure,
