@@ -286,17 +286,18 @@ describe(`the OpenAI-compatible API [${testDatabaseUrl ? 'postgres' : 'pglite'}]
 	describe('bad requests', () => {
 		it.each([
 			['an unknown model', { model: 'nope/model' }, 'model_not_found', 'model'],
-			['tools', { tools: [{ type: 'function', function: { name: 'lookup' } }] }, 'unsupported_parameter', 'tools'],
+			['legacy functions', { functions: [{ name: 'lookup' }] }, 'unsupported_parameter', 'functions'],
 			['n = 2', { n: 2 }, 'unsupported_value', 'n'],
 			[
-				'image content',
+				'an image to a model without vision',
 				{
+					model: 'openrouter/meta-llama/llama-3.3-70b-instruct',
 					messages: [
 						{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }] }
 					]
 				},
-				'unsupported_content',
-				'messages.0.content.0'
+				'model_not_vision',
+				'messages'
 			]
 		] as const)('answers %s with BadRequestError naming the field', async (_name, change, code, param) => {
 			const { sdk } = await apiUser();

@@ -4,6 +4,7 @@ import { fakeModelsOf } from './catalog';
 import type { ChatCall, ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
 import { bearerToken, headerValue, isRecord, randomId, sseEvent, withFields, type JsonReply } from './http';
 import { contentText } from './openai';
+import { inlineImageNote, scriptedToolCall, toolResultNote, urlImageNote } from './features';
 import type { Usage } from './tokens';
 
 /** From this API version on, sampling parameters are rejected (PROVIDERS.md). */
@@ -69,17 +70,96 @@ function parseAnthropicChat(body: unknown, req: IncomingMessage): ChatParse {
 	if (!Array.isArray(messages) || messages.length === 0) return bad('messages: Field required');
 	const records = messages.filter(isRecord);
 	if (records.length !== messages.length) return bad('messages: Input should be a valid list of messages');
+	const problem = requestProblem(body, records);
+	if (problem) return bad(problem);
 	const system = systemText(body.system);
 	const lastUser = [...records].reverse().find((m) => m.role === 'user');
+	const lastUserText = lastUser ? blocksText(lastUser.content) : '';
+	const blocks = Array.isArray(lastUser?.content) ? lastUser.content.filter(isRecord) : [];
+	const endsWithToolResult = records.at(-1) === lastUser && blocks.some((b) => b.type === 'tool_result');
+	const tools = Array.isArray(body.tools) ? body.tools.filter(isRecord).map((t) => String(t.name)) : [];
+	const choice = isRecord(body.tool_choice) ? body.tool_choice : {};
+	const toolCall = scriptedToolCall(
+		tools,
+		{ none: choice.type === 'none', forced: choice.type === 'tool' ? String(choice.name) : undefined },
+		endsWithToolResult,
+		lastUserText,
+		'toolu_01'
+	);
+	const format =
+		isRecord(body.output_config) && isRecord(body.output_config.format) ? body.output_config.format : undefined;
 	return {
 		call: {
 			model: body.model,
 			stream: body.stream === true,
-			promptTexts: [...(system === undefined ? [] : [system]), ...records.map((m) => contentText(m.content))],
-			lastUserText: lastUser ? contentText(lastUser.content) : '',
-			includeUsage: true
+			promptTexts: [...(system === undefined ? [] : [system]), ...records.map((m) => blocksText(m.content))],
+			lastUserText,
+			includeUsage: true,
+			...(toolCall ? { toolCall } : {}),
+			...(format ? { jsonSchema: format.schema ?? {} } : {})
 		}
 	};
+}
+
+/** Text of a message's content blocks; images and tool results as notes about them. */
+function blocksText(content: unknown): string {
+	if (!Array.isArray(content)) return contentText(content);
+	return content
+		.map((block) => {
+			if (!isRecord(block)) return '';
+			if (block.type === 'text') return String(block.text);
+			if (block.type === 'tool_result') return toolResultNote(contentText(block.content));
+			if (block.type !== 'image' || !isRecord(block.source)) return '';
+			const { source } = block;
+			return source.type === 'base64' ? inlineImageNote(source.media_type, source.data) : urlImageNote(source.url);
+		})
+		.join('');
+}
+
+/** What the real API refuses about tools, images and thinking, as its 400 messages say. */
+function requestProblem(body: Record<string, unknown>, records: Record<string, unknown>[]): string | undefined {
+	for (const [index, tool] of (Array.isArray(body.tools) ? body.tools : []).entries()) {
+		if (!isRecord(tool) || !isRecord(tool.input_schema) || tool.input_schema.type !== 'object') {
+			return `tools.${index}.custom.input_schema.type: Input should be 'object'`;
+		}
+	}
+	// Structured outputs take closed objects only (the SDK's transformJSONSchema closes them).
+	const format = isRecord(body.output_config) ? body.output_config.format : undefined;
+	const schema = isRecord(format) ? format.schema : undefined;
+	if (isRecord(schema) && schema.type === 'object' && schema.additionalProperties !== false) {
+		return "output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false";
+	}
+	const thinking = body.thinking;
+	if (isRecord(thinking) && thinking.type === 'enabled') {
+		const budget = Number(thinking.budget_tokens);
+		if (!(budget >= 1024)) return 'thinking.enabled.budget_tokens: Input should be greater than or equal to 1024';
+		if (!(budget < Number(body.max_tokens))) return '`max_tokens` must be greater than `thinking.budget_tokens`.';
+	}
+	for (const [index, message] of records.entries()) {
+		const blocks = Array.isArray(message.content) ? message.content.filter(isRecord) : [];
+		const previous = records[index - 1];
+		const used = new Set(
+			(Array.isArray(previous?.content) ? previous.content.filter(isRecord) : [])
+				.filter((b) => b.type === 'tool_use')
+				.map((b) => String(b.id))
+		);
+		for (const [blockIndex, block] of blocks.entries()) {
+			if (block.type === 'tool_result' && !used.has(String(block.tool_use_id))) {
+				return `messages.${index}.content.${blockIndex}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${String(block.tool_use_id)}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`;
+			}
+			if (block.type === 'image') {
+				const source = isRecord(block.source) ? block.source : {};
+				const valid =
+					source.type === 'base64'
+						? typeof source.data === 'string' &&
+							['image/png', 'image/jpeg', 'image/gif', 'image/webp'].includes(String(source.media_type))
+						: source.type === 'url' && typeof source.url === 'string';
+				if (!valid)
+					return `messages.${index}.content.${blockIndex}.image.source: Input does not match any of the expected sources`;
+			}
+		}
+	}
+	return undefined;
 }
 
 function anthropicUsage(usage: Usage, outputTokens: number): Record<string, unknown> {
@@ -106,9 +186,13 @@ function messageShell(call: ChatCall, content: unknown[]): Record<string, unknow
 }
 
 function anthropicCompletion(call: ChatCall, reply: string, usage: Usage | undefined): unknown {
+	const tool = call.toolCall;
+	const content = tool
+		? [{ type: 'tool_use', id: tool.id, name: tool.name, input: JSON.parse(tool.arguments) as unknown }]
+		: [{ type: 'text', text: reply }];
 	return {
-		...messageShell(call, [{ type: 'text', text: reply }]),
-		stop_reason: 'end_turn',
+		...messageShell(call, content),
+		stop_reason: tool ? 'tool_use' : 'end_turn',
 		...(usage ? { usage: anthropicUsage(usage, usage.completionTokens) } : {})
 	};
 }
@@ -120,6 +204,7 @@ function anthropicCompletion(call: ChatCall, reply: string, usage: Usage | undef
 function anthropicStreamPlan(call: ChatCall, chunks: string[], usage: Usage | undefined): StreamPlan {
 	const startUsage = usage ? anthropicUsage(usage, 1) : {};
 	const deltaUsage = usage ? { output_tokens: usage.completionTokens } : {};
+	const tool = call.toolCall;
 	return {
 		head: [
 			sseEvent('message_start', {
@@ -129,7 +214,7 @@ function anthropicStreamPlan(call: ChatCall, chunks: string[], usage: Usage | un
 			sseEvent('content_block_start', {
 				type: 'content_block_start',
 				index: 0,
-				content_block: { type: 'text', text: '' }
+				content_block: tool ? { type: 'tool_use', id: tool.id, name: tool.name, input: {} } : { type: 'text', text: '' }
 			}),
 			sseEvent('ping', { type: 'ping' })
 		],
@@ -137,14 +222,14 @@ function anthropicStreamPlan(call: ChatCall, chunks: string[], usage: Usage | un
 			sseEvent('content_block_delta', {
 				type: 'content_block_delta',
 				index: 0,
-				delta: { type: 'text_delta', text }
+				delta: tool ? { type: 'input_json_delta', partial_json: text } : { type: 'text_delta', text }
 			})
 		),
 		tail: [
 			sseEvent('content_block_stop', { type: 'content_block_stop', index: 0 }),
 			sseEvent('message_delta', {
 				type: 'message_delta',
-				delta: { stop_reason: 'end_turn', stop_sequence: null },
+				delta: { stop_reason: tool ? 'tool_use' : 'end_turn', stop_sequence: null },
 				usage: deltaUsage
 			}),
 			sseEvent('message_stop', { type: 'message_stop' })

@@ -48,7 +48,15 @@ export function parseKeyRegistration(body: unknown): KeyRegistration | Error {
 	const cachedReadTokens = optionalNumber(body, 'cachedReadTokens');
 	const cacheWriteTokens = optionalNumber(body, 'cacheWriteTokens');
 	const reasoningTokens = optionalNumber(body, 'reasoningTokens');
-	for (const value of [firstByteDelayMs, firstTokenDelayMs, chunkDelayMs, retryAfterSeconds, cachedReadTokens, cacheWriteTokens, reasoningTokens]) {
+	for (const value of [
+		firstByteDelayMs,
+		firstTokenDelayMs,
+		chunkDelayMs,
+		retryAfterSeconds,
+		cachedReadTokens,
+		cacheWriteTokens,
+		reasoningTokens
+	]) {
 		if (value instanceof Error) return value;
 	}
 	const spec: BehaviourSpec = { behaviour };

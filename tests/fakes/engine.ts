@@ -6,6 +6,7 @@ import { costUsd, findFakeModel, type FakeModel } from './catalog';
 import { Exchange, isRecord, parseJson, readBody, type HeaderMap, type JsonReply } from './http';
 import { defaultReply, splitIntoChunks, usageFor, type Usage } from './tokens';
 import type { FakeRequest, ProviderName } from './types';
+import { exampleOf, type ScriptedToolCall } from './features';
 
 /** A chat request reduced to what the fakes need. */
 export interface ChatCall {
@@ -16,6 +17,10 @@ export interface ChatCall {
 	lastUserText: string;
 	/** Whether a stream ends with usage (OpenAI: only with stream_options.include_usage). */
 	includeUsage: boolean;
+	/** The model calls this tool instead of answering in text (features.ts). */
+	toolCall?: ScriptedToolCall;
+	/** JSON output was asked for: the answer is an example of this schema ({} for any object). */
+	jsonSchema?: unknown;
 }
 
 export type ChatParse = { call: ChatCall } | { error: JsonReply };
@@ -247,7 +252,12 @@ async function serveChat(turn: Turn, match: RouteMatch & { kind: 'chat' }): Prom
 		return;
 	}
 
-	const reply = behaviour.reply ?? defaultReply(dialect.provider, call.model, call.lastUserText);
+	// A tool call's arguments are its output (and its usage); JSON mode answers an example.
+	const reply =
+		call.toolCall?.arguments ??
+		(call.jsonSchema === undefined ? undefined : JSON.stringify(exampleOf(call.jsonSchema))) ??
+		behaviour.reply ??
+		defaultReply(dialect.provider, call.model, call.lastUserText);
 	const usage = withTokenKinds(usageFor(call.promptTexts, reply), behaviour);
 	const reportedUsage = behaviour.behaviour === 'no_usage' ? undefined : (behaviour.reportUsage ?? usage);
 	const delivered = call.stream

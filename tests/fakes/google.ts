@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import { fakeModelsOf } from './catalog';
 import type { ChatCall, ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
+import { inlineImageNote, scriptedToolCall, toolResultNote, urlImageNote } from './features';
 import { headerValue, isRecord, randomId, sseData, withFields, type JsonReply } from './http';
 import type { Usage } from './tokens';
 
@@ -95,7 +96,71 @@ const CHAT_PATH = /^\/(v1beta|v1)\/models\/([^/:]+):(generateContent|streamGener
 
 function partsText(content: unknown): string {
 	if (!isRecord(content) || !Array.isArray(content.parts)) return '';
-	return content.parts.map((part) => (isRecord(part) && typeof part.text === 'string' ? part.text : '')).join('');
+	return content.parts.map(partText).join('');
+}
+
+/** A part's text; images and function responses as notes about them. */
+function partText(part: unknown): string {
+	if (!isRecord(part)) return '';
+	if (typeof part.text === 'string') return part.text;
+	if (isRecord(part.inlineData)) return inlineImageNote(part.inlineData.mimeType, part.inlineData.data);
+	if (isRecord(part.fileData)) return urlImageNote(part.fileData.fileUri);
+	if (isRecord(part.functionResponse)) {
+		const response = part.functionResponse.response;
+		const output =
+			isRecord(response) && typeof response.output === 'string' ? response.output : JSON.stringify(response);
+		return toolResultNote(output);
+	}
+	return '';
+}
+
+/** What the real API refuses about parts and function declarations. */
+function requestProblem(body: Record<string, unknown>, records: Record<string, unknown>[]): string | undefined {
+	for (const [index, content] of records.entries()) {
+		const parts = Array.isArray(content.parts) ? content.parts : [];
+		for (const [partIndex, part] of parts.entries()) {
+			if (!isRecord(part)) continue;
+			const blob = part.inlineData ?? part.fileData;
+			if (blob !== undefined && !(isRecord(blob) && typeof blob.mimeType === 'string' && blob.mimeType !== '')) {
+				return `* GenerateContentRequest.contents[${index}].parts[${partIndex}].data: mime_type is required\n`;
+			}
+			if (isRecord(part.functionResponse) && !isRecord(part.functionResponse.response)) {
+				return `Invalid JSON payload received. Unknown name "response" at 'contents[${index}].parts[${partIndex}].function_response'.`;
+			}
+		}
+	}
+	for (const tool of Array.isArray(body.tools) ? body.tools : []) {
+		const declarations = isRecord(tool) && Array.isArray(tool.functionDeclarations) ? tool.functionDeclarations : [];
+		for (const declaration of declarations) {
+			const parameters = isRecord(declaration) ? declaration.parameters : undefined;
+			if (isRecord(parameters) && 'additionalProperties' in parameters) {
+				return 'Invalid JSON payload received. Unknown name "additionalProperties" at \'tools[0].function_declarations[0].parameters\': Cannot find field.';
+			}
+		}
+	}
+	return undefined;
+}
+
+function toolCallOf(body: Record<string, unknown>, records: Record<string, unknown>[], lastUserText: string) {
+	const names = (Array.isArray(body.tools) ? body.tools : []).flatMap((tool) =>
+		isRecord(tool) && Array.isArray(tool.functionDeclarations)
+			? tool.functionDeclarations.filter(isRecord).map((d) => String(d.name))
+			: []
+	);
+	const config =
+		isRecord(body.toolConfig) && isRecord(body.toolConfig.functionCallingConfig)
+			? body.toolConfig.functionCallingConfig
+			: {};
+	const allowed = Array.isArray(config.allowedFunctionNames) ? config.allowedFunctionNames.map(String) : [];
+	const lastParts = Array.isArray(records.at(-1)?.parts) ? (records.at(-1)?.parts as unknown[]) : [];
+	const endsWithToolResult = lastParts.some((p) => isRecord(p) && isRecord(p.functionResponse));
+	return scriptedToolCall(
+		names,
+		{ none: config.mode === 'NONE', forced: allowed[0] },
+		endsWithToolResult,
+		lastUserText,
+		''
+	);
 }
 
 function parseGoogleChat(body: unknown, model: string, stream: boolean): ChatParse {
@@ -108,14 +173,22 @@ function parseGoogleChat(body: unknown, model: string, stream: boolean): ChatPar
 	const records = contents.filter(isRecord);
 	// A content without a role is a user turn.
 	const lastUser = [...records].reverse().find((c) => c.role === undefined || c.role === 'user');
+	const problem = requestProblem(body, records);
+	if (problem) return bad(problem);
 	const system = body.systemInstruction ?? body.system_instruction;
+	const lastUserText = lastUser ? partsText(lastUser) : '';
+	const toolCall = toolCallOf(body, records, lastUserText);
+	const config = isRecord(body.generationConfig) ? body.generationConfig : {};
+	const json = config.responseMimeType === 'application/json';
 	return {
 		call: {
 			model,
 			stream,
 			promptTexts: [...(system === undefined ? [] : [partsText(system)]), ...records.map(partsText)],
-			lastUserText: lastUser ? partsText(lastUser) : '',
-			includeUsage: true
+			lastUserText,
+			includeUsage: true,
+			...(toolCall ? { toolCall } : {}),
+			...(json ? { jsonSchema: config.responseSchema ?? {} } : {})
 		}
 	};
 }
@@ -140,10 +213,15 @@ function geminiResponse(
 	final: boolean,
 	usage: Usage | undefined
 ): Record<string, unknown> {
+	// Gemini sends a function call whole, in one part, without an id.
+	const tool = call.toolCall;
+	const parts = tool
+		? [{ functionCall: { name: tool.name, args: JSON.parse(tool.arguments) as unknown } }]
+		: [{ text }];
 	return {
 		candidates: [
 			{
-				content: { parts: [{ text }], role: 'model' },
+				content: { parts, role: 'model' },
 				...(final ? { finishReason: 'STOP' } : {}),
 				index: 0
 			}
@@ -160,7 +238,9 @@ function googleStreamPlan(call: ChatCall, chunks: string[], usage: Usage | undef
 	return {
 		head: [],
 		// Like the real API, the last text chunk carries finishReason and usageMetadata.
-		content: chunks.map((text, i) => sseData(geminiResponse(call, responseId, text, i === lastIndex, usage))),
+		content: call.toolCall
+			? [sseData(geminiResponse(call, responseId, '', true, usage))]
+			: chunks.map((text, i) => sseData(geminiResponse(call, responseId, text, i === lastIndex, usage))),
 		tail: []
 	};
 }

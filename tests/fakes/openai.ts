@@ -2,7 +2,8 @@
 // The request parsing and chunk helpers are shared with the OpenRouter fake.
 import type { IncomingMessage } from 'node:http';
 import { fakeModelsOf } from './catalog';
-import type { ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
+import type { ChatCall, ChatParse, Dialect, ProviderErrors, StreamPlan } from './engine';
+import { inlineImageNote, scriptedToolCall, toolResultNote, urlImageNote } from './features';
 import { bearerToken, isRecord, nowSeconds, randomId, sseData, withFields, type JsonReply } from './http';
 import type { Usage } from './tokens';
 
@@ -77,11 +78,63 @@ export const openAIErrors: ProviderErrors = {
 	routeNotFound: (method, path) => openAIError(404, `Invalid URL (${method} ${path})`, 'invalid_request_error', null)
 };
 
-/** The text of a chat message's content: a string, or the text parts of an array, joined. */
+/** The text of a chat message's content: a string, or its parts joined (images as a note about them). */
 export function contentText(content: unknown): string {
 	if (typeof content === 'string') return content;
 	if (!Array.isArray(content)) return '';
-	return content.map((part) => (isRecord(part) && typeof part.text === 'string' ? part.text : '')).join('');
+	return content.map(partText).join('');
+}
+
+function partText(part: unknown): string {
+	if (!isRecord(part)) return '';
+	if (typeof part.text === 'string') return part.text;
+	if (part.type !== 'image_url' || !isRecord(part.image_url)) return '';
+	const url = String(part.image_url.url);
+	const data = /^data:([^;]+);base64,(.*)$/.exec(url);
+	return data ? inlineImageNote(data[1], data[2]) : urlImageNote(url);
+}
+
+/** A message's problem the real API answers 400 to, if any. */
+function messageProblem(records: Record<string, unknown>[]): string | undefined {
+	const calledIds = new Set<string>();
+	for (const [index, message] of records.entries()) {
+		if (Array.isArray(message.tool_calls)) {
+			for (const call of message.tool_calls) if (isRecord(call)) calledIds.add(String(call.id));
+		}
+		if (message.role === 'tool' && !calledIds.has(String(message.tool_call_id))) {
+			return "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.";
+		}
+		if (Array.isArray(message.content)) {
+			for (const part of message.content) {
+				if (
+					isRecord(part) &&
+					part.type === 'image_url' &&
+					!(isRecord(part.image_url) && typeof part.image_url.url === 'string')
+				) {
+					return `Invalid type for 'messages[${index}].content[].image_url.url': expected a string.`;
+				}
+			}
+		}
+	}
+	return undefined;
+}
+
+/** The tool call the scripted model makes, if any. */
+function toolCallOf(body: Record<string, unknown>, records: Record<string, unknown>[], lastUserText: string) {
+	const names = Array.isArray(body.tools)
+		? body.tools.filter(isRecord).map((t) => (isRecord(t.function) ? String(t.function.name) : ''))
+		: [];
+	const choice = body.tool_choice;
+	const forced = isRecord(choice) && isRecord(choice.function) ? String(choice.function.name) : undefined;
+	const endsWithToolResult = records.at(-1)?.role === 'tool';
+	return scriptedToolCall(names, { none: choice === 'none', forced }, endsWithToolResult, lastUserText, 'call_');
+}
+
+function jsonSchemaOf(format: unknown): unknown {
+	if (!isRecord(format)) return undefined;
+	if (format.type === 'json_object') return {};
+	if (format.type === 'json_schema') return isRecord(format.json_schema) ? (format.json_schema.schema ?? {}) : {};
+	return undefined;
 }
 
 /** Parse an OpenAI-style chat body; `errors` gives the dialect's own error shapes. */
@@ -100,18 +153,43 @@ export function parseOpenAIStyleChat(body: unknown, errors: ProviderErrors, alwa
 			error: errors.badRequest("Invalid value for 'messages': each message needs a 'role'.")
 		};
 	}
+	const problem = messageProblem(records);
+	if (problem) return { error: errors.badRequest(problem) };
+	const last = records.at(-1);
 	const lastUser = [...records].reverse().find((m) => m.role === 'user');
+	const lastUserText =
+		last?.role === 'tool' ? toolResultNote(contentText(last.content)) : lastUser ? contentText(lastUser.content) : '';
 	const streamOptions = body.stream_options;
 	const includeUsage = isRecord(streamOptions) && streamOptions.include_usage === true;
+	const toolCall = toolCallOf(body, records, lastUserText);
+	const jsonSchema = jsonSchemaOf(body.response_format);
 	return {
 		call: {
 			model: body.model,
 			stream: body.stream === true,
 			promptTexts: records.map((m) => contentText(m.content)),
-			lastUserText: lastUser ? contentText(lastUser.content) : '',
-			includeUsage: alwaysUsage || includeUsage
+			lastUserText,
+			includeUsage: alwaysUsage || includeUsage,
+			...(toolCall ? { toolCall } : {}),
+			...(jsonSchema === undefined ? {} : { jsonSchema })
 		}
 	};
+}
+
+/** The assistant message's tool_calls, as OpenAI (and OpenRouter) answer them. */
+export function openAIToolCalls(call: ChatCall): Record<string, unknown>[] {
+	const tool = call.toolCall;
+	return tool ? [{ id: tool.id, type: 'function', function: { name: tool.name, arguments: tool.arguments } }] : [];
+}
+
+/** A tool call streamed as OpenAI does: id and name first, then the arguments in pieces. */
+export function openAIToolCallDeltas(call: ChatCall, chunks: string[]): Record<string, unknown>[] {
+	const tool = call.toolCall;
+	if (!tool) return [];
+	return [
+		{ tool_calls: [{ index: 0, id: tool.id, type: 'function', function: { name: tool.name, arguments: '' } }] },
+		...chunks.map((piece) => ({ tool_calls: [{ index: 0, function: { arguments: piece } }] }))
+	];
 }
 
 export function openAIUsage(usage: Usage): Record<string, unknown> {
@@ -129,12 +207,8 @@ export function openAIUsage(usage: Usage): Record<string, unknown> {
 	};
 }
 
-function openAIStreamPlan(
-	model: string,
-	includeUsage: boolean,
-	chunks: string[],
-	usage: Usage | undefined
-): StreamPlan {
+function openAIStreamPlan(call: ChatCall, chunks: string[], usage: Usage | undefined): StreamPlan {
+	const { model, includeUsage } = call;
 	// Every chunk of one stream shares id, created and model.
 	const base = {
 		id: randomId('chatcmpl-', 29),
@@ -155,23 +229,29 @@ function openAIStreamPlan(
 	const usageFrames = includeUsage && usage ? [sseData({ ...base, choices: [], usage: openAIUsage(usage) })] : [];
 	return {
 		head: [chunk({ role: 'assistant', content: '', refusal: null }, null)],
-		content: chunks.map((text) => chunk({ content: text }, null)),
-		tail: [chunk({}, 'stop'), ...usageFrames, 'data: [DONE]\n\n']
+		content: call.toolCall
+			? openAIToolCallDeltas(call, chunks).map((delta) => chunk(delta, null))
+			: chunks.map((text) => chunk({ content: text }, null)),
+		tail: [chunk({}, call.toolCall ? 'tool_calls' : 'stop'), ...usageFrames, 'data: [DONE]\n\n']
 	};
 }
 
-function openAICompletion(model: string, reply: string, usage: Usage | undefined): unknown {
+function openAICompletion(call: ChatCall, reply: string, usage: Usage | undefined): unknown {
+	const toolCalls = openAIToolCalls(call);
 	return {
 		id: randomId('chatcmpl-', 29),
 		object: 'chat.completion',
 		created: nowSeconds(),
-		model,
+		model: call.model,
 		choices: [
 			{
 				index: 0,
-				message: { role: 'assistant', content: reply, refusal: null, annotations: [] },
+				message:
+					toolCalls.length > 0
+						? { role: 'assistant', content: null, refusal: null, annotations: [], tool_calls: toolCalls }
+						: { role: 'assistant', content: reply, refusal: null, annotations: [] },
 				logprobs: null,
-				finish_reason: 'stop'
+				finish_reason: toolCalls.length > 0 ? 'tool_calls' : 'stop'
 			}
 		],
 		...(usage ? { usage: openAIUsage(usage) } : {}),
@@ -195,8 +275,8 @@ export const openAIDialect: Dialect = {
 		return undefined;
 	},
 	parseChat: (body) => parseOpenAIStyleChat(body, openAIErrors, false),
-	completion: (call, reply, usage) => openAICompletion(call.model, reply, usage),
-	streamPlan: (call, chunks, usage) => openAIStreamPlan(call.model, call.includeUsage, chunks, usage),
+	completion: openAICompletion,
+	streamPlan: openAIStreamPlan,
 	malformedFrame: 'data: {"choices": [\n\n',
 	malformedBody: '{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [',
 	midstreamError: (_call, code) =>

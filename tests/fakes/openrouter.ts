@@ -7,7 +7,7 @@ import { maskKey } from './behaviours';
 import { costUsd, fakeModelsOf, findFakeModel, usdPerTokenString, type FakeModel } from './catalog';
 import type { ChatCall, Dialect, ProviderErrors, StreamPlan } from './engine';
 import { bearerToken, nowSeconds, randomId, sseComment, sseData, withFields, type JsonReply } from './http';
-import { openAIUsage, parseOpenAIStyleChat } from './openai';
+import { openAIToolCallDeltas, openAIToolCalls, openAIUsage, parseOpenAIStyleChat } from './openai';
 import type { Usage } from './tokens';
 
 const MODELS_CREATED = 1_747_000_000;
@@ -81,13 +81,13 @@ function openRouterStreamPlan(call: ChatCall, chunks: string[], usage: Usage | u
 		object: 'chat.completion.chunk',
 		created: nowSeconds()
 	};
-	const chunk = (content: string, finishReason: string | null): string =>
+	const chunk = (delta: Record<string, unknown>, finishReason: string | null): string =>
 		sseData({
 			...base,
 			choices: [
 				{
 					index: 0,
-					delta: { role: 'assistant', content },
+					delta: { role: 'assistant', ...delta },
 					finish_reason: finishReason,
 					native_finish_reason: finishReason,
 					logprobs: null
@@ -97,8 +97,10 @@ function openRouterStreamPlan(call: ChatCall, chunks: string[], usage: Usage | u
 	const usageFrames = usage ? [sseData({ ...base, choices: [], usage: openRouterUsage(call.model, usage) })] : [];
 	return {
 		head: [sseComment('OPENROUTER PROCESSING')],
-		content: chunks.map((text) => chunk(text, null)),
-		tail: [chunk('', 'stop'), ...usageFrames, 'data: [DONE]\n\n']
+		content: call.toolCall
+			? openAIToolCallDeltas(call, chunks).map((delta) => chunk({ content: null, ...delta }, null))
+			: chunks.map((text) => chunk({ content: text }, null)),
+		tail: [chunk({ content: '' }, call.toolCall ? 'tool_calls' : 'stop'), ...usageFrames, 'data: [DONE]\n\n']
 	};
 }
 
@@ -112,10 +114,12 @@ function openRouterCompletion(call: ChatCall, reply: string, usage: Usage | unde
 		choices: [
 			{
 				logprobs: null,
-				finish_reason: 'stop',
-				native_finish_reason: 'stop',
+				finish_reason: call.toolCall ? 'tool_calls' : 'stop',
+				native_finish_reason: call.toolCall ? 'tool_calls' : 'stop',
 				index: 0,
-				message: { role: 'assistant', content: reply, refusal: null, reasoning: null }
+				message: call.toolCall
+					? { role: 'assistant', content: null, refusal: null, reasoning: null, tool_calls: openAIToolCalls(call) }
+					: { role: 'assistant', content: reply, refusal: null, reasoning: null }
 			}
 		],
 		...(usage ? { usage: openRouterUsage(call.model, usage) } : {})

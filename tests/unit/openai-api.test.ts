@@ -79,7 +79,7 @@ describe('parseCompletionRequest', () => {
 	it('takes max_completion_tokens over max_tokens, and include_usage only when streaming', () => {
 		expect(parseCompletionRequest(request({ max_tokens: 50 })).maxOutputTokens).toBe(50);
 		expect(parseCompletionRequest(request({ max_tokens: 50, max_completion_tokens: 20 })).maxOutputTokens).toBe(20);
-		expect(parseCompletionRequest(request({ temperature: 0.2 })).temperature).toBe(0.2);
+		expect(parseCompletionRequest(request({ temperature: 0.2 })).options.temperature).toBe(0.2);
 		expect(parseCompletionRequest(request({ stream: true, stream_options: { include_usage: true } }))).toMatchObject({
 			stream: true,
 			includeUsage: true
@@ -112,38 +112,230 @@ describe('parseCompletionRequest', () => {
 			})
 		);
 		expect(parsed.messages).toEqual([{ role: 'user', content: 'Hello' }]);
+		// Without tools, tool_choice and parallel_tool_calls mean nothing and are not sent on.
+		expect(parsed.options).toEqual({ topP: 0.9, stop: ['\n\n'], seed: 42, user: 'someone' });
+	});
+
+	const PNG_1PX = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+	const tool = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } };
+	const called = {
+		role: 'assistant',
+		content: null,
+		tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]
+	};
+
+	it('maps images, tool calls, tool results and options to the engine', () => {
+		const parsed = parseCompletionRequest(
+			request({
+				messages: [
+					user([
+						{ type: 'text', text: 'What is this?' },
+						{ type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1PX}`, detail: 'low' } },
+						{ type: 'image_url', image_url: { url: 'https://example.com/cat.jpg' } }
+					]),
+					called,
+					{ role: 'tool', tool_call_id: 'call_1', content: 'Sunny' }
+				],
+				tools: [tool],
+				tool_choice: { type: 'function', function: { name: 'get_weather' } },
+				parallel_tool_calls: false,
+				response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' } } },
+				top_p: 0.5,
+				stop: 'END',
+				seed: 7,
+				user: 'u-1',
+				reasoning_effort: 'low'
+			})
+		);
+		expect(parsed.messages).toEqual([
+			{
+				role: 'user',
+				content: [
+					{ type: 'text', text: 'What is this?' },
+					{ type: 'image', image: { kind: 'data', mediaType: 'image/png', base64: PNG_1PX, detail: 'low' } },
+					{ type: 'image', image: { kind: 'url', url: 'https://example.com/cat.jpg' } }
+				]
+			},
+			{
+				role: 'assistant',
+				content: '',
+				toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }]
+			},
+			{ role: 'tool', toolCallId: 'call_1', name: 'get_weather', content: 'Sunny' }
+		]);
+		expect(parsed.options).toEqual({
+			tools: [{ name: 'get_weather', parameters: { type: 'object' } }],
+			toolChoice: { name: 'get_weather' },
+			parallelToolCalls: false,
+			responseFormat: { type: 'json_schema', name: 'answer', schema: { type: 'object' } },
+			topP: 0.5,
+			stop: ['END'],
+			seed: 7,
+			user: 'u-1',
+			reasoningEffort: 'low'
+		});
 	});
 
 	it.each([
-		['tools', { tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools', /Tools and function calling/],
-		['functions', { functions: [{ name: 'f' }] }, 'functions', /function calling/],
-		['a forced tool choice', { tool_choice: 'auto' }, 'tool_choice', /Tools/],
+		['legacy functions', { functions: [{ name: 'f' }] }, 'functions', /legacy function-calling/],
 		['n = 2', { n: 2 }, 'n', /n must be 1/],
-		['JSON mode', { response_format: { type: 'json_object' } }, 'response_format', /Only response_format/],
 		['logprobs', { logprobs: true }, 'logprobs', /logprobs/],
 		['audio output', { modalities: ['text', 'audio'] }, 'modalities', /text output/],
+		['a custom tool', { tools: [{ type: 'custom', custom: { name: 'f' } }] }, 'tools.0.type', /function/],
 		[
-			'an image part',
-			{ messages: [user([{ type: 'image_url', image_url: { url: 'x' } }])] },
+			'a tool choice naming no tool',
+			{ tools: [tool], tool_choice: { type: 'function', function: { name: 'x' } } },
+			'tool_choice',
+			/not one of the tools/
+		],
+		[
+			'an unknown reasoning effort',
+			{ reasoning_effort: 'max' },
+			'reasoning_effort',
+			/none, minimal, low, medium or high/
+		],
+		[
+			'an http image',
+			{ messages: [user([{ type: 'image_url', image_url: { url: 'http://x.test/a.png' } }])] },
+			'messages.0.content.0.image_url.url',
+			/https URL/
+		],
+		[
+			'an SVG image',
+			{ messages: [user([{ type: 'image_url', image_url: { url: 'data:image/svg+xml;base64,PHN2Zz4=' } }])] },
+			'messages.0.content.0.image_url.url',
+			/PNG, JPEG, GIF or WebP/
+		],
+		[
+			'an image over 5 MB',
+			{
+				messages: [user([{ type: 'image_url', image_url: { url: `data:image/png;base64,${'A'.repeat(7_000_004)}` } }])]
+			},
+			'messages.0.content.0.image_url.url',
+			/at most 5 MB/
+		],
+		[
+			'an image in a system message',
+			{
+				messages: [
+					{ role: 'system', content: [{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }] },
+					user('hi')
+				]
+			},
 			'messages.0.content.0',
-			/Only text content is supported/
+			/user messages only/
 		],
 		[
-			'a tool message',
+			'an audio part',
+			{ messages: [user([{ type: 'input_audio', input_audio: { data: 'x', format: 'wav' } }])] },
+			'messages.0.content.0',
+			/not supported/
+		],
+		[
+			'a tool message answering no call',
 			{ messages: [user('hi'), { role: 'tool', content: 'r', tool_call_id: 'c' }] },
-			'messages.1.role',
-			/Tool and function messages/
+			'messages.1.tool_call_id',
+			/answers no tool call/
 		],
 		[
-			'assistant tool calls',
-			{ messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c' }] }, user('hi')] },
-			'messages.0.tool_calls',
-			/Tool calls/
+			'a function message',
+			{ messages: [user('hi'), { role: 'function', name: 'f', content: 'r' }] },
+			'messages.1.role',
+			/legacy/
+		],
+		[
+			'an image to a text-only model',
+			{
+				model: 'openrouter/meta-llama/llama-3.3-70b-instruct',
+				messages: [user([{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }])]
+			},
+			'messages',
+			/does not take images/
+		],
+		[
+			'temperature to an Anthropic model',
+			{ model: 'anthropic/claude-sonnet-4', temperature: 0.2 },
+			'temperature',
+			/does not take temperature/
+		],
+		['top_p to an Anthropic model', { model: 'anthropic/claude-sonnet-4', top_p: 0.2 }, 'top_p', /does not take top_p/],
+		['a seed to an Anthropic model', { model: 'anthropic/claude-sonnet-4', seed: 1 }, 'seed', /seed/],
+		[
+			'a small budget with reasoning to Anthropic',
+			{ model: 'anthropic/claude-sonnet-4', reasoning_effort: 'low', max_completion_tokens: 500 },
+			'max_completion_tokens',
+			/above 1024/
+		],
+		[
+			'JSON mode without a schema to Anthropic',
+			{ model: 'anthropic/claude-sonnet-4', response_format: { type: 'json_object' } },
+			'response_format',
+			/no JSON mode without a schema/
+		],
+		[
+			'a schema without a type to Anthropic',
+			{
+				model: 'anthropic/claude-sonnet-4',
+				response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { properties: {} } } }
+			},
+			'response_format.json_schema.schema',
+			/need a type/
+		],
+		[
+			'reasoning after a tool call to Anthropic',
+			{
+				model: 'anthropic/claude-sonnet-4',
+				reasoning_effort: 'low',
+				messages: [user('hi'), called, { role: 'tool', tool_call_id: 'call_1', content: 'Sunny' }]
+			},
+			'reasoning_effort',
+			/thinking blocks/
+		],
+		[
+			'non-JSON tool arguments to Anthropic',
+			{
+				model: 'anthropic/claude-sonnet-4',
+				messages: [
+					user('hi'),
+					{ ...called, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: 'oops' } }] }
+				]
+			},
+			'messages.1.tool_calls.0.function.arguments',
+			/JSON object/
+		],
+		[
+			'parallel_tool_calls false to Gemini',
+			{ model: 'google/gemini-2.5-flash', tools: [tool], parallel_tool_calls: false },
+			'parallel_tool_calls',
+			/one tool at a time/
+		],
+		[
+			'a $ref schema to Gemini',
+			{
+				model: 'google/gemini-2.5-flash',
+				response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { $ref: '#/x' } } }
+			},
+			'response_format.json_schema.schema',
+			/\$ref/
+		],
+		[
+			'an image URL without a type to Gemini',
+			{
+				model: 'google/gemini-2.5-flash',
+				messages: [user([{ type: 'image_url', image_url: { url: 'https://x.test/image' } }])]
+			},
+			'messages.0.content.0.image_url.url',
+			/\.png/
 		]
 	])('refuses %s with a 400 naming the field', (_name, extra, param, message) => {
 		const refused = refusal(() => parseCompletionRequest(request(extra)));
 		expect(refused).toMatchObject({ status: 400, param });
 		expect(refused.message).toMatch(message);
+	});
+
+	it('takes the defaults of sampling parameters Anthropic lacks, which change nothing', () => {
+		const parsed = parseCompletionRequest(request({ model: 'anthropic/claude-sonnet-4', temperature: 1, top_p: 1 }));
+		expect(parsed.options).toMatchObject({ temperature: 1, topP: 1 });
 	});
 
 	it.each([
@@ -352,7 +544,7 @@ describe('request bodies', () => {
 
 	it('refuses a chunked body once more than the limit has arrived', async () => {
 		expect(jsonOfSize(MAX_BODY_BYTES)).toHaveLength(MAX_BODY_BYTES);
-		await expect(readJsonBody(post(streamOf(jsonOfSize(2 * 1024 * 1024))))).rejects.toMatchObject({ status: 413 });
+		await expect(readJsonBody(post(streamOf(jsonOfSize(2 * MAX_BODY_BYTES))))).rejects.toMatchObject({ status: 413 });
 		await expect(readJsonBody(post(streamOf(jsonOfSize(MAX_BODY_BYTES + 1))))).rejects.toMatchObject({ status: 413 });
 		expect(await readJsonBody(post(streamOf(jsonOfSize(MAX_BODY_BYTES))))).toMatchObject({ pad: expect.any(String) });
 	});
@@ -439,6 +631,50 @@ describe('the SSE writer', () => {
 		const error = JSON.parse(data.at(-2)!) as unknown;
 		expect(schemaErrors('ErrorResponse', error)).toEqual([]);
 		expect(error).toMatchObject({ error: { code: 'upstream_server_error', type: 'upstream_error' } });
+	});
+
+	const twoToolCalls: SessionEvent[] = [
+		{ type: 'delta', text: 'Checking.' },
+		{ type: 'tool_call', index: 0, id: 'call_a', name: 'get_weather', arguments: '' },
+		{ type: 'tool_call', index: 0, arguments: '{"city":' },
+		{ type: 'tool_call', index: 1, id: 'call_b', name: 'get_time', arguments: '{}' },
+		{ type: 'tool_call', index: 0, arguments: '"Paris"}' },
+		{ type: 'done', finishReason: 'tool_calls', usage }
+	];
+
+	it('streams tool calls as OpenAI does: id, type and name first, then argument pieces', async () => {
+		const data = await sseData(
+			completionStream(scriptedSession(twoToolCalls), meta, { ...options, includeUsage: false })
+		);
+		const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as ReturnType<typeof chunkBody>);
+		for (const chunk of chunks) expect(schemaErrors('CreateChatCompletionStreamResponse', chunk)).toEqual([]);
+		expect(chunks.slice(2, 6).map((c) => c.choices[0]?.delta)).toEqual([
+			{ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } }] },
+			{ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] },
+			{ tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{}' } }] },
+			{ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] }
+		]);
+		expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('tool_calls');
+	});
+
+	it('answers tool calls whole when not streaming, each with its pieces joined', async () => {
+		const response = await completionResponse(scriptedSession(twoToolCalls), meta, {
+			...options,
+			includeUsage: false,
+			headers: {}
+		});
+		const body = (await response.json()) as ReturnType<typeof completionBody>;
+		expect(schemaErrors('CreateChatCompletionResponse', body)).toEqual([]);
+		expect(body.choices[0]).toMatchObject({
+			finish_reason: 'tool_calls',
+			message: {
+				content: 'Checking.',
+				tool_calls: [
+					{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+					{ id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{}' } }
+				]
+			}
+		});
 	});
 
 	it('stops the provider when the client goes away', async () => {

@@ -36,7 +36,7 @@ export const MESSAGES: ChatMessage[] = [
 	{ role: 'user', content: PROMPT }
 ];
 /** The prompt texts as the fakes count them (the system prompt is one message). */
-export const PROMPT_TEXTS = MESSAGES.map((m) => m.content);
+export const PROMPT_TEXTS = MESSAGES.map((m) => (typeof m.content === 'string' ? m.content : ''));
 
 /** Starts the fakes for the calling test file and resets them before each test. */
 export function useFakeProviders(): { readonly fake: FakeProviders } {

@@ -1,4 +1,4 @@
-export { MODELS, type CatalogModel } from './models';
+export { MODELS, type CatalogModel, type ModelInput } from './models';
 export { costMicros, worstCaseCostMicros } from './catalog';
 export { costOfUsage, ratesFor, type TokenUsage } from './cost';
 export {

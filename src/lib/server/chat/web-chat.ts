@@ -178,6 +178,8 @@ function sseStream(
 				return;
 			}
 			const event = next.value;
+			// The web chat offers no tools, so no model calls one.
+			if (event.type === 'tool_call') return;
 			if (event.type === 'delta') {
 				text += event.text;
 				send(controller, { type: 'delta', text: event.text });
@@ -193,7 +195,9 @@ function sseStream(
 						});
 			send(controller, { type: 'usage', ...event.usage });
 			if (event.type === 'error') send(controller, errorEvent(event.error, text.length > 0));
-			send(controller, { type: 'done', finishReason: event.type === 'done' ? event.finishReason : 'error', messageId });
+			const finishReason =
+				event.type === 'error' ? 'error' : event.finishReason === 'tool_calls' ? 'other' : event.finishReason;
+			send(controller, { type: 'done', finishReason, messageId });
 			controller.close();
 		},
 		async cancel() {

@@ -10,7 +10,7 @@ import { AppError } from '$lib/server/errors';
 function tooLarge(limitBytes: number): AppError {
 	return new AppError(
 		'payload_too_large',
-		`The request body is larger than ${Math.floor(limitBytes / 1024)} KiB, the most this API accepts. Send a shorter conversation.`,
+		`The request body is larger than ${limitBytes >= 1024 * 1024 ? `${Math.floor(limitBytes / 1024 / 1024)} MiB` : `${Math.floor(limitBytes / 1024)} KiB`}, the most this API accepts. Send a shorter conversation or smaller images.`,
 		{ reason: 'request_too_large' }
 	);
 }

@@ -16,11 +16,22 @@ import { completionResponse, completionStream } from './stream';
  */
 
 /**
- * Request bodies of the OpenAI-compatible API are capped below adapter-node's own
- * `BODY_SIZE_LIMIT` (1 MB by default), so that our OpenAI-shaped 413 answers first: adapter-node
- * would answer with an error body no OpenAI client understands.
+ * Request bodies of the OpenAI-compatible API: room for inline (base64) images of up to 5 MB. A
+ * body is also bounded by adapter-node's `BODY_SIZE_LIMIT` (1 MB by default), whose 413 we answer
+ * in OpenAI's shape; operators who take large images raise it.
  */
-export const MAX_BODY_BYTES = 512 * 1024;
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/**
+ * Up to this size a body is read before its token is checked (one statement then checks the token
+ * with everything else); a larger or undeclared one is read only for a valid token, so nobody
+ * without a token makes us buffer megabytes.
+ */
+export const UNAUTHENTICATED_BODY_BYTES = 512 * 1024;
+
+const declaredLength = (headers: Headers) => {
+	const header = headers.get('content-length');
+	return header === null ? Number.NaN : Number(header);
+};
 
 export interface OpenAiApiContext {
 	deps: ChatDeps;
@@ -63,6 +74,9 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 		};
 		// A request that is wrong in itself is still answered 401 first when its token is.
 		const unlessUnauthorized = (error: unknown) => refuseAfterPrincipal(ctx.deps.db, principal, error);
+		if (!(declaredLength(request.headers) <= UNAUTHENTICATED_BODY_BYTES)) {
+			await authenticateBearer(ctx.deps.db, request.headers.get('authorization'), touchFailed(ctx));
+		}
 		const body = await readJsonBody(request, MAX_BODY_BYTES).catch(unlessUnauthorized);
 		bodyRead = true;
 		let input: ReturnType<typeof parseCompletionRequest>;
@@ -77,7 +91,7 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 			modelId: input.model,
 			messages: input.messages,
 			maxOutputTokens: input.maxOutputTokens,
-			temperature: input.temperature,
+			options: input.options,
 			stream: input.stream,
 			api: 'openai',
 			requestId: ctx.requestId,

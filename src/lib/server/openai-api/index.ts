@@ -1,4 +1,10 @@
-export { handleChatCompletions, handleListModels, MAX_BODY_BYTES, type OpenAiApiContext } from './handler';
+export {
+	handleChatCompletions,
+	handleListModels,
+	MAX_BODY_BYTES,
+	UNAUTHENTICATED_BODY_BYTES,
+	type OpenAiApiContext
+} from './handler';
 export { parseCompletionRequest, requireKnownModel, completionRequestSchema, type CompletionRequest } from './request';
 export {
 	completionMeta,

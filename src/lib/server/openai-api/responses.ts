@@ -2,7 +2,7 @@ import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/
 import type { CompletionUsage } from 'openai/resources/completions';
 import type { Model } from 'openai/resources/models';
 import { microsToUsd } from '$lib/money';
-import type { FinishReason } from '$lib/server/providers';
+import type { FinishReason, ToolCall } from '$lib/server/providers';
 import type { FinalUsage, ModelOption } from '$lib/server/routing';
 
 /**
@@ -35,9 +35,9 @@ export function completionMeta(requestId: string, model: string, now = new Date(
 	return { id: `chatcmpl-${requestId}`, created: Math.floor(now.getTime() / 1000), model };
 }
 
-/** stop→stop, length→length, content_filter→content_filter; anything else ended normally: stop. */
-export function openAiFinishReason(reason: FinishReason): 'stop' | 'length' | 'content_filter' {
-	return reason === 'length' || reason === 'content_filter' ? reason : 'stop';
+/** stop, length, content_filter and tool_calls as they are; anything else ended normally: stop. */
+export function openAiFinishReason(reason: FinishReason): 'stop' | 'length' | 'content_filter' | 'tool_calls' {
+	return reason === 'length' || reason === 'content_filter' || reason === 'tool_calls' ? reason : 'stop';
 }
 
 export function usageBody(usage: FinalUsage): UsageWithCost {
@@ -53,8 +53,14 @@ export function completionBody(
 	meta: CompletionMeta,
 	text: string,
 	finishReason: FinishReason,
-	usage: FinalUsage
+	usage: FinalUsage,
+	toolCalls: readonly ToolCall[] = []
 ): CompletionBody {
+	const calls = toolCalls.map((c) => ({
+		id: c.id,
+		type: 'function' as const,
+		function: { name: c.name, arguments: c.arguments }
+	}));
 	return {
 		id: meta.id,
 		object: 'chat.completion',
@@ -63,7 +69,10 @@ export function completionBody(
 		choices: [
 			{
 				index: 0,
-				message: { role: 'assistant', content: text, refusal: null },
+				message:
+					calls.length > 0
+						? { role: 'assistant', content: text === '' ? null : text, refusal: null, tool_calls: calls }
+						: { role: 'assistant', content: text, refusal: null },
 				logprobs: null,
 				finish_reason: openAiFinishReason(finishReason)
 			}
@@ -75,6 +84,8 @@ export function completionBody(
 export type ChunkPart =
 	| { kind: 'role' }
 	| { kind: 'content'; text: string }
+	/** A piece of a tool call: id, type and name on its first piece only, as OpenAI streams them. */
+	| { kind: 'tool_call'; index: number; id?: string; name?: string; arguments: string }
 	| { kind: 'finish'; finishReason: FinishReason }
 	| { kind: 'usage'; usage: FinalUsage };
 
@@ -90,7 +101,9 @@ export function chunkBody(meta: CompletionMeta, part: ChunkPart, includeUsage: b
 			? { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }
 			: part.kind === 'content'
 				? { index: 0, delta: { content: part.text }, logprobs: null, finish_reason: null }
-				: { index: 0, delta: {}, logprobs: null, finish_reason: openAiFinishReason(part.finishReason) };
+				: part.kind === 'tool_call'
+					? { index: 0, delta: { tool_calls: [toolCallDelta(part)] }, logprobs: null, finish_reason: null }
+					: { index: 0, delta: {}, logprobs: null, finish_reason: openAiFinishReason(part.finishReason) };
 	return includeUsage ? { ...base, choices: [choice], usage: null } : { ...base, choices: [choice] };
 }
 
@@ -104,6 +117,14 @@ export interface LatchkeyModelInfo {
 	input_modalities: readonly string[];
 	/** USD per million tokens as decimal strings; null: price unknown (served on your own key only). */
 	pricing: { input: string; output: string; cached_input: string | null } | null;
+}
+function toolCallDelta(part: ChunkPart & { kind: 'tool_call' }): ChatCompletionChunk.Choice.Delta.ToolCall {
+	const first = part.id !== undefined;
+	return {
+		index: part.index,
+		...(first ? { id: part.id, type: 'function' as const } : {}),
+		function: { ...(part.name === undefined ? {} : { name: part.name }), arguments: part.arguments }
+	};
 }
 
 export type ListedApiModel = Model & { latchkey: LatchkeyModelInfo };

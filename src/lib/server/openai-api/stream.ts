@@ -1,5 +1,6 @@
 import { AppError, httpErrorOf, httpErrorResponse } from '$lib/server/errors';
 import type { Logger } from '$lib/server/log';
+import type { ToolCall } from '$lib/server/providers';
 import type { ChatSession, SessionEvent } from '$lib/server/routing';
 import { chunkBody, completionBody, type CompletionMeta } from './responses';
 
@@ -61,6 +62,10 @@ export function completionStream(
 				controller.enqueue(sse(chunkBody(meta, { kind: 'content', text: event.text }, includeUsage)));
 				return;
 			}
+			if (event.type === 'tool_call') {
+				controller.enqueue(sse(chunkBody(meta, { ...event, kind: 'tool_call' }, includeUsage)));
+				return;
+			}
 			// The last events go out as one chunk: one write to the client instead of three.
 			const last: unknown[] =
 				event.type === 'done'
@@ -87,14 +92,22 @@ export async function completionResponse(
 	options: StreamOptions & { headers: Record<string, string> }
 ): Promise<Response> {
 	let text = '';
+	const toolCalls: ToolCall[] = [];
 	for (;;) {
 		const next = await nextEvent(session, options);
 		if (next.done) break;
 		const event = next.value;
 		if (event.type === 'delta') {
 			text += event.text;
+		} else if (event.type === 'tool_call') {
+			// Pieces of one call share its index; the first names it.
+			const call = (toolCalls[event.index] ??= { id: '', name: '', arguments: '' });
+			call.id = event.id ?? call.id;
+			call.name = event.name ?? call.name;
+			call.arguments += event.arguments;
 		} else if (event.type === 'done') {
-			return new Response(JSON.stringify(completionBody(meta, text, event.finishReason, event.usage)), {
+			const calls = toolCalls.filter((c): c is ToolCall => c !== undefined);
+			return new Response(JSON.stringify(completionBody(meta, text, event.finishReason, event.usage, calls)), {
 				headers: { 'content-type': 'application/json', ...options.headers }
 			});
 		} else {

@@ -8,6 +8,7 @@ import {
 	type Classified,
 	type ProviderFailure
 } from './errors';
+import { anthropicRequest } from './anthropic-request';
 import { checkKeyWith } from './key-check';
 import { modelListUrl } from './model-lists';
 import { normalizeKeyShape } from './key-format';
@@ -15,7 +16,7 @@ import { loadedSdks, loadSdks } from './sdk';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent, TokenReport } from './types';
 
 // Anthropic Messages through `@anthropic-ai/sdk` 1.x (`baseURL` without /v1). API version
-// 2026-10-21 rejects temperature/top_p/top_k, so `call.temperature` is not sent.
+// 2026-10-21 rejects temperature/top_p/top_k, so they are not sent (anthropic-request.ts translates).
 
 /** Its documented error types (`error.type`), the only codes it has. */
 const ANTHROPIC_ERROR_TYPES: ReadonlySet<string> = new Set([
@@ -101,36 +102,35 @@ async function clientFor(call: ChatCall, baseUrl: string): Promise<Anthropic> {
 	});
 }
 
-function requestBody(call: ChatCall) {
-	const system = call.messages
-		.filter((m) => m.role === 'system')
-		.map((m) => m.content)
-		.join('\n\n');
-	return {
-		model: call.model,
-		max_tokens: call.maxOutputTokens,
-		...(system === '' ? {} : { system }),
-		messages: call.messages
-			.filter((m): m is typeof m & { role: 'user' | 'assistant' } => m.role !== 'system')
-			.map((m) => ({ role: m.role, content: m.content }))
-	};
-}
-
 async function* streamChat(call: ChatCall, baseUrl: string, control: CallControl): AsyncGenerator<ProviderEvent> {
 	const stream = await (
 		await clientFor(call, baseUrl)
-	).messages.create({ ...requestBody(call), stream: true }, { signal: control.signal });
+	).messages.create({ ...anthropicRequest(call), stream: true }, { signal: control.signal });
 	let input: InputTokens | undefined;
 	let completionTokens: number | undefined;
 	let finish: FinishReason | undefined;
+	// Content block index → the tool call's index among this answer's tool calls.
+	const toolIndexOfBlock = new Map<number, number>();
 	for await (const event of stream) {
 		control.touch();
 		switch (event.type) {
 			case 'message_start':
 				input = inputTokensOf(event.message.usage);
 				break;
+			case 'content_block_start':
+				if (event.content_block.type === 'tool_use') {
+					const index = toolIndexOfBlock.size;
+					toolIndexOfBlock.set(event.index, index);
+					const { id, name } = event.content_block;
+					yield { type: 'tool_call', index, id, name, arguments: '' };
+				}
+				break;
 			case 'content_block_delta':
 				if (event.delta.type === 'text_delta') yield { type: 'delta', text: event.delta.text };
+				if (event.delta.type === 'input_json_delta') {
+					const index = toolIndexOfBlock.get(event.index);
+					if (index !== undefined) yield { type: 'tool_call', index, arguments: event.delta.partial_json };
+				}
 				break;
 			case 'message_delta':
 				// output_tokens is cumulative: the last message_delta holds the total.
@@ -147,11 +147,16 @@ async function* streamChat(call: ChatCall, baseUrl: string, control: CallControl
 async function* completeChat(call: ChatCall, baseUrl: string, control: CallControl): AsyncGenerator<ProviderEvent> {
 	const message = await (
 		await clientFor(call, baseUrl)
-	).messages.create({ ...requestBody(call), stream: false }, { signal: control.signal });
+	).messages.create({ ...anthropicRequest(call), stream: false }, { signal: control.signal });
 	const raw: unknown = message;
 	if (!isRecord(raw) || !Array.isArray(raw.content)) throw new SyntaxError('message without content');
 	const text = message.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
 	if (text) yield { type: 'delta', text };
+	let index = 0;
+	for (const block of message.content) {
+		if (block.type !== 'tool_use') continue;
+		yield { type: 'tool_call', index: index++, id: block.id, name: block.name, arguments: JSON.stringify(block.input) };
+	}
 	const usage: unknown = raw.usage;
 	const input = inputTokensOf(usage);
 	const completionTokens = tokenCount(isRecord(usage) ? usage.output_tokens : undefined);
@@ -185,6 +190,8 @@ function finishReasonOf(reason: string): FinishReason {
 			return 'length';
 		case 'refusal':
 			return 'content_filter';
+		case 'tool_use':
+			return 'tool_calls';
 		default:
 			return 'other';
 	}

@@ -103,6 +103,7 @@ export async function* guardedCall(
 				}
 				guard.noteText();
 			}
+			if (event.type === 'tool_call') guard.noteText();
 			if (event.type === 'usage') {
 				if (usageSent) continue;
 				usageSent = true;

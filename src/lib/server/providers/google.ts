@@ -4,13 +4,13 @@ import {
 	GoogleGenerativeAIError,
 	GoogleGenerativeAIFetchError,
 	GoogleGenerativeAIRequestInputError,
-	type Content,
 	type GenerateContentResponse
 } from '@google/generative-ai';
 import { guardedCall, isRecord, tokenCount, type CallControl } from './call';
 import { failureForStatus, type Classified } from './errors';
 import { checkKeyWith } from './key-check';
 import { modelListUrl } from './model-lists';
+import { geminiRequest, newToolCallId } from './google-request';
 import { normalizeKeyShape } from './key-format';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
 
@@ -145,63 +145,55 @@ function retryDelay(details: unknown[]): number | undefined {
 }
 
 function modelFor(call: ChatCall, baseUrl: string) {
-	const system = call.messages
-		.filter((m) => m.role === 'system')
-		.map((m) => m.content)
-		.join('\n\n');
-	return new GoogleGenerativeAI(call.apiKey).getGenerativeModel(
-		{
-			model: call.model,
-			...(system === '' ? {} : { systemInstruction: { role: 'system', parts: [{ text: system }] } }),
-			generationConfig: {
-				maxOutputTokens: call.maxOutputTokens,
-				...(call.temperature === undefined ? {} : { temperature: call.temperature })
-			}
-		},
-		{ baseUrl }
-	);
+	return new GoogleGenerativeAI(call.apiKey).getGenerativeModel({ model: call.model }, { baseUrl });
 }
 
-function contentsOf(call: ChatCall): Content[] {
-	return call.messages
-		.filter((m) => m.role !== 'system')
-		.map((m) => ({ role: m.role === 'assistant' ? 'model' : 'user', parts: [{ text: m.content }] }));
+/** A function call's parts as tool-call events, numbered on from `next`. */
+function* functionCallEvents(response: GenerateContentResponse, next: { index: number }): Generator<ProviderEvent> {
+	const parts: unknown = response.candidates?.[0]?.content?.parts;
+	if (!Array.isArray(parts)) return;
+	for (const part of parts as unknown[]) {
+		if (!isRecord(part) || !isRecord(part.functionCall) || typeof part.functionCall.name !== 'string') continue;
+		const { name, args } = part.functionCall;
+		const id = typeof part.functionCall.id === 'string' ? part.functionCall.id : newToolCallId();
+		yield { type: 'tool_call', index: next.index++, id, name, arguments: JSON.stringify(isRecord(args) ? args : {}) };
+	}
 }
 
 async function* streamChat(call: ChatCall, baseUrl: string, control: CallControl): AsyncGenerator<ProviderEvent> {
-	const result = await modelFor(call, baseUrl).generateContentStream(
-		{ contents: contentsOf(call) },
-		{ signal: control.signal }
-	);
+	const result = await modelFor(call, baseUrl).generateContentStream(geminiRequest(call), { signal: control.signal });
 	// The SDK tees the stream into an aggregate promise we don't use; it rejects whenever the
 	// stream fails, and must not become an unhandled rejection.
 	result.response.catch(() => undefined);
 	let usage: ProviderEvent | undefined;
 	let finish: FinishReason | undefined;
+	const calls = { index: 0 };
 	for await (const chunk of result.stream) {
 		control.touch();
 		const text = textOf(chunk);
 		if (text) yield { type: 'delta', text };
+		yield* functionCallEvents(chunk, calls);
 		// Usage arrives on the last chunk (real Gemini repeats a running total on each).
 		usage = usageEvent(chunk) ?? usage;
 		finish = finishOf(chunk) ?? finish;
 	}
 	if (usage) yield usage;
-	yield { type: 'finish', reason: finish ?? 'other' };
+	// Gemini ends a turn that called functions with STOP; OpenAI clients look for tool_calls.
+	yield { type: 'finish', reason: calls.index > 0 && finish === 'stop' ? 'tool_calls' : (finish ?? 'other') };
 }
 
 async function* completeChat(call: ChatCall, baseUrl: string, control: CallControl): AsyncGenerator<ProviderEvent> {
-	const { response } = await modelFor(call, baseUrl).generateContent(
-		{ contents: contentsOf(call) },
-		{ signal: control.signal }
-	);
+	const { response } = await modelFor(call, baseUrl).generateContent(geminiRequest(call), { signal: control.signal });
 	const raw: unknown = response;
 	if (!isRecord(raw)) throw new SyntaxError('generateContent answered without a JSON object');
 	const text = textOf(response);
 	if (text) yield { type: 'delta', text };
+	const calls = { index: 0 };
+	yield* functionCallEvents(response, calls);
 	const usage = usageEvent(response);
 	if (usage) yield usage;
-	yield { type: 'finish', reason: finishOf(response) ?? 'other' };
+	const finish = finishOf(response) ?? 'other';
+	yield { type: 'finish', reason: calls.index > 0 && finish === 'stop' ? 'tool_calls' : finish };
 }
 
 /** Text parts of the first candidate; thought summaries (`thought: true`) are not the answer. */

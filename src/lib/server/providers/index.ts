@@ -1,13 +1,23 @@
 export type {
 	ChatCall,
 	ChatMessage,
+	ContentPart,
 	FinishReason,
+	GenerationOptions,
+	ImageSource,
 	ProviderAdapter,
 	ProviderEvent,
 	ProviderId,
+	ReasoningEffort,
+	ResponseFormat,
+	ToolCall,
+	ToolChoice,
+	ToolDefinition,
 	TokenReport
 } from './types';
 export { getAdapter, classifyProviderFailure } from './registry';
+export { geminiSchema, imageUrlMediaType } from './google-request';
+export { anthropicOutputSchema } from './anthropic-request';
 export {
 	ProviderError,
 	isRetryableFailure,

@@ -16,6 +16,7 @@ import {
 import { guardedCall, isRecord, tokenCount, usdToMicrosRoundedUp, type CallControl } from './call';
 import { checkKeyWith } from './key-check';
 import { modelListUrl } from './model-lists';
+import { openAIMessages, openAIOptionFields, toolCallEvents } from './openai-request';
 import { normalizeKeyShape } from './key-format';
 import { loadedSdks, loadSdks } from './sdk';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
@@ -156,9 +157,9 @@ async function clientFor(call: ChatCall, baseUrl: string): Promise<OpenAI> {
 function requestBody(call: ChatCall, options: OpenAICompatibleOptions) {
 	return {
 		model: call.model,
-		messages: call.messages.map((m) => ({ role: m.role, content: m.content })),
+		messages: openAIMessages(call.messages),
 		[options.maxTokensField]: call.maxOutputTokens,
-		...(call.temperature === undefined ? {} : { temperature: call.temperature }),
+		...openAIOptionFields(call),
 		...options.extraBody
 	};
 }
@@ -183,6 +184,7 @@ async function* streamChat(
 		const choice = chunk.choices[0];
 		const text = choice?.delta.content ?? choice?.delta.refusal;
 		if (text) yield { type: 'delta', text };
+		yield* toolCallEvents(choice?.delta.tool_calls, true);
 		if (choice?.finish_reason) finish = finishReasonOf(choice.finish_reason);
 		usage = usageEvent(chunk.usage, options) ?? usage;
 	}
@@ -209,6 +211,7 @@ async function* completeChat(
 	const choice = completion.choices[0];
 	const text = choice?.message.content ?? choice?.message.refusal;
 	if (text) yield { type: 'delta', text };
+	yield* toolCallEvents(choice?.message.tool_calls, false);
 	const usage = usageEvent(completion.usage, options);
 	if (usage) yield usage;
 	yield { type: 'finish', reason: choice ? finishReasonOf(choice.finish_reason) : 'other' };
@@ -245,6 +248,9 @@ function finishReasonOf(reason: string | null): FinishReason {
 			return 'length';
 		case 'content_filter':
 			return 'content_filter';
+		case 'tool_calls':
+		case 'function_call':
+			return 'tool_calls';
 		default:
 			return 'other';
 	}

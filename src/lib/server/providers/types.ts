@@ -6,20 +6,73 @@ import type { KeyCheck, KeyCheckOptions } from './key-check';
 
 export type { ProviderId };
 
-export interface ChatMessage {
-	role: 'system' | 'user' | 'assistant';
-	content: string;
+/** An image in a user message: inline bytes (base64) or an https URL the provider fetches. */
+export type ImageSource = ({ kind: 'data'; mediaType: string; base64: string } | { kind: 'url'; url: string }) & {
+	/** OpenAI's `detail`, kept for the providers that have it. */
+	detail?: 'low' | 'high';
+};
+
+export type ContentPart = { type: 'text'; text: string } | { type: 'image'; image: ImageSource };
+
+/** A call the model asked for; `arguments` is the JSON text the model wrote (OpenAI's convention). */
+export interface ToolCall {
+	id: string;
+	name: string;
+	arguments: string;
 }
 
-export interface ChatCall {
+/**
+ * One message of a conversation. Plain text stays a string (the web chat's and most API messages):
+ * parts appear only when a message carries images.
+ */
+export type ChatMessage =
+	| { role: 'system'; content: string }
+	| { role: 'user'; content: string | ContentPart[] }
+	/** `content` may be '' when the turn only called tools. */
+	| { role: 'assistant'; content: string; toolCalls?: ToolCall[] }
+	/** The answer to `toolCallId`; `name` is the called function's (Gemini needs it). */
+	| { role: 'tool'; toolCallId: string; name: string; content: string };
+
+/** A function the model may call: its JSON-Schema parameters as the client sent them. */
+export interface ToolDefinition {
+	name: string;
+	description?: string;
+	parameters?: Record<string, unknown>;
+	strict?: boolean;
+}
+
+export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
+
+export type ResponseFormat =
+	| { type: 'text' }
+	| { type: 'json_object' }
+	| { type: 'json_schema'; name: string; schema: Record<string, unknown>; strict?: boolean; description?: string };
+
+export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high';
+
+/** What the caller asked beyond the messages, in OpenAI's terms; each adapter sends what its API has. */
+export interface GenerationOptions {
+	temperature?: number;
+	topP?: number;
+	stop?: string[];
+	seed?: number;
+	/** An end-user id for the provider's abuse monitoring; it never changes the answer. */
+	user?: string;
+	tools?: ToolDefinition[];
+	toolChoice?: ToolChoice;
+	parallelToolCalls?: boolean;
+	responseFormat?: ResponseFormat;
+	reasoningEffort?: ReasoningEffort;
+}
+
+export interface ChatCall extends GenerationOptions {
 	/** Plaintext, for this call only; never logged, never in an error. */
 	apiKey: string;
 	/** The provider's own model id ('gpt-4o-mini', 'claude-sonnet-4-20250514', 'openai/gpt-4o-mini' on OpenRouter). */
 	model: string;
 	messages: ChatMessage[];
+	/** Output budget, reasoning included (as OpenAI's max_completion_tokens). */
 	maxOutputTokens: number;
-	/** Dropped for Anthropic (API version 2026-10-21 rejects sampling parameters). */
-	temperature?: number;
 	/** false: the provider's non-stream call, yielding the same events. */
 	stream: boolean;
 	/** The caller's signal: aborting it closes the upstream request and throws `aborted`. */
@@ -28,11 +81,21 @@ export interface ChatCall {
 	timeoutMs: number;
 }
 
-export type FinishReason = 'stop' | 'length' | 'content_filter' | 'other';
+export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls' | 'other';
 
-/** In order: `delta`s, at most one `usage` (only if reported, so the caller can estimate), one `finish` last. */
+/**
+ * In order: `delta`s and `tool_call`s, at most one `usage` (only if reported, so the caller can
+ * estimate), one `finish` last.
+ */
 export type ProviderEvent =
-	{ type: 'delta'; text: string } | ({ type: 'usage' } & TokenReport) | { type: 'finish'; reason: FinishReason };
+	| { type: 'delta'; text: string }
+	/**
+	 * A piece of tool call number `index` of this answer (0-based, in order): the first piece
+	 * carries `id` and `name`, later ones only more `arguments` text to append.
+	 */
+	| { type: 'tool_call'; index: number; id?: string; name?: string; arguments: string }
+	| ({ type: 'usage' } & TokenReport)
+	| { type: 'finish'; reason: FinishReason };
 
 /**
  * Tokens as the provider reported them. `promptTokens` is every input token (cached reads and

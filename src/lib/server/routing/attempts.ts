@@ -107,7 +107,7 @@ export async function openRoute(
 					userId: owner.userId,
 					messages: request.messages,
 					maxOutputTokens: estimate.maxOutputTokens,
-					temperature: request.temperature,
+					options: request.options,
 					stream: request.stream,
 					signal: upstream.signal
 				});

@@ -21,6 +21,7 @@ export async function* relayEvents(
 	context: { model: CatalogModel; promptTokens: number; started: number }
 ): AsyncGenerator<SessionEvent, void, undefined> {
 	const { attempt, opened } = route;
+	/** What the model wrote so far: answer text and tool calls. */
 	let text = '';
 	let reported: ReportedUsage | undefined;
 	let finishReason: FinishReason = 'other';
@@ -37,6 +38,11 @@ export async function* relayEvents(
 				firstTokenAt ??= Date.now();
 				text += event.text;
 				yield { type: 'delta', text: event.text };
+			} else if (event.type === 'tool_call') {
+				// A tool call is output like text: it counts for the estimate and as the first token.
+				firstTokenAt ??= Date.now();
+				text += (event.name ?? '') + event.arguments;
+				yield event;
 			} else if (event.type === 'usage') {
 				reported = event;
 			} else {

@@ -4,7 +4,7 @@ import type { Database, KeySource } from '$lib/server/db';
 import type { AppError } from '$lib/server/errors';
 import type { Logger } from '$lib/server/log';
 import type { CatalogModel } from '$lib/server/catalog';
-import type { ChatMessage, FinishReason, ProviderError, ProviderId } from '$lib/server/providers';
+import type { ChatMessage, FinishReason, GenerationOptions, ProviderError, ProviderId } from '$lib/server/providers';
 import type { Keyring } from '$lib/server/vault';
 import type { UsageRecord, UsageWriter } from '$lib/server/usage';
 import type { ActiveChats } from './active';
@@ -17,7 +17,8 @@ export interface ChatRequest {
 	modelId: string;
 	messages: ChatMessage[];
 	maxOutputTokens?: number;
-	temperature?: number;
+	/** Sampling, tools, output format, reasoning: passed to the adapter that serves the request. */
+	options?: GenerationOptions;
 	stream: boolean;
 	api: 'web' | 'openai';
 	requestId: string;
@@ -69,6 +70,8 @@ export interface FinalUsage {
 
 export type SessionEvent =
 	| { type: 'delta'; text: string }
+	/** A piece of a tool call, as the adapter yields it (see ProviderEvent). */
+	| { type: 'tool_call'; index: number; id?: string; name?: string; arguments: string }
 	| { type: 'done'; finishReason: FinishReason; usage: FinalUsage }
 	| { type: 'error'; error: AppError; usage: FinalUsage };
 
@@ -78,7 +81,7 @@ export interface ChatSession {
 	keySource: KeySource;
 	servedBy: ProviderId;
 	fallback: { reason: FallbackReason; message: string } | null;
-	/** delta… then exactly one `done` or `error`. Stop iterating (return()) to abort. */
+	/** delta and tool_call… then exactly one `done` or `error`. Stop iterating (return()) to abort. */
 	events: AsyncGenerator<SessionEvent, void, undefined>;
 	/** Stops the upstream call now (client went away); the events then end and settle. */
 	abort(): void;

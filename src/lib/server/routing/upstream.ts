@@ -2,6 +2,7 @@ import {
 	getAdapter,
 	ProviderError,
 	type ChatMessage,
+	type GenerationOptions,
 	type ProviderEvent,
 	type ProviderId
 } from '$lib/server/providers';
@@ -18,7 +19,7 @@ export interface UpstreamCall {
 	userId: string;
 	messages: ChatMessage[];
 	maxOutputTokens: number;
-	temperature?: number;
+	options?: GenerationOptions;
 	stream: boolean;
 	signal: AbortSignal;
 }
@@ -39,11 +40,11 @@ export async function openStream(
 		const iterator = adapter
 			.chat(
 				{
+					...call.options,
 					apiKey,
 					model: attempt.upstreamModel,
 					messages: call.messages,
 					maxOutputTokens: call.maxOutputTokens,
-					temperature: call.temperature,
 					stream: call.stream,
 					signal: call.signal,
 					timeoutMs: deps.config.providerTimeoutMs
