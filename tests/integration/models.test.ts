@@ -83,14 +83,14 @@ describeEachDatabase('the model list (what the selector shows)', (database) => {
 			servedBy: 'openai',
 			userHasKey: true,
 			requiresKey: false,
-			price: { inputMicrosPerMTok: 150_000, outputMicrosPerMTok: 600_000, cachedInputMicrosPerMTok: null }
+			price: { inputMicrosPerMTok: 150_000, outputMicrosPerMTok: 600_000, cachedInputMicrosPerMTok: 75_000 }
 		});
 		expect(byId.get('anthropic/claude-sonnet-4')).toMatchObject({
 			keySource: 'app',
 			servedBy: 'openrouter',
 			userHasKey: false,
 			requiresKey: false,
-			price: { inputMicrosPerMTok: 3_000_000, outputMicrosPerMTok: 15_000_000, cachedInputMicrosPerMTok: null }
+			price: { inputMicrosPerMTok: 3_000_000, outputMicrosPerMTok: 15_000_000, cachedInputMicrosPerMTok: 300_000 }
 		});
 		expect(byId.get('google/gemini-2.5-flash')).toMatchObject({
 			keySource: 'unavailable',
@@ -98,7 +98,7 @@ describeEachDatabase('the model list (what the selector shows)', (database) => {
 			userHasKey: false,
 			requiresKey: true,
 			allowFallback: false,
-			price: { inputMicrosPerMTok: 300_000, outputMicrosPerMTok: 2_500_000, cachedInputMicrosPerMTok: null },
+			price: { inputMicrosPerMTok: 300_000, outputMicrosPerMTok: 2_500_000, cachedInputMicrosPerMTok: 30_000 },
 			warning: 'Needs your Google Gemini key (fallback is off).'
 		});
 		for (const model of MODELS) {
