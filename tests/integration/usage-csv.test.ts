@@ -172,12 +172,45 @@ describeEachDatabase('usage CSV export', (database) => {
 				key_source: 'user',
 				prompt_tokens: '100',
 				completion_tokens: '50',
+				cached_read_tokens: '0',
+				cache_write_tokens: '0',
+				reasoning_tokens: '0',
 				cost_usd: '0.000123',
 				success: 'true',
 				error_code: '',
-				estimated: 'false'
+				estimated: 'false',
+				cost_known: 'true'
 			},
 			expect.objectContaining({ timestamp: '2026-01-15T13:00:00.000Z', cost_usd: '2.500000', provider: 'anthropic' })
+		]);
+	});
+
+	it('writes the kinds of tokens, and leaves the cost empty (not $0) when the price was unknown', async () => {
+		const kinds = record(alice.id, {
+			requestId: 'req-kinds',
+			promptTokens: 1000,
+			cachedReadTokens: 800,
+			cacheWriteTokens: 100,
+			completionTokens: 300,
+			reasoningTokens: 200,
+			costMicros: 0,
+			costKnown: false,
+			createdAt: new Date(Date.UTC(2026, 2, 10, 12))
+		});
+		await insertUsageRecord(db, kinds);
+		const { rows } = await exportCsv({ from: '2026-03-10', to: '2026-03-10' });
+		await db.deleteFrom('usage_records').where('request_id', '=', 'req-kinds').execute();
+		expect(rows).toEqual([
+			expect.objectContaining({
+				request_id: 'req-kinds',
+				prompt_tokens: '1000',
+				cached_read_tokens: '800',
+				cache_write_tokens: '100',
+				completion_tokens: '300',
+				reasoning_tokens: '200',
+				cost_usd: '',
+				cost_known: 'false'
+			})
 		]);
 	});
 
