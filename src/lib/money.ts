@@ -46,6 +46,12 @@ export function pricePer1k(microsPerMTok: number): string {
 	return value === 0 ? '$0.00' : `$${decimalString(value, 9, 2)}`;
 }
 
+/** A catalog price (micro-dollars per million tokens) as dollars per million tokens, exact: 150_000 → "$0.15". */
+export function pricePerMillion(microsPerMTok: number): string {
+	const value = Math.round(microsPerMTok);
+	return value === 0 ? '$0.00' : `$${decimalString(value, 6, 2)}`;
+}
+
 /** Dollars as a JSON number or a chart value; text goes through the formatters above. */
 export const microsToUsd = (micros: number): number => micros / MICROS_PER_USD;
 

@@ -100,11 +100,52 @@ describe('ModelSelector', () => {
 		expect(combobox.textContent).toContain('🔑 Your key');
 	});
 
-	it('shows prices per 1k input and output tokens', () => {
-		render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini' });
-		expect(optionNamed('GPT-4o mini').textContent).toContain('$0.00015 in · $0.0006 out per 1k tokens');
-		expect(optionNamed('Claude Sonnet 4').textContent).toContain('$0.003 in · $0.015 out per 1k tokens');
-		expect(optionNamed('Gemini 2.5 Flash').textContent).toContain('$0.0003 in · $0.0025 out per 1k tokens');
+	it('shows prices per million tokens, the cached rate where it differs, the context and image input', () => {
+		const withCache = MODELS.map((m) =>
+			m.id === 'openai/gpt-4o-mini'
+				? {
+						...m,
+						input: ['text', 'image'],
+						price: { inputMicrosPerMTok: 150_000, outputMicrosPerMTok: 600_000, cachedInputMicrosPerMTok: 75_000 }
+					}
+				: m
+		);
+		render(ModelSelector, { models: withCache, value: 'openai/gpt-4o-mini' });
+		expect(optionNamed('GPT-4o mini').textContent).toContain('$0.15 in (cached $0.075) · $0.60 out per 1M tokens');
+		expect(optionNamed('GPT-4o mini').textContent).toContain('128k context · reads images');
+		expect(optionNamed('Claude Sonnet 4').textContent).toContain('$3.00 in · $15.00 out per 1M tokens');
+		expect(optionNamed('Gemini 2.5 Flash').textContent).toContain('$0.30 in · $2.50 out per 1M tokens');
+	});
+
+	it('says a price is unknown rather than showing $0, and that only the own key serves it', () => {
+		const unpriced = MODELS.map((m) => (m.id === 'openai/gpt-4o' ? { ...m, price: null } : m));
+		render(ModelSelector, { models: unpriced, value: 'openai/gpt-4o-mini' });
+		expect(options().find((o) => o.querySelector('.name')?.textContent === 'GPT-4o')?.textContent).toContain(
+			'Price unknown: your own key only'
+		);
+	});
+
+	it('filters the list as you type in its search field, by name, id or provider', async () => {
+		const onchange = vi.fn();
+		render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini', onchange });
+		const combobox = screen.getByRole('combobox', { name: 'Model' });
+		await fireEvent.click(combobox);
+		const search = screen.getByRole('searchbox', { name: 'Search models' });
+		await fireEvent.input(search, { target: { value: 'anthropic sonnet' } });
+		expect(options().map((o) => o.querySelector('.name')?.textContent)).toEqual(['Claude Sonnet 4']);
+		await fireEvent.keyDown(search, { key: 'Enter' });
+		expect(onchange).toHaveBeenLastCalledWith('anthropic/claude-sonnet-4');
+		await fireEvent.click(combobox);
+		await fireEvent.input(screen.getByRole('searchbox', { name: 'Search models' }), {
+			target: { value: 'no such model' }
+		});
+		expect(screen.queryAllByRole('option', { hidden: true })).toHaveLength(0);
+		expect(
+			screen
+				.getAllByRole('status')
+				.map((s) => s.textContent)
+				.join(' ')
+		).toContain('No model matches');
 	});
 
 	it('shows the warning of a choice that bills the app, and none for the own key', async () => {
@@ -194,10 +235,13 @@ describe('ModelSelector', () => {
 		expect(combobox.getAttribute('aria-expanded')).toBe('false');
 		expect(onchange).toHaveBeenCalledTimes(1);
 
-		// Typing the start of a name jumps to it.
-		await fireEvent.keyDown(combobox, { key: 'g' });
+		// Typing filters the list (name, id or provider); Backspace widens it again.
+		for (const key of ['g', 'e', 'm']) await fireEvent.keyDown(combobox, { key });
 		expect(combobox.getAttribute('aria-expanded')).toBe('true');
-		expect(active()?.textContent).toContain('Gemini');
+		expect(options().map((o) => o.querySelector('.name')?.textContent)).toEqual(['Gemini 2.5 Pro', 'Gemini 2.5 Flash']);
+		expect(active()?.textContent).toContain('Gemini 2.5 Pro');
+		for (let i = 0; i < 3; i++) await fireEvent.keyDown(combobox, { key: 'Backspace' });
+		expect(options()).toHaveLength(MODELS.length);
 		await fireEvent.keyDown(combobox, { key: 'Home' });
 		await fireEvent.keyDown(combobox, { key: 'Enter' });
 		expect(onchange).toHaveBeenLastCalledWith('openai/gpt-4o-mini');

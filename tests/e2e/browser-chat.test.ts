@@ -100,7 +100,7 @@ describe.skipIf(Boolean(browserSkipReason))('chat and usage in the browser', () 
 			expect(await badgeOf('Gemini 2.5 Flash')).toBe('App');
 			expect(await badgeOf('Gemini 2.5 Pro')).toBe('App');
 			expect(await page.locator('[role="option"][data-model="openai/gpt-4o-mini"]').textContent()).toContain(
-				'$0.00015 in · $0.0006 out per 1k tokens'
+				'$0.15 in (cached $0.075) · $0.60 out per 1M tokens'
 			);
 			await browser.screenshot('chat-01-model-selector');
 

@@ -1,8 +1,8 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
 import { PROVIDER_IDS } from '$lib/providers';
 import { recordAudit } from '$lib/server/audit';
-import type { Database } from '$lib/server/db';
+import type { Database, PriceOverridesTable } from '$lib/server/db';
 import { AppError } from '$lib/server/errors';
 import { parseInput } from '$lib/server/validation';
 import { learnPriceOverrides } from './live';
@@ -29,19 +29,20 @@ export interface PriceOverrideView extends ModelRates {
 	updatedAt: Date;
 }
 
+type OverrideRow = Selectable<PriceOverridesTable>;
+
+function ratesOf(row: OverrideRow): ModelRates {
+	return {
+		input: Number(row.input_micros_per_mtok),
+		output: Number(row.output_micros_per_mtok),
+		...(row.cache_read_micros_per_mtok === null ? {} : { cacheRead: Number(row.cache_read_micros_per_mtok) }),
+		...(row.cache_write_micros_per_mtok === null ? {} : { cacheWrite: Number(row.cache_write_micros_per_mtok) })
+	};
+}
+
 export async function loadPriceOverrides(db: Kysely<Database>): Promise<PriceOverrides> {
 	const rows = await db.selectFrom('price_overrides').selectAll().execute();
-	return new Map(
-		rows.map((row) => [
-			`${row.provider}/${row.provider_model}`,
-			{
-				input: Number(row.input_micros_per_mtok),
-				output: Number(row.output_micros_per_mtok),
-				...(row.cache_read_micros_per_mtok === null ? {} : { cacheRead: Number(row.cache_read_micros_per_mtok) }),
-				...(row.cache_write_micros_per_mtok === null ? {} : { cacheWrite: Number(row.cache_write_micros_per_mtok) })
-			}
-		])
-	);
+	return new Map(rows.map((row) => [`${row.provider}/${row.provider_model}`, ratesOf(row)]));
 }
 
 export async function listPriceOverrides(db: Kysely<Database>): Promise<PriceOverrideView[]> {
@@ -54,10 +55,7 @@ export async function listPriceOverrides(db: Kysely<Database>): Promise<PriceOve
 	return rows.map((row) => ({
 		provider: row.provider,
 		providerModel: row.provider_model,
-		input: Number(row.input_micros_per_mtok),
-		output: Number(row.output_micros_per_mtok),
-		...(row.cache_read_micros_per_mtok === null ? {} : { cacheRead: Number(row.cache_read_micros_per_mtok) }),
-		...(row.cache_write_micros_per_mtok === null ? {} : { cacheWrite: Number(row.cache_write_micros_per_mtok) }),
+		...ratesOf(row),
 		updatedAt: row.updated_at
 	}));
 }

@@ -8,5 +8,6 @@ export {
 } from './connect';
 export { migrate, readMigrations, MigrationError, type Migration, type MigrationResult } from './migrate';
 export type * from './schema';
+export type * from './schema-catalog';
 export { isUniqueViolation, isDatabaseUnavailable } from './errors';
 export { lastUseIsStale } from './last-use';
