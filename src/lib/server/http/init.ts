@@ -31,7 +31,8 @@ export async function initServer(): Promise<void> {
 			onError: (error) => services.log.error({ err: error }, 'limits maintenance failed')
 		});
 		// adapter-node owns SIGTERM/SIGINT in production; under `vite dev` the dev server does.
-		if (!dev) handleShutdown(services, () => Promise.allSettled([keyJobs.stop(), catalogJobs.stop(), stopLimitsMaintenance()]));
+		if (!dev)
+			handleShutdown(services, () => Promise.allSettled([keyJobs.stop(), catalogJobs.stop(), stopLimitsMaintenance()]));
 	} catch (error) {
 		if (error instanceof ConfigError) {
 			console.error(error.message);

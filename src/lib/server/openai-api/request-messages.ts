@@ -107,7 +107,8 @@ function partsOf(parts: z.output<typeof contentPart>[], at: string, allowImages:
 		if (part.type === 'text' || part.type === 'refusal') {
 			const text = part.type === 'text' ? part.text : part.refusal;
 			if (typeof text !== 'string') throw invalid(`${partAt}.${part.type}`, `${partAt}.${part.type} must be a string.`);
-			if (text.includes('\u0000')) throw invalid(partAt, 'Message content cannot contain NUL characters (U+0000).');
+			if (text.includes('\u0000'))
+				throw invalid(`${partAt}.${part.type}`, 'Message content cannot contain NUL characters (U+0000).');
 			return { type: 'text', text };
 		}
 		if (part.type === 'image_url' && allowImages) {
