@@ -1,5 +1,6 @@
 import { Marked, type Tokens } from 'marked';
 import DOMPurify from 'dompurify';
+import hljs from 'highlight.js/lib/common';
 
 /**
  * Model answers as Markdown, rendered for the browser only. Two layers, because an answer is
@@ -25,9 +26,23 @@ const markdown = new Marked({
 		// `<b>`, `<script>`, `<img onerror>` written by the model are text, as they are in a code block.
 		html: ({ text }: Tokens.HTML | Tokens.Tag) => escapeHtml(text),
 		// Remote images would be tracking pixels (and CSP blocks them anyway): show a link instead.
-		image: ({ href, text }: Tokens.Image) => `<a href="${escapeHtml(href)}">${escapeHtml(text || href)}</a>`
+		image: ({ href, text }: Tokens.Image) => `<a href="${escapeHtml(href)}">${escapeHtml(text || href)}</a>`,
+		code: ({ text, lang }: Tokens.Code) => `<pre><code class="hljs">${highlightCode(text, lang)}</code></pre>\n`
 	}
 });
+
+/**
+ * Code in a fenced block, highlighted by highlight.js when the fence names a language it knows
+ * (its output escapes the code; the sanitizer still runs over it). Unnamed code is not guessed:
+ * guessing runs every grammar over every repaint of a streaming answer.
+ */
+export function highlightCode(code: string, lang: string | undefined): string {
+	const language = lang?.trim().split(/\s+/)[0]?.toLowerCase();
+	if (language && hljs.getLanguage(language)) {
+		return hljs.highlight(code, { language, ignoreIllegals: true }).value;
+	}
+	return escapeHtml(code);
+}
 
 let purifier: ReturnType<typeof DOMPurify> | undefined;
 

@@ -7,6 +7,9 @@ import { messageFromStored, type ChatMessageView } from '$lib/components/chat/ty
 function answer(overrides: Partial<ChatMessageView> = {}): ChatMessageView {
 	return {
 		key: 'm1',
+		id: 'm1',
+		parentKey: null,
+		images: [],
 		role: 'assistant',
 		content: '',
 		model: 'openai/gpt-4o-mini',
@@ -194,6 +197,8 @@ describe('Message', () => {
 			errorCode: 'client_aborted',
 			errorMessage: 'Stopped.',
 			fallbackReason: null,
+			parentId: null,
+			images: [],
 			createdAt: new Date()
 		});
 		const { container } = await show(message);

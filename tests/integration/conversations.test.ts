@@ -1,6 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
 import { signUp } from '$lib/server/auth';
-import { appendMessage, loadHistory, startConversation, titleFrom } from '$lib/server/conversations';
+import { appendMessage, loadThread, startConversation, titleFrom } from '$lib/server/conversations';
 import { createCaller } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
 import { describeEachDatabase } from '../helpers/db';
@@ -50,7 +50,7 @@ describeEachDatabase('conversations', (database) => {
 		]);
 		expect(loaded.messages[1]).toMatchObject({ keySource: 'user', costMicros: 12 });
 		// A failed, empty answer is not sent back to the model as context.
-		expect(await loadHistory(services.db, aliceId, conversation.id)).toEqual([
+		expect((await loadThread(services.db, aliceId, conversation.id, undefined)).messages).toEqual([
 			{ role: 'user', content: 'How do I sort a list?' },
 			{ role: 'assistant', content: 'Use sorted().' }
 		]);

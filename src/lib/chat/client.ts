@@ -10,8 +10,16 @@ import { parseChatStream, type ChatStreamEvent, type ErrorEvent } from './events
 export interface ChatTurnRequest {
 	/** Absent: the server starts a new conversation (announced by the first `conversation` event). */
 	conversationId?: string;
+	/** The message this turn follows (null: a new first message, as when editing the first question). */
+	parentId?: string | null;
+	/** Answer `parentId` (a question) again instead of sending a new message. */
+	regenerate?: true;
 	model: string;
-	content: string;
+	content?: string;
+	/** Attached images as base64 `data:` URLs. */
+	images?: { dataUrl: string }[];
+	/** Only when starting a conversation. */
+	systemPrompt?: string;
 }
 
 /** What went wrong, in the words the server chose, plus what the page needs to style it. */
@@ -30,7 +38,14 @@ export type ChatTurnResult =
 	/** The stream ran to its `done` event (the answer may still carry a failure from an `error` event). */
 	| { outcome: 'completed' }
 	/** Refused before the answer started (HTTP 4xx/5xx with a JSON body). */
-	| { outcome: 'refused'; status: number; failure: ChatFailure; conversation: RefusedConversation | null }
+	| {
+			outcome: 'refused';
+			status: number;
+			failure: ChatFailure;
+			conversation: RefusedConversation | null;
+			/** The failed answer as stored, so the next turn can follow it. */
+			answerId: string | null;
+	  }
 	/** The person pressed Stop. */
 	| { outcome: 'stopped' }
 	/** The connection broke, or the server sent something unreadable. */
@@ -40,6 +55,8 @@ export interface RefusedConversation {
 	id: string;
 	title: string;
 	isNew: boolean;
+	/** The question as stored (null when regenerating). */
+	userMessageId: string | null;
 }
 
 export interface ChatTurn {
@@ -113,7 +130,12 @@ async function refusalOf(response: Response, now: number): Promise<Extract<ChatT
 		isRecord(body.conversation) &&
 		typeof body.conversation.id === 'string' &&
 		typeof body.conversation.title === 'string'
-			? { id: body.conversation.id, title: body.conversation.title, isNew: body.conversation.isNew === true }
+			? {
+					id: body.conversation.id,
+					title: body.conversation.title,
+					isNew: body.conversation.isNew === true,
+					userMessageId: typeof body.conversation.userMessageId === 'string' ? body.conversation.userMessageId : null
+				}
 			: null;
 	return {
 		outcome: 'refused',
@@ -129,7 +151,8 @@ async function refusalOf(response: Response, now: number): Promise<Extract<ChatT
 			),
 			partial: false
 		},
-		conversation
+		conversation,
+		answerId: isRecord(body) && typeof body.answerId === 'string' ? body.answerId : null
 	};
 }
 

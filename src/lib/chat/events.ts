@@ -11,6 +11,8 @@ export interface MetaEvent {
 	type: 'meta';
 	requestId: string;
 	conversationId: string | null;
+	/** The question of this turn as stored (null when regenerating an answer to an earlier one). */
+	userMessageId?: string | null;
 	model: string;
 	provider: ProviderIdName;
 	keySource: KeySourceName;

@@ -9,8 +9,14 @@ export type { ModelOption };
 
 /** One message as the chat page shows it, live (streaming) or loaded from the history. */
 export interface ChatMessageView {
-	/** Stable key for the list, also before the server assigned an id. */
+	/** Stable key for the list and the tree, also before the server assigned an id. */
 	key: string;
+	/** The server's id, once known (edits and regenerations name their parent by it). */
+	id: string | null;
+	/** The key of the message this one follows; null for a first message. */
+	parentKey: string | null;
+	/** Attached images: where the page loads each from (a stored image's address, or a data: URL just attached). */
+	images: string[];
 	role: 'user' | 'assistant';
 	content: string;
 	model: string | null;
@@ -36,6 +42,7 @@ export interface LoadedConversation {
 	id: string;
 	title: string;
 	model: string;
+	systemPrompt: string;
 	messages: StoredMessage[];
 }
 
@@ -70,9 +77,14 @@ export function fallbackNoticeOf(
 	}
 }
 
+export const imageAddress = (messageId: string, position: number) => `/api/chat/images/${messageId}/${position}`;
+
 export function messageFromStored(message: StoredMessage): ChatMessageView {
 	return {
 		key: message.id,
+		id: message.id,
+		parentKey: message.parentId,
+		images: message.images.map((image) => imageAddress(message.id, image.position)),
 		role: message.role,
 		content: message.content,
 		model: message.model,

@@ -1,1 +1,2 @@
-export { handleWebChat, webChatInput, type WebChatContext } from './web-chat';
+export { handleWebChat, type WebChatContext } from './web-chat';
+export { webChatInput } from './input';

@@ -249,6 +249,8 @@ export interface ConversationsTable {
 	user_id: string;
 	title: string;
 	model: string;
+	/** '' when the conversation has none (0016). */
+	system_prompt: Generated<string>;
 	created_at: CreatedAt;
 	updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
@@ -269,7 +271,17 @@ export interface MessagesTable {
 	error_code: string | null;
 	error_message: string | null;
 	fallback_reason: string | null;
+	/** The message this one follows; null for a conversation's first (0016). */
+	parent_id: string | null;
 	created_at: CreatedAt;
+}
+
+/** An image attached to a user message (0016). */
+export interface MessageImagesTable {
+	message_id: string;
+	position: number;
+	media_type: string;
+	data: Uint8Array;
 }
 
 /** Invitations to sign up (migration 0011): only the code's SHA-256 is stored. */
@@ -310,6 +322,7 @@ export interface Database extends CatalogTables {
 	routing_preferences: RoutingPreferencesTable;
 	conversations: ConversationsTable;
 	messages: MessagesTable;
+	message_images: MessageImagesTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -9,3 +9,4 @@ export { databaseUnavailableHandle, UNAVAILABLE_MESSAGE } from './unavailable';
 export { readJsonBody, refuseDeclaredOversize, closeAfterDraining } from './body';
 export { clientSignal } from './client';
 export { sameOriginPath } from './redirect';
+export { attachmentName } from './download';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AppError } from '$lib/server/errors';
 import type { ChatMessage, ContentPart, ImageSource, ToolCall } from '$lib/server/providers';
 import { userText } from '$lib/server/validation';
+import { formatMegabytes, readImageDataUrl } from '$lib/images';
 
 /**
  * OpenAI Chat Completions `messages` as the engine's messages: text, `image_url` parts (https and
@@ -9,10 +10,6 @@ import { userText } from '$lib/server/validation';
  * `function` role are refused with a 400 naming the field.
  */
 
-/** The image types every vision provider we serve takes (Anthropic's list is the shortest). */
-export const IMAGE_MEDIA_TYPES: readonly string[] = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
-/** Anthropic's per-image limit, the tightest of the vision providers (OpenAI and Gemini take 20 MB). */
-export const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
 export const MAX_IMAGES = 20;
 const MAX_IMAGE_URL_CHARS = 2048;
 
@@ -55,32 +52,27 @@ function invalid(param: string, message: string, reason = 'invalid_input'): AppE
 function imageSourceOf(url: unknown, at: string): ImageSource {
 	if (typeof url !== 'string' || url === '') throw invalid(`${at}.image_url.url`, `${at}.image_url.url must be a URL.`);
 	if (url.startsWith('data:')) {
-		// Only the header is matched: a regular expression over megabytes of base64 would hold the
-		// event loop for tens of milliseconds, and the provider judges the bytes anyway.
-		const comma = url.indexOf(',');
-		const header = /^data:([\w.+-]+\/[\w.+-]+);base64$/.exec(url.slice(0, Math.max(comma, 0)));
-		const data = url.slice(comma + 1);
-		if (comma < 0 || !header?.[1]) {
-			throw invalid(`${at}.image_url.url`, `${at}.image_url.url is not a base64 data: URL (data:image/png;base64,…).`);
+		const image = readImageDataUrl(url);
+		if (image.ok) return { kind: 'data', mediaType: image.mediaType, base64: image.base64 };
+		const param = `${at}.image_url.url`;
+		switch (image.problem) {
+			case 'not_data_url':
+				throw invalid(param, `${param} is not a base64 data: URL (data:image/png;base64,…).`);
+			case 'unsupported_type':
+				throw invalid(
+					param,
+					`Images must be PNG, JPEG, GIF or WebP; ${at} is ${(image.mediaType ?? '').slice(0, 60)}.`,
+					'unsupported_image_type'
+				);
+			case 'too_large':
+				throw invalid(
+					param,
+					`The image in ${at} is ${formatMegabytes(image.bytes ?? 0)}; images may be at most 5 MB.`,
+					'image_too_large'
+				);
+			case 'empty':
+				throw invalid(param, `The image in ${at} is empty.`);
 		}
-		const mediaType = header[1].toLowerCase();
-		if (!IMAGE_MEDIA_TYPES.includes(mediaType)) {
-			throw invalid(
-				`${at}.image_url.url`,
-				`Images must be PNG, JPEG, GIF or WebP; ${at} is ${mediaType.slice(0, 60)}.`,
-				'unsupported_image_type'
-			);
-		}
-		const bytes = Math.floor((data.length * 3) / 4) - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
-		if (bytes > MAX_IMAGE_BYTES) {
-			throw invalid(
-				`${at}.image_url.url`,
-				`The image in ${at} is ${(bytes / 1024 / 1024).toFixed(1)} MB; images may be at most 5 MB.`,
-				'image_too_large'
-			);
-		}
-		if (bytes === 0) throw invalid(`${at}.image_url.url`, `The image in ${at} is empty.`);
-		return { kind: 'data', mediaType, base64: data };
 	}
 	let parsed: URL | undefined;
 	try {

@@ -14,6 +14,7 @@ export const load: PageServerLoad = async ({ locals, params, url }) => {
 				id: conversation.id,
 				title: conversation.title,
 				model: conversation.model,
+				systemPrompt: conversation.systemPrompt,
 				messages: conversation.messages
 			}
 		};
