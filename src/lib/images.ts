@@ -18,7 +18,12 @@ export function base64Bytes(base64: string): number {
 
 export type DataUrlReading =
 	| { ok: true; mediaType: string; base64: string; bytes: number }
-	| { ok: false; problem: 'not_data_url' | 'unsupported_type' | 'too_large' | 'empty'; mediaType?: string; bytes?: number };
+	| {
+			ok: false;
+			problem: 'not_data_url' | 'unsupported_type' | 'too_large' | 'empty';
+			mediaType?: string;
+			bytes?: number;
+	  };
 
 /**
  * A base64 `data:` URL checked for type and size. Only the header is matched: a regular

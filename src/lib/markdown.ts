@@ -27,7 +27,11 @@ const markdown = new Marked({
 		html: ({ text }: Tokens.HTML | Tokens.Tag) => escapeHtml(text),
 		// Remote images would be tracking pixels (and CSP blocks them anyway): show a link instead.
 		image: ({ href, text }: Tokens.Image) => `<a href="${escapeHtml(href)}">${escapeHtml(text || href)}</a>`,
-		code: ({ text, lang }: Tokens.Code) => `<pre><code class="hljs">${highlightCode(text, lang)}</code></pre>\n`
+		code: ({ text, lang }: Tokens.Code) => {
+			const language = languageOf(lang);
+			const classes = language ? `hljs language-${escapeHtml(language)}` : 'hljs';
+			return `<pre><code class="${classes}">${highlightCode(text, language)}\n</code></pre>\n`;
+		}
 	}
 });
 
@@ -36,13 +40,15 @@ const markdown = new Marked({
  * (its output escapes the code; the sanitizer still runs over it). Unnamed code is not guessed:
  * guessing runs every grammar over every repaint of a streaming answer.
  */
-export function highlightCode(code: string, lang: string | undefined): string {
-	const language = lang?.trim().split(/\s+/)[0]?.toLowerCase();
+export function highlightCode(code: string, language: string | undefined): string {
 	if (language && hljs.getLanguage(language)) {
 		return hljs.highlight(code, { language, ignoreIllegals: true }).value;
 	}
 	return escapeHtml(code);
 }
+
+/** The fence's language name ("```ts title=x" → "ts"), if it has one. */
+const languageOf = (lang: string | undefined) => lang?.trim().split(/\s+/)[0]?.toLowerCase() || undefined;
 
 let purifier: ReturnType<typeof DOMPurify> | undefined;
 

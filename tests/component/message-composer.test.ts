@@ -10,7 +10,7 @@ describe('Composer', () => {
 		render(Composer, { streaming: false, onsend, onstop: vi.fn() });
 		await fireEvent.input(box(), { target: { value: 'Hello there' } });
 		await fireEvent.keyDown(box(), { key: 'Enter' });
-		expect(onsend).toHaveBeenCalledWith('Hello there');
+		expect(onsend).toHaveBeenCalledWith('Hello there', []);
 		expect(box().value).toBe('');
 	});
 

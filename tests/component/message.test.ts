@@ -1,6 +1,6 @@
-import { render, screen } from '@testing-library/svelte';
+import { fireEvent, render, screen } from '@testing-library/svelte';
 import { tick } from 'svelte';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import Message from '$lib/components/chat/Message.svelte';
 import { messageFromStored, type ChatMessageView } from '$lib/components/chat/types';
 
@@ -42,8 +42,48 @@ describe('Message', () => {
 		expect(container.querySelector('strong')?.textContent).toBe('bold');
 		const code = container.querySelector('pre > code');
 		expect(code?.textContent).toBe('const x = 1 < 2;\n');
-		expect(code?.className).toBe('language-ts');
+		expect(code?.className).toBe('hljs language-ts');
+		// Highlighted by highlight.js: the keyword and the number are their own spans.
+		expect(code?.querySelector('.hljs-keyword')?.textContent).toBe('const');
+		expect(code?.querySelector('.hljs-number')?.textContent).toBe('1');
+		// Each code block gets a copy button (added after sanitizing).
+		expect(container.querySelector('pre > button.copy-code')?.textContent).toBe('Copy code');
 		expect(container.querySelectorAll('li')).toHaveLength(2);
+	});
+
+	it('folds a long question, offers copy and edit, and shows its place among versions', async () => {
+		const onedit = vi.fn();
+		const onsibling = vi.fn();
+		const long = 'word '.repeat(400);
+		const { container, getByRole } = render(Message, {
+			message: answer({ role: 'user', content: long, model: null, keySource: null }),
+			place: { index: 2, count: 3 },
+			onedit,
+			onsibling
+		});
+		expect(container.querySelector('.text.folded')).not.toBeNull();
+		await fireEvent.click(getByRole('button', { name: /Show all \(2,000 characters\)/ }));
+		expect(container.querySelector('.text.folded')).toBeNull();
+		expect(container.querySelector('.versions')?.textContent).toContain('2 / 3');
+		await fireEvent.click(getByRole('button', { name: 'Previous version of this question' }));
+		expect(onsibling).toHaveBeenCalledWith(expect.objectContaining({ key: 'm1' }), -1);
+		await fireEvent.click(getByRole('button', { name: 'Edit' }));
+		const box = getByRole('textbox', { name: 'Edit your message' }) as HTMLTextAreaElement;
+		await fireEvent.input(box, { target: { value: 'Shorter, please' } });
+		await fireEvent.click(getByRole('button', { name: 'Save and send' }));
+		expect(onedit).toHaveBeenCalledWith(expect.objectContaining({ key: 'm1' }), 'Shorter, please');
+	});
+
+	it('links the API keys page in a fallback notice', async () => {
+		const { container } = await show(
+			answer({
+				content: 'Hi',
+				fallbackNotice: "OpenAI rejected your key, so the app's key answered. Replace it on the API keys page."
+			})
+		);
+		const link = container.querySelector('.fallback a');
+		expect(link?.textContent).toBe('API keys page');
+		expect(link?.getAttribute('href')).toBe('/keys');
 	});
 
 	it('never turns HTML in an answer into elements or script', async () => {

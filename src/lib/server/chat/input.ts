@@ -33,12 +33,14 @@ export const webChatInput = z
 		const hasText = (input.content ?? '').trim().length > 0;
 		const hasImages = (input.images ?? []).length > 0;
 		if (input.regenerate) {
-			if (!input.conversationId || !input.parentId) issue('Regenerate needs the conversation and the question to answer again.', 'parentId');
+			if (!input.conversationId || !input.parentId)
+				issue('Regenerate needs the conversation and the question to answer again.', 'parentId');
 			if (input.content !== undefined || hasImages) issue('Regenerate sends no new message.', 'content');
 		} else if (!hasText && !hasImages) {
 			issue('Write a message first.', 'content');
 		}
-		if (input.parentId !== undefined && !input.conversationId) issue('A reply needs its conversation.', 'conversationId');
+		if (input.parentId !== undefined && !input.conversationId)
+			issue('A reply needs its conversation.', 'conversationId');
 		if (input.systemPrompt !== undefined && input.conversationId) {
 			issue("Change a conversation's system prompt in its settings, not with a message.", 'systemPrompt');
 		}

@@ -57,7 +57,10 @@ async function prepareTurn(ctx: WebChatContext, input: WebChatInput, images: New
 	if (!input.conversationId) {
 		const systemPrompt = input.systemPrompt ?? '';
 		return {
-			prompt: [...(systemPrompt ? [{ role: 'system' as const, content: systemPrompt }] : []), questionOf(content, images)],
+			prompt: [
+				...(systemPrompt ? [{ role: 'system' as const, content: systemPrompt }] : []),
+				questionOf(content, images)
+			],
 			stored: startConversation(db, ctx.userId, {
 				title: titleFrom(content || 'Image'),
 				model: input.model,

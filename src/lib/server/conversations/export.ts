@@ -22,7 +22,12 @@ export function conversationMarkdown(
 	conversation: { title: string; model: string; systemPrompt: string; createdAt: Date },
 	branch: StoredMessage[]
 ): string {
-	const lines = [`# ${conversation.title}`, '', `_Exported from Latchkey · started ${conversation.createdAt.toISOString()}_`, ''];
+	const lines = [
+		`# ${conversation.title}`,
+		'',
+		`_Exported from Latchkey · started ${conversation.createdAt.toISOString()}_`,
+		''
+	];
 	if (conversation.systemPrompt) lines.push('**System prompt**', '', quoteBlock(conversation.systemPrompt), '');
 	for (const message of branch) {
 		if (message.role === 'user') {
@@ -64,7 +69,13 @@ export async function exportAllConversations(db: Kysely<Database>, userId: strin
 		ids.length === 0
 			? [[], []]
 			: await Promise.all([
-					db.selectFrom('messages').selectAll().where('conversation_id', 'in', ids).orderBy('created_at').orderBy('id').execute(),
+					db
+						.selectFrom('messages')
+						.selectAll()
+						.where('conversation_id', 'in', ids)
+						.orderBy('created_at')
+						.orderBy('id')
+						.execute(),
 					db
 						.selectFrom('message_images as i')
 						.innerJoin('messages as m', 'm.id', 'i.message_id')

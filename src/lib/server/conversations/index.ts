@@ -12,7 +12,13 @@ export {
 	type NewMessage,
 	type StoredMessage
 } from './store';
-export { deleteAllConversations, deleteConversation, renameConversation, setSystemPrompt, systemPromptText } from './manage';
+export {
+	deleteAllConversations,
+	deleteConversation,
+	renameConversation,
+	setSystemPrompt,
+	systemPromptText
+} from './manage';
 export { renameInput, titleFrom } from './titles';
 export { getMessageImage, loadThread, type Thread } from './thread';
 export { searchConversations, type SearchHit } from './search';

@@ -3,7 +3,13 @@ import type { Kysely } from 'kysely';
 import type { Database } from '$lib/server/db';
 import { notFound } from '$lib/server/errors';
 import { parseInput, userText } from '$lib/server/validation';
-import { conversationIdInput, MAX_SYSTEM_PROMPT_CHARS, SUMMARY_COLUMNS, toSummary, type ConversationSummary } from './store';
+import {
+	conversationIdInput,
+	MAX_SYSTEM_PROMPT_CHARS,
+	SUMMARY_COLUMNS,
+	toSummary,
+	type ConversationSummary
+} from './store';
 import { renameInput } from './titles';
 
 /** What a person changes about their conversations: titles, system prompts, deleting. */
@@ -11,7 +17,10 @@ import { renameInput } from './titles';
 export const systemPromptText = userText(
 	z
 		.string({ invalid_type_error: 'The system prompt must be text.' })
-		.max(MAX_SYSTEM_PROMPT_CHARS, `System prompts can be at most ${MAX_SYSTEM_PROMPT_CHARS.toLocaleString('en-US')} characters.`),
+		.max(
+			MAX_SYSTEM_PROMPT_CHARS,
+			`System prompts can be at most ${MAX_SYSTEM_PROMPT_CHARS.toLocaleString('en-US')} characters.`
+		),
 	'System prompts'
 ).transform((text) => text.trim());
 

@@ -88,7 +88,13 @@ export async function getConversation(
 		.executeTakeFirst();
 	if (!conversation) throw notFound('That conversation does not exist.');
 	const [messages, images] = await Promise.all([
-		db.selectFrom('messages').selectAll().where('conversation_id', '=', id).orderBy('created_at').orderBy('id').execute(),
+		db
+			.selectFrom('messages')
+			.selectAll()
+			.where('conversation_id', '=', id)
+			.orderBy('created_at')
+			.orderBy('id')
+			.execute(),
 		db
 			.selectFrom('message_images')
 			.innerJoin('messages', 'messages.id', 'message_images.message_id')
