@@ -29,4 +29,10 @@ export function formatWait(seconds: number): string {
 }
 
 /** The words for key sources, the same everywhere (the selector, messages, the dashboard). */
-export const KEY_SOURCE_LABELS = { user: '🔑 Your key', app: 'App', unavailable: 'Needs a key' } as const;
+export const KEY_SOURCE_LABELS = {
+	user: '🔑 Your key',
+	app: 'App',
+	unavailable: 'Needs a key',
+	/** A key exists but a limit or cap stops every key that could serve it right now. */
+	blocked: 'Limit reached'
+} as const;

@@ -74,6 +74,38 @@ const options = () => screen.getAllByRole('option', { hidden: true });
 const optionNamed = (name: string) => options().find((o) => o.textContent?.includes(name))!;
 
 describe('ModelSelector', () => {
+	it('marks a model a limit blocks as such, not with its key, and says the app-key note once', async () => {
+		const blocked = model({
+			id: 'openai/gpt-4o',
+			provider: 'openai',
+			displayName: 'GPT-4o',
+			keySource: 'user',
+			servedBy: null,
+			userHasKey: true,
+			warning: "Today's spending cap for OpenAI is reached; it resets at 00:00 UTC."
+		});
+		const app = (n: number) =>
+			model({
+				id: `anthropic/claude-${n}`,
+				provider: 'anthropic',
+				displayName: `Claude ${n}`,
+				warning: "This will use the app's key, within your daily app allowance."
+			});
+		render(ModelSelector, { models: [blocked, app(1), app(2), app(3)], value: 'anthropic/claude-1' });
+		expect(optionNamed('GPT-4o').querySelector('.badge')?.textContent).toBe('Limit reached');
+		// Why it cannot be chosen stays on the option; the routine app note is said once for the list.
+		expect(optionNamed('GPT-4o').querySelector('.option-warning')?.textContent).toContain('spending cap');
+		expect(
+			options().filter((o) => o.querySelector('.option-warning')?.textContent?.includes("app's key"))
+		).toHaveLength(0);
+		expect(document.querySelector('.app-note')?.textContent).toContain('daily app allowance');
+		await fireEvent.click(screen.getByRole('combobox', { name: 'Model' }));
+		// The option in focus (the chosen one) shows its own note.
+		expect(
+			options().filter((o) => o.querySelector('.option-warning')?.textContent?.includes("app's key"))
+		).toHaveLength(1);
+	});
+
 	it('groups the models by provider, in the order given', () => {
 		render(ModelSelector, { models: MODELS, value: 'openai/gpt-4o-mini' });
 		const groups = screen.getAllByRole('group', { hidden: true });

@@ -145,6 +145,28 @@ describe.skipIf(Boolean(browserSkipReason))('chat features in the browser', () =
 		await page.getByRole('button', { name: 'Send' }).waitFor();
 	});
 
+	it('on a phone, an open model list takes taps above the composer', async () => {
+		await page.setViewportSize({ width: 375, height: 667 });
+		try {
+			await page.reload();
+			await page.getByRole('combobox', { name: 'Model' }).click();
+			const listbox = page.getByRole('listbox');
+			await listbox.waitFor();
+			// Where the list and the composer overlap on screen, a tap lands in the list.
+			const hit = await page.evaluate(() => {
+				const list = document.querySelector('[role="listbox"]')!.getBoundingClientRect();
+				const dock = document.querySelector('.composer-dock')!.getBoundingClientRect();
+				const y = Math.min(list.bottom, window.innerHeight) - 4;
+				const element = document.elementFromPoint(list.left + list.width / 2, y);
+				return { overlaps: y > dock.top, inList: Boolean(element?.closest('[role="listbox"]')) };
+			});
+			expect(hit.overlaps).toBe(true);
+			expect(hit.inList).toBe(true);
+			await browser.screenshot('features-03-phone-selector');
+		} finally {
+			await page.setViewportSize({ width: 1280, height: 800 });
+		}
+	});
 	it('exports the conversation as Markdown and everything as JSON', async () => {
 		const [markdownFile] = await Promise.all([
 			page.waitForEvent('download'),
@@ -188,4 +210,5 @@ describe.skipIf(Boolean(browserSkipReason))('chat features in the browser', () =
 		await page.getByText('No conversations yet.').waitFor();
 		await browser.screenshot('features-02-deleted');
 	});
+
 });
