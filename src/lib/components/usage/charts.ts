@@ -1,3 +1,4 @@
+import type { ChartDataset } from 'chart.js';
 import type { ProviderId } from '$lib/providers';
 
 export { Chart, themeColors } from '$lib/charts';
@@ -29,3 +30,25 @@ const dayLabel = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'shor
 
 /** "13 Nov" for an axis. */
 export const shortDay = (day: string): string => dayLabel.format(new Date(`${day}T00:00:00Z`));
+
+/**
+ * The tokens-per-day line. Straight segments (tension 0): a smoothed curve between days would
+ * draw values (and dips below zero) that no day had.
+ */
+export function tokensLineDataset(tokensPerDay: number[], color: string): ChartDataset<'line', number[]> {
+	return {
+		type: 'line',
+		label: 'Tokens',
+		data: tokensPerDay,
+		borderColor: color,
+		backgroundColor: color,
+		borderWidth: 2,
+		// Days without use stay a flat line, not a row of dots.
+		pointRadius: tokensPerDay.map((tokens) => (tokens > 0 ? 3 : 0)),
+		tension: 0,
+		cubicInterpolationMode: 'default',
+		stepped: false,
+		yAxisID: 'tokens',
+		order: 1
+	};
+}
