@@ -1,12 +1,13 @@
 // `npm run demo`: Latchkey on embedded PGlite, wired to the local fake providers, with a demo user
 // who owns an OpenAI and an Anthropic key, so every flow can be tried offline. See docs/byok-guide.md.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createTRPCProxyClient, httpLink } from '@trpc/client';
 import superjson from 'superjson';
 import type { AppRouter } from '../src/lib/server/trpc';
 import { startFakeProviders } from '../tests/fakes/server';
 import { seedAdmins } from '../tests/helpers/admins';
+import { quietBuild, startupOutput, warningsText } from './startup-output.js';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const FAKES_PORT = Number(process.env.FAKES_PORT ?? 4010);
@@ -32,9 +33,8 @@ fakes.registerKey('openai', DEMO_KEYS.openai, { behaviour: 'ok', chunkDelayMs: 4
 fakes.registerKey('anthropic', DEMO_KEYS.anthropic, { behaviour: 'ok', chunkDelayMs: 40 });
 
 if (!existsSync('build/index.js') || process.env.DEMO_BUILD !== '0') {
-	console.log('Building Latchkey…');
-	const build = spawnSync('npx', ['vite', 'build', '--logLevel', 'warn'], { stdio: 'inherit' });
-	if (build.status !== 0) process.exit(build.status ?? 1);
+	const status = quietBuild('Building Latchkey');
+	if (status !== 0) process.exit(status);
 }
 
 // The admin is made the way an operator makes one (`npm run admin -- grant`), before the app starts
@@ -42,7 +42,8 @@ if (!existsSync('build/index.js') || process.env.DEMO_BUILD !== '0') {
 await seedAdmins({ databaseUrl: process.env.DATABASE_URL, dataDir: DATA_DIR }, [DEMO_ADMIN], 'npm run demo');
 
 const app = spawn(process.execPath, ['build/index.js'], {
-	stdio: ['ignore', 'inherit', 'inherit'],
+	// Its start-up warnings go into the banner below, in words; later log lines pass through.
+	stdio: ['ignore', 'pipe', 'pipe'],
 	env: {
 		...process.env,
 		PORT: String(PORT),
@@ -56,6 +57,9 @@ const app = spawn(process.execPath, ['build/index.js'], {
 		OPENROUTER_BASE_URL: fakes.baseUrls.openrouter
 	}
 });
+const appOutput = startupOutput((text) => process.stdout.write(text));
+app.stdout.on('data', (chunk: Buffer) => appOutput.push(chunk));
+app.stderr.on('data', (chunk: Buffer) => appOutput.push(chunk));
 const appExited = new Promise<number | null>((resolve) => app.once('exit', (code) => resolve(code)));
 let stopping = false;
 // Ctrl-C or SIGTERM stops the app, waits for it to exit (it finishes open streams first), then
@@ -74,6 +78,8 @@ process.once('SIGINT', () => void stop());
 process.once('SIGTERM', () => void stop());
 void appExited.then(async (code) => {
 	if (stopping) return;
+	for (const line of appOutput.release()) console.error(line);
+	process.stderr.write(warningsText(appOutput.startup.warnings));
 	console.error(`Latchkey exited (${code}).`);
 	await fakes.close();
 	process.exit(code ?? 1);
@@ -101,7 +107,8 @@ Latchkey demo is running at ${ORIGIN}
   A key the fakes do not know is invalid, e.g. ${DEMO_KEYS.brokenGoogle} for Google.
 
 Ctrl-C stops everything. Data lives in ${DATA_DIR}.
-`);
+${appOutput.startup.warnings.length > 0 ? `\n${warningsText(appOutput.startup.warnings)}` : ''}`);
+appOutput.release();
 
 async function waitForHealthy(): Promise<void> {
 	for (let i = 0; i < 600; i++) {

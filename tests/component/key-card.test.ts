@@ -88,6 +88,12 @@ describe('KeyCard', () => {
 		expect(container.textContent).not.toContain(SECRET_PART);
 	});
 
+	it("does not call a key never used when this month's requests were another key's or refused", () => {
+		render(KeyCard, { panel: panel({ key: key({ lastUsedAt: null }) }), now: NOW });
+		expect(screen.getByText('Not yet by this key')).toBeTruthy();
+		expect(screen.queryByText('Never')).toBeNull();
+	});
+
 	it('shows an invalid key with what the provider said at the last check', () => {
 		const { container } = render(KeyCard, {
 			panel: panel({ key: key({ status: 'invalid', lastErrorCode: 'http_401' }) }),

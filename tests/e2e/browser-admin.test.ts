@@ -177,6 +177,28 @@ describe.skipIf(Boolean(browserSkipReason))(
 			);
 			expect(text).toContain(VICTIM.email);
 			await browser.screenshot('admin-06-after-download');
+			// The form is an endpoint, not a page: SvelteKit's router must not look for one.
+			expect(app.output()).not.toContain('Not found: /api/admin/usage.csv');
+		});
+
+		it('says what is wrong with a bad export on the page, not on a raw JSON page', async () => {
+			const { page } = browser;
+			await page.goto(`${app.url}/admin`);
+			await page.getByRole('heading', { name: 'Usage export (CSV)' }).waitFor();
+			await page.locator('#csv-from').fill('2026-03-10');
+			await page.locator('#csv-to').fill('2026-03-01');
+			await page.getByRole('button', { name: 'Download CSV' }).click();
+			const alert = page.locator('#csv-problem');
+			await alert.waitFor();
+			expect(await alert.textContent()).toContain('is before “From”');
+			expect(page.url()).toBe(`${app.url}/admin`);
+
+			await page.locator('#csv-to').fill('2026-03-20');
+			await page.getByLabel('User (email or id, optional)').fill('nobody@example.com');
+			await page.getByRole('button', { name: 'Download CSV' }).click();
+			await page.getByRole('alert').filter({ hasText: 'No user has the email nobody@example.com.' }).waitFor();
+			expect(page.url()).toBe(`${app.url}/admin`);
+			expect(app.output()).not.toContain('Not found: /api/admin/usage.csv');
 		});
 
 		it('grants and revokes admin rights on the user page, never one’s own', async () => {

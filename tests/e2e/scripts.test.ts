@@ -186,6 +186,14 @@ describe('npm start from a checkout (scripts/start.js)', () => {
 		expect(readFileSync(keyFile, 'utf8')).toMatch(/^[\w-]+:[A-Za-z0-9+/]{43}=\n$/);
 		expect(start.output()).toContain(`MASTER_KEYS is not set: generated a master key into ${keyFile} (mode 0600)`);
 
+		// One banner in words: no build advice, no JSON log line before the address and the warning.
+		await start.waitFor(/Ctrl-C stops it/);
+		const banner = start.output().slice(0, start.output().indexOf('Ctrl-C stops it'));
+		expect(banner).not.toMatch(/^\{/m);
+		expect(banner).not.toMatch(/npm run preview|PLUGIN_TIMINGS|Listening on/);
+		expect(banner).toMatch(/^ {2}Data: embedded PGlite in /m);
+		expect(banner).toMatch(/^ {2}Warning: MASTER_KEYS is not set: generated a master key/m);
+
 		// A person can use it: sign up at the printed address (same-origin form rules included).
 		const client = new TestClient(url!);
 		await client.trpc.auth.signUp.mutate({ email: 'first@example.com', password: 'first user password' });
@@ -212,6 +220,9 @@ describe('npm run demo (scripts/demo.ts)', () => {
 		await demo.waitFor(/Data lives in /);
 		expect(demo.output()).not.toMatch(/Building Latchkey/);
 		expect(demo.output()).toContain(`Data lives in ${dataDir}`);
+		// The app's start-up warning is in the banner in words, not a JSON line before it.
+		await demo.waitFor(/Warning: MASTER_KEYS is not set/);
+		expect(demo.output().slice(0, demo.output().indexOf('Warning: MASTER_KEYS'))).not.toMatch(/^\{/m);
 		expect(existsSync(join(dataDir, 'master.key'))).toBe(true);
 		// The demo runs the app as a child process (on Linux we can see it, and check that it ends).
 		const children = childrenOf(demo.process.pid!);

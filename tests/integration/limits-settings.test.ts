@@ -254,7 +254,11 @@ describeEachDatabase('limit settings (limits.get, limits.set, admin.setLimits)',
 			})
 		).rejects.toMatchObject({
 			code: 'spend_cap_reached',
-			message: "Your daily Google Gemini spending cap on the app's key is $0.00, so requests there are switched off."
+			message:
+				"Your daily Google Gemini spending cap on the app's key is $0.00, so requests there are switched off. " +
+				'Raise it under Google Gemini limits on the API keys page, or ask an admin if it cannot go higher.',
+			// A $0 cap does not reset at midnight: the chat must not say when it does.
+			details: expect.not.objectContaining({ resetsAt: expect.anything() })
 		});
 	});
 });

@@ -66,8 +66,16 @@ export interface ChatTurn {
 }
 
 const RATE_LIMIT_CODES = new Set(['rate_limited', 'requests_per_hour', 'tokens_per_hour', 'upstream_rate_limited']);
-const CAP_CODES = new Set(['spend_cap_reached', 'daily_cap', 'app_daily_cap', 'upstream_quota']);
-const KEY_CODES = new Set(['no_key', 'key_invalid', 'upstream_auth', 'upstream_forbidden']);
+const CAP_CODES = new Set(['spend_cap_reached', 'daily_cap', 'app_daily_cap']);
+// A provider account out of credit is not our daily cap: it is fixed at the provider or on /keys.
+const KEY_CODES = new Set([
+	'no_key',
+	'key_invalid',
+	'upstream_auth',
+	'upstream_forbidden',
+	'upstream_quota',
+	'out_of_credit'
+]);
 
 /** Which kind of message a failure code deserves (how it is styled, whether it links to /keys). */
 export function failureKind(code: string): ChatFailure['kind'] {

@@ -16,6 +16,7 @@ export type AppErrorCode =
 	| 'unsupported_media_type'
 	| 'rate_limited'
 	| 'spend_cap_reached'
+	| 'out_of_credit'
 	| 'upstream_error'
 	| 'unavailable'
 	| 'internal';
@@ -30,6 +31,8 @@ const STATUS: Record<AppErrorCode, number> = {
 	unsupported_media_type: 415,
 	rate_limited: 429,
 	spend_cap_reached: 402,
+	// The user's own provider account has no credit left: only they can pay, so not a 502.
+	out_of_credit: 402,
 	upstream_error: 502,
 	unavailable: 503,
 	internal: 500
@@ -46,6 +49,7 @@ const OPENAI_TYPE: Record<AppErrorCode, string> = {
 	unsupported_media_type: 'invalid_request_error',
 	rate_limited: 'rate_limit_error',
 	spend_cap_reached: 'insufficient_quota',
+	out_of_credit: 'insufficient_quota',
 	upstream_error: 'upstream_error',
 	unavailable: 'service_unavailable',
 	internal: 'server_error'

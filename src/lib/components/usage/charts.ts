@@ -29,3 +29,41 @@ const dayLabel = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'shor
 
 /** "13 Nov" for an axis. */
 export const shortDay = (day: string): string => dayLabel.format(new Date(`${day}T00:00:00Z`));
+
+/** The options of the tokens line (a plain type: chart.js's own dataset types do not narrow). */
+export interface TokensLine {
+	type: 'line';
+	label: string;
+	data: number[];
+	borderColor: string;
+	backgroundColor: string;
+	borderWidth: number;
+	pointRadius: number[];
+	tension: number;
+	cubicInterpolationMode: 'default' | 'monotone';
+	stepped: boolean;
+	yAxisID: string;
+	order: number;
+}
+
+/**
+ * The tokens-per-day line. Straight segments (tension 0): a smoothed curve between days would
+ * draw values (and dips below zero) that no day had.
+ */
+export function tokensLineDataset(tokensPerDay: number[], color: string): TokensLine {
+	return {
+		type: 'line',
+		label: 'Tokens',
+		data: tokensPerDay,
+		borderColor: color,
+		backgroundColor: color,
+		borderWidth: 2,
+		// Days without use stay a flat line, not a row of dots.
+		pointRadius: tokensPerDay.map((tokens) => (tokens > 0 ? 3 : 0)),
+		tension: 0,
+		cubicInterpolationMode: 'default',
+		stepped: false,
+		yAxisID: 'tokens',
+		order: 1
+	};
+}

@@ -7,6 +7,7 @@ import { parseInput } from '$lib/server/validation';
 import { keyBytes, keyFingerprint, sameFingerprint, sealKey, type SealSubject } from '$lib/server/vault';
 import { refuseBlockedKey } from './blocks';
 import { PROVIDER_NAMES } from '$lib/providers';
+import { lastUsedAtSql } from './last-use';
 import { keySwitchedNotice } from './notices';
 import { checkProviderKey, describeCheckFailure, normalizeProviderKey } from './provider';
 import {
@@ -30,11 +31,11 @@ export interface UpsertedKey {
 	notice: string;
 }
 
-/** The caller's keys, metadata only, in a stable order. */
+/** The caller's keys, metadata only, in a stable order; last use as the usage records tell it. */
 export async function listKeys(db: Kysely<Database>, userId: string): Promise<KeyMetadata[]> {
 	const rows = await db
 		.selectFrom('provider_keys')
-		.select(METADATA_COLUMNS)
+		.select([...METADATA_COLUMNS.filter((c) => c !== 'last_used_at'), lastUsedAtSql.as('last_used_at')])
 		.where('user_id', '=', userId)
 		.orderBy('provider')
 		.execute();

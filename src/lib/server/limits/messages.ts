@@ -57,8 +57,13 @@ export function capTooSmallMessage(
 	);
 }
 
+/** A $0 cap never resets by itself: say who can raise it instead of when. */
 export function capOffMessage(provider: Provider, keySource: KeySource) {
-	return `Your daily ${providerName(provider)} spending cap ${onKey(keySource)} is $0.00, so requests there are switched off.`;
+	const name = providerName(provider);
+	return (
+		`Your daily ${name} spending cap ${onKey(keySource)} is $0.00, so requests there are switched off. ` +
+		`Raise it under ${name} limits on the API keys page, or ask an admin if it cannot go higher.`
+	);
 }
 
 /** Refused because this request's worst-case tokens do not fit in what is left of this hour's limit. */

@@ -72,6 +72,8 @@ export function capRefusal(request: AdmitRequest, row: AdmitRow, dayEnd: Date): 
 	const settled = row.snapshot_settled ?? 0;
 	const reserved = row.snapshot_reserved ?? 0;
 	const reached = settled >= cap;
+	// A $0 cap does not lift at midnight: no reset time, or the chat would promise one.
+	const resets = cap === 0 ? {} : { resetsAt: dayEnd.toISOString() };
 	const message =
 		cap === 0
 			? capOffMessage(provider, keySource)
@@ -89,7 +91,7 @@ export function capRefusal(request: AdmitRequest, row: AdmitRow, dayEnd: Date): 
 			provider,
 			keySource,
 			paused: reached,
-			resetsAt: dayEnd.toISOString()
+			...resets
 		}
 	};
 	const crossed = reached ? pausedNotifications(userId, provider, keySource, cap, row.day, dayEnd, row.now) : [];

@@ -154,7 +154,7 @@ export async function openRoute(
 					ledger.finish(failed(attempt, `upstream_${error.failure}`, fallbackReason));
 					throw new AppError('bad_request', error.message, { reason: `upstream_${error.failure}` });
 				}
-				lastError = upstreamError(error);
+				lastError = upstreamError(error, attempt.keySource);
 				previous = { failure: { attempt, error } };
 				break;
 			}

@@ -1,5 +1,6 @@
 import { AppError } from '$lib/server/errors';
 import type { CatalogModel } from '$lib/server/catalog';
+import type { KeySource } from '$lib/server/db';
 import { PROVIDER_LABELS, type ProviderError } from '$lib/server/providers';
 import { SERVER_SHUTDOWN } from './active';
 import type { SkippedChoice } from './plan';
@@ -46,7 +47,9 @@ export function noUsableKey(
 	});
 }
 
-export function upstreamError(error: ProviderError): AppError {
+/** The provider answered with an error; `keySource` is whose key it was (its account, its bill). */
+export function upstreamError(error: ProviderError, keySource: KeySource): AppError {
+	if (error.failure === 'quota' && keySource === 'user') return ownAccountOutOfCredit(error);
 	const retryAfterSeconds = error.retryAfterSeconds;
 	return new AppError(
 		error.failure === 'timeout' || error.failure === 'overloaded' ? 'unavailable' : 'upstream_error',
@@ -56,6 +59,18 @@ export function upstreamError(error: ProviderError): AppError {
 			...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
 			details: { provider: error.provider, status: error.status ?? null }
 		}
+	);
+}
+
+/** Waiting will not help and another key of ours would not be theirs: they add credit, or change keys. */
+function ownAccountOutOfCredit(error: ProviderError): AppError {
+	const name = PROVIDER_LABELS[error.provider];
+	const facts = [error.status === undefined ? undefined : `HTTP ${error.status}`, error.providerCode].filter(Boolean);
+	return new AppError(
+		'out_of_credit',
+		`Your ${name} account is out of credit or quota${facts.length > 0 ? ` (${facts.join(', ')})` : ''}. ` +
+			`Add credit with ${name}, or use another key on the API keys page.`,
+		{ reason: 'upstream_quota', details: { provider: error.provider, status: error.status ?? null } }
 	);
 }
 

@@ -17,6 +17,7 @@ const TRPC_CODE: Record<AppErrorCode, TRPCCode> = {
 	rate_limited: 'TOO_MANY_REQUESTS',
 	// tRPC 10 has no 402; PRECONDITION_FAILED (412) plus `data.appCode` tells clients what happened.
 	spend_cap_reached: 'PRECONDITION_FAILED',
+	out_of_credit: 'PRECONDITION_FAILED',
 	upstream_error: 'INTERNAL_SERVER_ERROR',
 	unavailable: 'INTERNAL_SERVER_ERROR',
 	internal: 'INTERNAL_SERVER_ERROR'

@@ -1,6 +1,6 @@
 import { requireAdmin } from '$lib/server/admin';
 import { httpErrorResponse } from '$lib/server/errors';
-import { exportUsageCsv } from '$lib/server/usage';
+import { exportUsageCsv, resolveUsageExport } from '$lib/server/usage';
 import type { RequestHandler } from './$types';
 
 /** Usage as CSV for finance, streamed: admins only (401 signed out, 403 and audited otherwise). */
@@ -15,6 +15,11 @@ export const GET: RequestHandler = async ({ locals, url, request }) => {
 			method: request.method,
 			ip: locals.clientIp || null
 		});
+		// `check=1`: the admin page asks whether the filters are good before the browser downloads.
+		if (url.searchParams.get('check') === '1') {
+			await resolveUsageExport(services.db, Object.fromEntries(url.searchParams));
+			return new Response(null, { status: 204 });
+		}
 		const { filename, body } = await exportUsageCsv(
 			{ db: services.db, kind: services.dbHandle.kind, log: locals.log },
 			{ userId: admin.id, ip: locals.clientIp || null },
