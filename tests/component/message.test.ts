@@ -74,6 +74,23 @@ describe('Message', () => {
 		expect(onedit).toHaveBeenCalledWith(expect.objectContaining({ key: 'm1' }), 'Shorter, please');
 	});
 
+	it('says a provider account is out of credit (not our cap) and links the keys page', async () => {
+		const { container } = await show(
+			answer({
+				failure: {
+					kind: 'quota',
+					code: 'upstream_quota',
+					message: 'Your OpenAI account is out of credit or quota.',
+					resetsAt: null,
+					partial: false
+				}
+			})
+		);
+		expect(container.querySelector('.failure-title')?.textContent).toBe('Provider account out of credit');
+		expect(container.querySelector('.failure a')?.getAttribute('href')).toBe('/keys');
+		expect(container.textContent).not.toContain('spending cap');
+	});
+
 	it('links the API keys page in a fallback notice', async () => {
 		const { container } = await show(
 			answer({

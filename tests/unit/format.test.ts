@@ -41,8 +41,8 @@ describe('failureKind', () => {
 		expect(failureKind('no_key')).toBe('key');
 		expect(failureKind('upstream_auth')).toBe('key');
 		// Out of credit at the provider is fixed there or on /keys, not by waiting for our cap.
-		expect(failureKind('upstream_quota')).toBe('key');
-		expect(failureKind('out_of_credit')).toBe('key');
+		expect(failureKind('upstream_quota')).toBe('quota');
+		expect(failureKind('out_of_credit')).toBe('quota');
 		expect(failureKind('client_aborted')).toBe('stopped');
 		expect(failureKind('upstream_server_error')).toBe('other');
 	});

@@ -24,7 +24,7 @@ export interface ChatTurnRequest {
 
 /** What went wrong, in the words the server chose, plus what the page needs to style it. */
 export interface ChatFailure {
-	kind: 'rate_limit' | 'cap' | 'key' | 'stopped' | 'other';
+	kind: 'rate_limit' | 'cap' | 'key' | 'quota' | 'stopped' | 'other';
 	/** The server's machine code: `requests_per_hour`, `daily_cap`, `no_key`, `upstream_auth`, ... */
 	code: string;
 	message: string;
@@ -67,21 +67,16 @@ export interface ChatTurn {
 
 const RATE_LIMIT_CODES = new Set(['rate_limited', 'requests_per_hour', 'tokens_per_hour', 'upstream_rate_limited']);
 const CAP_CODES = new Set(['spend_cap_reached', 'daily_cap', 'app_daily_cap']);
+const KEY_CODES = new Set(['no_key', 'key_invalid', 'upstream_auth', 'upstream_forbidden']);
 // A provider account out of credit is not our daily cap: it is fixed at the provider or on /keys.
-const KEY_CODES = new Set([
-	'no_key',
-	'key_invalid',
-	'upstream_auth',
-	'upstream_forbidden',
-	'upstream_quota',
-	'out_of_credit'
-]);
+const QUOTA_CODES = new Set(['upstream_quota', 'out_of_credit']);
 
 /** Which kind of message a failure code deserves (how it is styled, whether it links to /keys). */
 export function failureKind(code: string): ChatFailure['kind'] {
 	if (RATE_LIMIT_CODES.has(code)) return 'rate_limit';
 	if (CAP_CODES.has(code)) return 'cap';
 	if (KEY_CODES.has(code)) return 'key';
+	if (QUOTA_CODES.has(code)) return 'quota';
 	if (code === 'client_aborted') return 'stopped';
 	return 'other';
 }
