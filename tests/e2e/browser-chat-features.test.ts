@@ -210,5 +210,4 @@ describe.skipIf(Boolean(browserSkipReason))('chat features in the browser', () =
 		await page.getByText('No conversations yet.').waitFor();
 		await browser.screenshot('features-02-deleted');
 	});
-
 });
