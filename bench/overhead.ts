@@ -1,26 +1,26 @@
 /**
- * What the app adds to a streamed chat: time to first token and total time of streaming requests
- * through the BUILT server on a real PostgreSQL, against the same requests sent straight to the
- * fake provider, at 1, 50 and 200 concurrent streams. The fake (its own process) answers every
- * request identically: the first chunk at once, then a chunk every BENCH_CHUNK_DELAY_MS (10 ms),
- * so the difference between the two columns is Latchkey's overhead (authentication, admission,
- * unsealing the key, the SDK, re-encoding the stream, settlement and the usage record).
+ * What the app adds to a streamed chat, beside the peer gateway (issue 20): time to first token
+ * and total time of streaming requests through the BUILT server on a real PostgreSQL and through
+ * Portkey's gateway (bench/portkey.ts), against the same requests sent straight to the fake
+ * provider, interleaved in slices. Then capacity: completed requests per second with instant
+ * answers at BENCH_CAPACITY_CLIENTS clients, with CPU per request of the process in between and
+ * of PostgreSQL.
  *
- * Paths: `v1` = `POST /api/v1/chat/completions` (personal access token, OpenAI stream), `web` =
- * `POST /api/chat` (session cookie; also stores the conversation and both messages). The user's
- * own OpenAI key serves every request. Target (issue 4): at 50 streams, added p50 <= 3 ms and
- * p99 <= 15 ms.
+ * By default the fake streams like a provider: BENCH_TOKENS (50) words, one chunk per word
+ * (BENCH_WORDS_PER_CHUNK=1), BENCH_CHUNK_DELAY_MS (20) apart: a 1 s answer at 50 tokens/s.
+ * Paths: `v1` = `POST /api/v1/chat/completions` (personal access token), `web` = `POST /api/chat`
+ * (session cookie; also stores the conversation), `portkey` = the peer; the user's own OpenAI key
+ * serves every request. Goal (issue 20): at 50 streams Latchkey adds no more than Portkey at p50
+ * and p99, and carries at least as many requests per second.
  *
  *   npx tsx bench/overhead.ts
- *   BENCH_SECONDS=10 BENCH_LEVELS=1,50,200 BENCH_PATHS=v1,web BENCH_USERS=50 BENCH_POOL_SIZE=10 npx tsx bench/overhead.ts
- *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test BENCH_SKIP_BUILD=1 npx tsx bench/overhead.ts
+ *   BENCH_LEVELS=1,50,200 BENCH_PATHS=v1,web,portkey,floor1,kit1 npx tsx bench/overhead.ts
+ *   BENCH_CAPACITY_CLIENTS=0 npx tsx bench/overhead.ts   (no capacity phase)
  *
  * Creates and drops its own database. The build lock (/tmp/latchkey-build.lock) is held from the
  * build until every route used is loaded, then released for the measurement.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { freePort, type AppServer } from '../tests/helpers/app-server';
+import type { AppServer } from '../tests/helpers/app-server';
 import {
 	benchNodeArgs,
 	buildServer,
@@ -35,192 +35,28 @@ import {
 	rssOf,
 	startBenchApp,
 	startFakeProcess,
-	startNodeProcess,
-	startServerProcess,
 	takeBuildLock,
 	type BenchUser,
 	type FakeProcess
 } from './harness';
+import { floors, peer, requestOf, startFloorProxy, startKitFloor, type AppPath, type Target } from './overhead-targets';
+import { PORTKEY_VERSION, startPortkey } from './portkey';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? '10');
-const levels = (process.env.BENCH_LEVELS ?? '1,50,200').split(',').map(Number);
-const paths = (process.env.BENCH_PATHS ?? 'v1,web,floor1,kit1').split(',') as AppPath[];
+const levels = (process.env.BENCH_LEVELS ?? '50').split(',').map(Number);
+const paths = (process.env.BENCH_PATHS ?? 'v1,web,portkey').split(',') as AppPath[];
 const userCount = Number(process.env.BENCH_USERS ?? '50');
 const poolSize = process.env.BENCH_POOL_SIZE ?? '10';
-const chunkDelayMs = Number(process.env.BENCH_CHUNK_DELAY_MS ?? '10');
+const chunkDelayMs = Number(process.env.BENCH_CHUNK_DELAY_MS ?? '20');
+const tokens = Number(process.env.BENCH_TOKENS ?? '50');
+const wordsPerChunk = Number(process.env.BENCH_WORDS_PER_CHUNK ?? '1');
+const capacityClients = Number(process.env.BENCH_CAPACITY_CLIENTS ?? '50');
 /** Each row's time is split into this many slices, interleaved with the other targets'. */
 const rounds = Number(process.env.BENCH_ROUNDS ?? '4');
-const REPLY = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');
-/** One stream lasts about this long (the fake sends ~10 chunks, one every chunkDelayMs). */
-const streamMs = 10 * chunkDelayMs;
-const PROMPT = 'Say thirty words, please.';
-
-/**
- * `floorN` = bench/floor-proxy.ts with N trivial PostgreSQL round trips before forwarding: the
- * cost of any app in between on this machine, which Latchkey cannot go below. `floorNsdk`: the
- * same, streaming through the official `openai` SDK and re-encoding each chunk. `kitN`: that,
- * as a SvelteKit endpoint on adapter-node (bench/kit-floor): the floor of the stack the app is
- * built on.
- */
-type AppPath =
-	'v1' | 'web' | `${'v1' | 'web'}@base` | `floor${number}` | `floor${number}${'http' | 'sdk'}` | `kit${number}`;
-type Target = 'direct' | AppPath;
-
-interface Timing {
-	ttftMs: number;
-	totalMs: number;
-}
-
-/** Sends one request and times its first content token and its end. */
-async function timed(url: string, init: RequestInit, firstToken: RegExp): Promise<Timing | undefined> {
-	const started = performance.now();
-	const response = await fetch(url, init);
-	if (response.status !== 200 || !response.body) {
-		await response.text().catch(() => '');
-		return undefined;
-	}
-	const reader = response.body.getReader();
-	const decoder = new TextDecoder();
-	let seen = '';
-	let ttftMs: number | undefined;
-	for (;;) {
-		const { value, done } = await reader.read();
-		if (done) break;
-		if (ttftMs === undefined) {
-			seen += decoder.decode(value, { stream: true });
-			if (firstToken.test(seen)) ttftMs = performance.now() - started;
-			else if (seen.length > 8192) seen = seen.slice(-1024);
-		}
-	}
-	return ttftMs === undefined ? undefined : { ttftMs, totalMs: performance.now() - started };
-}
-
-const openAiBody = (model: string) =>
-	JSON.stringify({
-		model,
-		stream: true,
-		stream_options: { include_usage: true },
-		messages: [{ role: 'user', content: PROMPT }]
-	});
-
-/** The floor proxies, by path (`floor0`, `floor1`, ...). */
-const floors = new Map<string, FloorProxy>();
-
-/** Starts bench/floor-proxy.ts making `queries` round trips to `databaseUrl` per request. */
-async function startFloorProxy(
-	queries: number,
-	client: string,
-	databaseUrl: string,
-	upstream: string
-): Promise<FloorProxy> {
-	const server = await startServerProcess<{ url: string }>('floor proxy', 'bench/floor-proxy.ts', [], {
-		...process.env,
-		FLOOR_QUERIES: String(queries),
-		FLOOR_CLIENT: client,
-		FLOOR_UPSTREAM: upstream,
-		DATABASE_URL: databaseUrl
-	});
-	return { url: server.info.url, pid: server.pid, stop: () => server.stop() };
-}
-
-const KIT_FLOOR = 'bench/kit-floor';
-const KIT_FLOOR_ENTRY = 'bench/out/kit-floor/build/index.js';
-
-/** Builds bench/kit-floor (unless BENCH_SKIP_BUILD=1 and a build is there) and starts it on adapter-node. */
-async function startKitFloor(queries: number, databaseUrl: string, upstream: string): Promise<FloorProxy> {
-	if (process.env.BENCH_SKIP_BUILD !== '1' || !existsSync(KIT_FLOOR_ENTRY)) {
-		const built = spawnSync('npx', ['vite', 'build', '--emptyOutDir', '--logLevel', 'error'], {
-			cwd: KIT_FLOOR,
-			stdio: 'inherit'
-		});
-		if (built.status !== 0) throw new Error('building bench/kit-floor failed');
-	}
-	const port = await freePort();
-	// BENCH_NODE_ARGS applies here as to the app, so both can be profiled alike.
-	const server = await startNodeProcess(
-		'the kit floor',
-		[...benchNodeArgs(), KIT_FLOOR_ENTRY],
-		{
-			...process.env,
-			NODE_ENV: 'production',
-			HOST: '127.0.0.1',
-			PORT: String(port),
-			FLOOR_QUERIES: String(queries),
-			FLOOR_UPSTREAM: upstream,
-			DATABASE_URL: databaseUrl
-		},
-		(line) => (line.startsWith('Listening on') ? true : undefined)
-	);
-	return { url: `http://127.0.0.1:${port}`, pid: server.pid, stop: () => server.stop() };
-}
-
-interface FloorProxy {
-	url: string;
-	pid: number;
-	stop(): Promise<void>;
-}
-
-/** A request of `target` for `user`. */
-function requestOf(
-	target: Target,
-	app: AppServer,
-	fake: FakeProcess,
-	user: BenchUser
-): () => Promise<Timing | undefined> {
-	if (target.startsWith('floor') || target.startsWith('kit')) {
-		const proxy = floors.get(target)!;
-		return () =>
-			timed(
-				`${proxy.url}/v1/chat/completions`,
-				{
-					method: 'POST',
-					headers: { authorization: `Bearer ${user.keys.openai}`, 'content-type': 'application/json' },
-					body: openAiBody('gpt-4o-mini')
-				},
-				/"content":"[^"]/
-			);
-	}
-	switch (target.replace(/@base$/, '')) {
-		case 'direct':
-			return () =>
-				timed(
-					`${fake.baseUrls.openai}/chat/completions`,
-					{
-						method: 'POST',
-						headers: { authorization: `Bearer ${user.keys.openai}`, 'content-type': 'application/json' },
-						body: openAiBody('gpt-4o-mini')
-					},
-					/"content":"[^"]/
-				);
-		case 'v1':
-			return () =>
-				timed(
-					`${app.url}/api/v1/chat/completions`,
-					{
-						method: 'POST',
-						headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json' },
-						body: openAiBody('openai/gpt-4o-mini')
-					},
-					/"content":"[^"]/
-				);
-		case 'web':
-			return () =>
-				timed(
-					`${app.url}/api/chat`,
-					{
-						method: 'POST',
-						headers: {
-							cookie: user.client.cookieHeader(),
-							origin: app.url,
-							'content-type': 'application/json'
-						},
-						body: JSON.stringify({ model: 'openai/gpt-4o-mini', content: PROMPT })
-					},
-					/event: delta/
-				);
-	}
-	throw new Error(`unknown bench path ${target}`);
-}
+const REPLY = Array.from({ length: tokens }, (_, i) => `word${i}`).join(' ');
+/** One stream lasts about this long (one chunk every chunkDelayMs). */
+const streamMs = Math.ceil(tokens / wordsPerChunk) * chunkDelayMs;
+const streaming = { behaviour: 'ok' as const, reply: REPLY, chunkDelayMs, wordsPerChunk };
 
 interface Measured {
 	level: number;
@@ -251,7 +87,11 @@ const appOf = (target: Target, app: AppServer): AppServer => (target.endsWith('@
 
 /** The process a target's requests pass through (none for direct). */
 const serverPidOf = (target: Target, app: AppServer): number | undefined =>
-	target === 'direct' ? undefined : (floors.get(target)?.pid ?? appOf(target, app).process.pid);
+	target === 'direct'
+		? undefined
+		: target === 'portkey'
+			? peer.portkey?.pid
+			: (floors.get(target)?.pid ?? appOf(target, app).process.pid);
 
 async function measure(
 	target: Target,
@@ -324,6 +164,7 @@ try {
 		baselineDatabase = await createBenchDatabase('overhead_base');
 		baseline = await startBenchApp(baselineDatabase.url, fake, { DATABASE_POOL_SIZE: poolSize }, [], baselineEntry);
 	}
+	if (paths.includes('portkey')) peer.portkey = await startPortkey(benchNodeArgs());
 	for (const path of paths.filter((p) => p.startsWith('floor') || p.startsWith('kit'))) {
 		const queries = Number(/\d+/.exec(path)?.[0] ?? '0');
 		floors.set(
@@ -337,14 +178,12 @@ try {
 	for (let i = 0; i < userCount; i++) {
 		users.push(
 			await createBenchUser(app, fake, `overhead${i}`, {
-				openai: { behaviour: 'ok', reply: REPLY, chunkDelayMs }
+				openai: streaming
 			})
 		);
 	}
 	for (let i = 0; baseline && i < userCount; i++) {
-		baselineUsers.push(
-			await createBenchUser(baseline, fake, `overhead${i}`, { openai: { behaviour: 'ok', reply: REPLY, chunkDelayMs } })
-		);
+		baselineUsers.push(await createBenchUser(baseline, fake, `overhead${i}`, { openai: streaming }));
 	}
 	// Warm-up: every route used is loaded (then a rebuild by someone else cannot touch the server),
 	// connections open, code paths compiled.
@@ -356,7 +195,8 @@ try {
 	console.log(describeMachine(database));
 	console.log(
 		`app: built adapter-node server, pool ${poolSize}, LOG_LEVEL=info; ${userCount} users, each with an OpenAI key; ` +
-			`fake reply ${REPLY.split(' ').length} words in chunks ${chunkDelayMs} ms apart; ${seconds} s per row in ${rounds} interleaved slices; paths: ${paths.join(', ')}`
+			`fake reply ${tokens} words, ${wordsPerChunk} per chunk, ${chunkDelayMs} ms apart; ${seconds} s per row in ${rounds} interleaved slices; ` +
+			`paths: ${paths.join(', ')}${paths.includes('portkey') ? ` (portkey = @portkey-ai/gateway ${PORTKEY_VERSION}, PR 1390 fix)` : ''}`
 	);
 	console.log('');
 	console.log(
@@ -390,6 +230,34 @@ try {
 			);
 		}
 	}
+	if (capacityClients > 0) {
+		// Capacity: instant answers, as many as each path carries, interleaved like the rows above.
+		const instant = { ...streaming, chunkDelayMs: 0 };
+		for (const user of [...users, ...baselineUsers]) await fake.registerKey('openai', user.keys.openai!, instant);
+		const targets = ['direct', ...paths] as Target[];
+		const merged = new Map<Target, Measured>();
+		for (let round = 0; round < rounds; round++) {
+			for (let i = 0; i < targets.length; i++) {
+				const target = targets[(i + round) % targets.length]!;
+				const slice = await measure(target, capacityClients, users, app, fake, (seconds * 1000) / rounds);
+				const sum = merged.get(target);
+				merged.set(target, sum ? mergeMeasured(sum, slice) : slice);
+			}
+		}
+		console.log('');
+		console.log(
+			`capacity: ${capacityClients} clients, instant answers, ${seconds} s per target in ${rounds} interleaved slices`
+		);
+		console.log('target     completed  req/s errors | cpu/req  db/req');
+		for (const target of targets) {
+			const m = merged.get(target)!;
+			const done = m.requests - m.errors;
+			console.log(
+				`${target.padEnd(9)} ${String(done).padStart(10)} ${(done / seconds).toFixed(0).padStart(6)} ${String(m.errors).padStart(6)} |` +
+					`${fmt(m.cpuMs / done)} ${fmt(m.dbCpuMs / done)}`
+			);
+		}
+	}
 	const rss = rssOf(app.process.pid ?? 0);
 	console.log('');
 	console.log(
@@ -398,13 +266,14 @@ try {
 			`Load average at the end: ${loadAverage()}.`
 	);
 	console.log(
-		'repeat: npx tsx bench/overhead.ts   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_LEVELS, BENCH_PATHS, BENCH_USERS, BENCH_POOL_SIZE, BENCH_CHUNK_DELAY_MS, BENCH_DATABASE_URL)'
+		'repeat: npx tsx bench/overhead.ts   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_LEVELS, BENCH_PATHS, BENCH_USERS, BENCH_POOL_SIZE, BENCH_CHUNK_DELAY_MS, BENCH_TOKENS, BENCH_WORDS_PER_CHUNK, BENCH_CAPACITY_CLIENTS, BENCH_DATABASE_URL)'
 	);
 } finally {
 	lock?.release();
 	await app?.stop();
 	await baseline?.stop();
 	for (const proxy of floors.values()) await proxy.stop();
+	await peer.portkey?.stop();
 	await fake?.stop();
 	await database.drop();
 	await baselineDatabase?.drop();

@@ -29,6 +29,8 @@ export interface BehaviourSpec {
 	firstTokenDelayMs?: number;
 	/** Wait between stream chunks. Default 0. */
 	chunkDelayMs?: number;
+	/** Words per stream chunk (1: one chunk per token, as providers stream). Default 3. */
+	wordsPerChunk?: number;
 	/** Value of the retry-after header for '429'. Default 1. */
 	retryAfterSeconds?: number;
 	/** Usage to report instead of the true one (a hostile or broken provider, e.g. 1e300 tokens). */
@@ -49,6 +51,7 @@ export interface ResolvedBehaviour {
 	firstByteDelayMs: number;
 	firstTokenDelayMs: number;
 	chunkDelayMs: number;
+	wordsPerChunk?: number;
 	retryAfterSeconds: number;
 	reportUsage?: { promptTokens: number; completionTokens: number };
 	errorCode?: string;
@@ -73,6 +76,7 @@ export function resolveBehaviour(input: Behaviour | BehaviourSpec = 'ok'): Resol
 		firstByteDelayMs: nonNegative(spec.firstByteDelayMs, 'firstByteDelayMs') ?? defaultDelay,
 		firstTokenDelayMs: nonNegative(spec.firstTokenDelayMs, 'firstTokenDelayMs') ?? 0,
 		chunkDelayMs: nonNegative(spec.chunkDelayMs, 'chunkDelayMs') ?? 0,
+		...(spec.wordsPerChunk ? { wordsPerChunk: Math.max(1, Math.floor(spec.wordsPerChunk)) } : {}),
 		retryAfterSeconds: nonNegative(spec.retryAfterSeconds, 'retryAfterSeconds') ?? 1,
 		...(spec.reportUsage ? { reportUsage: spec.reportUsage } : {}),
 		errorCode: spec.errorCode,

@@ -1,5 +1,5 @@
 // HTTP control plane, so a fake running in another process (cli.ts) can be scripted:
-//   POST /__control/keys      {provider, key, behaviour?, reply?, firstByteDelayMs?, firstTokenDelayMs?, chunkDelayMs?, retryAfterSeconds?, errorCode?}
+//   POST /__control/keys      {provider, key, behaviour?, reply?, firstByteDelayMs?, firstTokenDelayMs?, chunkDelayMs?, wordsPerChunk?, retryAfterSeconds?, errorCode?}
 //   GET  /__control/requests  the request log as JSON
 //   POST /__control/reset     forget keys and requests
 //   GET  /__control/health    {ok: true, baseUrls}
@@ -44,6 +44,7 @@ export function parseKeyRegistration(body: unknown): KeyRegistration | Error {
 	const firstByteDelayMs = optionalNumber(body, 'firstByteDelayMs');
 	const firstTokenDelayMs = optionalNumber(body, 'firstTokenDelayMs');
 	const chunkDelayMs = optionalNumber(body, 'chunkDelayMs');
+	const wordsPerChunk = optionalNumber(body, 'wordsPerChunk');
 	const retryAfterSeconds = optionalNumber(body, 'retryAfterSeconds');
 	const cachedReadTokens = optionalNumber(body, 'cachedReadTokens');
 	const cacheWriteTokens = optionalNumber(body, 'cacheWriteTokens');
@@ -52,6 +53,7 @@ export function parseKeyRegistration(body: unknown): KeyRegistration | Error {
 		firstByteDelayMs,
 		firstTokenDelayMs,
 		chunkDelayMs,
+		wordsPerChunk,
 		retryAfterSeconds,
 		cachedReadTokens,
 		cacheWriteTokens,
@@ -65,6 +67,7 @@ export function parseKeyRegistration(body: unknown): KeyRegistration | Error {
 	if (typeof firstByteDelayMs === 'number') spec.firstByteDelayMs = firstByteDelayMs;
 	if (typeof firstTokenDelayMs === 'number') spec.firstTokenDelayMs = firstTokenDelayMs;
 	if (typeof chunkDelayMs === 'number') spec.chunkDelayMs = chunkDelayMs;
+	if (typeof wordsPerChunk === 'number') spec.wordsPerChunk = wordsPerChunk;
 	if (typeof retryAfterSeconds === 'number') spec.retryAfterSeconds = retryAfterSeconds;
 	if (typeof cachedReadTokens === 'number') spec.cachedReadTokens = cachedReadTokens;
 	if (typeof cacheWriteTokens === 'number') spec.cacheWriteTokens = cacheWriteTokens;

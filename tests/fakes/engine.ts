@@ -295,7 +295,7 @@ async function streamReply(turn: Turn, call: ChatCall, reply: string, usage: Usa
 	const { dialect, exchange } = turn;
 	const behaviour = turn.keyEntry?.behaviour;
 	if (!behaviour) return false;
-	const plan = dialect.streamPlan(call, splitIntoChunks(reply), usage);
+	const plan = dialect.streamPlan(call, splitIntoChunks(reply, behaviour.wordsPerChunk), usage);
 	const [firstContent, ...restContent] = plan.content;
 
 	exchange.startEventStream(turn.headers);
