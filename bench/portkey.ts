@@ -21,7 +21,7 @@ const UNPATCHED = 'updateHeaders(e,t,a){return e.headers.append(E.LAST_USED_OPTI
 const PATCHED = 'updateHeaders(e,t,a){try{return e.headers.append(E.LAST_USED_OPTION_INDEX';
 const UNPATCHED_END = 'e.headers.delete("content-length"),e}}async function nu(';
 const PATCHED_END =
-	'e.headers.delete("content-length"),e}catch(x){if(!(x instanceof TypeError))throw x;return e}}async function nu(';
+	'e.headers.delete("content-length"),e}catch(x){if(!(x instanceof TypeError))throw x;return e}}}async function nu(';
 
 /** Installs the pinned gateway (once) and applies the PR 1390 fix; returns the entry file. */
 export function installPortkey(): string {
@@ -39,7 +39,7 @@ export function installPortkey(): string {
 		if (npm.status !== 0) throw new Error('installing @portkey-ai/gateway failed');
 	}
 	const source = readFileSync(ENTRY, 'utf8');
-	if (source.includes(PATCHED)) return ENTRY;
+	if (source.includes(PATCHED) && source.includes(PATCHED_END)) return ENTRY;
 	if (!source.includes(UNPATCHED) || !source.includes(UNPATCHED_END)) {
 		throw new Error(`@portkey-ai/gateway ${PORTKEY_VERSION}: the code PR 1390 fixes was not found; check the patch`);
 	}

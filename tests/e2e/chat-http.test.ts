@@ -46,7 +46,8 @@ describe(`POST /api/chat [${testDatabaseUrl ? 'postgres' : 'pglite'}]`, () => {
 	}
 
 	it('streams conversation, meta, deltas, usage and done, and stores the turn', async () => {
-		const { client } = await signedInWithKey('streamer');
+		// Chunks 10 ms apart arrive in separate turns, so each is its own delta event.
+		const { client } = await signedInWithKey('streamer', { behaviour: 'ok', chunkDelayMs: 10 });
 		const response = await postChat(client, { model: 'openai/gpt-4o-mini', content: 'Tell me about keys' });
 		expect(response.status).toBe(200);
 		expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);

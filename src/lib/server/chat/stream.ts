@@ -1,7 +1,8 @@
 import { encodeSse, type ChatStreamEvent } from '$lib/chat/events';
 import { appendMessage } from '$lib/server/conversations';
 import type { AppError } from '$lib/server/errors';
-import type { ChatSession, FinalUsage } from '$lib/server/routing';
+import { TurnBatcher } from '$lib/server/http';
+import type { ChatSession, FinalUsage, SessionEvent } from '$lib/server/routing';
 import type { WebChatContext } from './web-chat';
 
 /** Where the answer is stored: its conversation and the message it answers. */
@@ -54,6 +55,28 @@ export function answerStream(
 		});
 	};
 
+	/** The answer's last events: stored first, so `done` carries the message id. */
+	const finish = async (
+		controller: ReadableStreamDefaultController<Uint8Array>,
+		event: Extract<SessionEvent, { type: 'done' | 'error' }>
+	) => {
+		const messageId =
+			event.type === 'done'
+				? await persist({ usage: event.usage })
+				: await persist({
+						usage: event.usage,
+						errorCode: event.error.reason ?? event.error.code,
+						errorMessage: event.error.message
+					});
+		send(controller, { type: 'usage', ...event.usage });
+		if (event.type === 'error') send(controller, errorEvent(event.error, text.length > 0));
+		const finishReason =
+			event.type === 'error' ? 'error' : event.finishReason === 'tool_calls' ? 'other' : event.finishReason;
+		send(controller, { type: 'done', finishReason, messageId });
+		controller.close();
+	};
+
+	const batcher = new TurnBatcher(session.events);
 	return new ReadableStream<Uint8Array>({
 		start(controller) {
 			if (conversation.isNew)
@@ -71,33 +94,24 @@ export function answerStream(
 			});
 		},
 		async pull(controller) {
-			const next = await session.events.next();
-			if (next.done) {
-				controller.close();
+			// What arrived in this turn goes out as one delta event, in one write.
+			const batch = await batcher.next();
+			let delta = '';
+			for (const event of batch.values) {
+				// The web chat offers no tools, so no model calls one.
+				if (event.type === 'tool_call') continue;
+				if (event.type === 'delta') {
+					delta += event.text;
+					continue;
+				}
+				text += delta;
+				if (delta) send(controller, { type: 'delta', text: delta });
+				await finish(controller, event);
 				return;
 			}
-			const event = next.value;
-			// The web chat offers no tools, so no model calls one.
-			if (event.type === 'tool_call') return;
-			if (event.type === 'delta') {
-				text += event.text;
-				send(controller, { type: 'delta', text: event.text });
-				return;
-			}
-			const messageId =
-				event.type === 'done'
-					? await persist({ usage: event.usage })
-					: await persist({
-							usage: event.usage,
-							errorCode: event.error.reason ?? event.error.code,
-							errorMessage: event.error.message
-						});
-			send(controller, { type: 'usage', ...event.usage });
-			if (event.type === 'error') send(controller, errorEvent(event.error, text.length > 0));
-			const finishReason =
-				event.type === 'error' ? 'error' : event.finishReason === 'tool_calls' ? 'other' : event.finishReason;
-			send(controller, { type: 'done', finishReason, messageId });
-			controller.close();
+			text += delta;
+			if (delta) send(controller, { type: 'delta', text: delta });
+			if (batch.done) controller.close();
 		},
 		async cancel() {
 			// The client went away: stop the provider, let routing settle and record, keep the partial answer.

@@ -10,3 +10,4 @@ export { readJsonBody, refuseDeclaredOversize, closeAfterDraining } from './body
 export { clientSignal } from './client';
 export { sameOriginPath } from './redirect';
 export { attachmentName } from './download';
+export { TurnBatcher, type Batch } from './batch';

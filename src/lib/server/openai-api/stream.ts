@@ -1,4 +1,5 @@
 import { AppError, httpErrorOf, httpErrorResponse } from '$lib/server/errors';
+import { TurnBatcher, type Batch } from '$lib/server/http';
 import type { Logger } from '$lib/server/log';
 import type { ToolCall } from '$lib/server/providers';
 import type { ChatSession, SessionEvent } from '$lib/server/routing';
@@ -23,20 +24,29 @@ export interface StreamOptions {
 	log: Logger;
 }
 
+function internalFailure(error: unknown, options: StreamOptions): SessionEvent {
+	// The engine settles and records on its own; anything thrown here is our bug or the database.
+	options.log.error({ err: error, requestId: options.requestId }, 'the chat stream failed');
+	return {
+		type: 'error',
+		error: new AppError('internal', 'The answer stopped because of a problem on our side. Try again.'),
+		usage: { promptTokens: 0, completionTokens: 0, costMicros: 0, estimated: true }
+	};
+}
+
 async function nextEvent(session: ChatSession, options: StreamOptions): Promise<IteratorResult<SessionEvent>> {
 	try {
 		return await session.events.next();
 	} catch (error) {
-		// The engine settles and records on its own; anything thrown here is our bug or the database.
-		options.log.error({ err: error, requestId: options.requestId }, 'the chat stream failed');
-		return {
-			done: false,
-			value: {
-				type: 'error',
-				error: new AppError('internal', 'The answer stopped because of a problem on our side. Try again.'),
-				usage: { promptTokens: 0, completionTokens: 0, costMicros: 0, estimated: true }
-			}
-		};
+		return { done: false, value: internalFailure(error, options) };
+	}
+}
+
+async function nextBatch(batcher: TurnBatcher<SessionEvent>, options: StreamOptions): Promise<Batch<SessionEvent>> {
+	try {
+		return await batcher.next();
+	} catch (error) {
+		return { values: [internalFailure(error, options)], done: false };
 	}
 }
 
@@ -46,36 +56,36 @@ export function completionStream(
 	options: StreamOptions
 ): ReadableStream<Uint8Array> {
 	const { includeUsage } = options;
+	const batcher = new TurnBatcher(session.events);
 	return new ReadableStream<Uint8Array>({
 		start(controller) {
 			controller.enqueue(sse(chunkBody(meta, { kind: 'role' }, includeUsage)));
 		},
 		async pull(controller) {
-			const next = await nextEvent(session, options);
-			if (next.done) {
-				// Only after an abort; nobody is listening.
-				controller.close();
-				return;
+			// Everything that arrived in this turn goes out in one write.
+			const batch = await nextBatch(batcher, options);
+			let text = '';
+			for (const event of batch.values) {
+				if (event.type === 'delta') {
+					text += sseText(chunkBody(meta, { kind: 'content', text: event.text }, includeUsage));
+				} else if (event.type === 'tool_call') {
+					text += sseText(chunkBody(meta, { ...event, kind: 'tool_call' }, includeUsage));
+				} else {
+					const last: unknown[] =
+						event.type === 'done'
+							? [
+									chunkBody(meta, { kind: 'finish', finishReason: event.finishReason }, includeUsage),
+									...(includeUsage ? [chunkBody(meta, { kind: 'usage', usage: event.usage }, true)] : [])
+								]
+							: [httpErrorOf(event.error, options.requestId).body];
+					controller.enqueue(encoder.encode(`${text}${last.map(sseText).join('')}data: [DONE]\n\n`));
+					controller.close();
+					return;
+				}
 			}
-			const event = next.value;
-			if (event.type === 'delta') {
-				controller.enqueue(sse(chunkBody(meta, { kind: 'content', text: event.text }, includeUsage)));
-				return;
-			}
-			if (event.type === 'tool_call') {
-				controller.enqueue(sse(chunkBody(meta, { ...event, kind: 'tool_call' }, includeUsage)));
-				return;
-			}
-			// The last events go out as one chunk: one write to the client instead of three.
-			const last: unknown[] =
-				event.type === 'done'
-					? [
-							chunkBody(meta, { kind: 'finish', finishReason: event.finishReason }, includeUsage),
-							...(includeUsage ? [chunkBody(meta, { kind: 'usage', usage: event.usage }, true)] : [])
-						]
-					: [httpErrorOf(event.error, options.requestId).body];
-			controller.enqueue(encoder.encode(`${last.map(sseText).join('')}data: [DONE]\n\n`));
-			controller.close();
+			if (text) controller.enqueue(encoder.encode(text));
+			// Only after an abort does the session end without an outcome; nobody is listening.
+			if (batch.done) controller.close();
 		},
 		async cancel() {
 			// The client went away: stop the provider; the engine then settles and records the request.
