@@ -8,6 +8,7 @@ import { CONTROL_PREFIX, serveControl } from './control';
 import { RequestLog, serveProvider, type Dialect } from './engine';
 import { googleDialect } from './google';
 import { openAIDialect } from './openai';
+import { serveOpenRouterOAuth } from './oauth';
 import { openRouterDialect } from './openrouter';
 import type { FakeBaseUrls, FakeProviders } from './types';
 import { PUBLIC_PREFIX } from '../helpers/secret-pieces';
@@ -113,6 +114,7 @@ async function route(
 	const url = new URL(req.url ?? '/', 'http://fake.invalid');
 	const controlPath = pathUnder(url.pathname, CONTROL_PREFIX);
 	if (controlPath !== undefined) return serveControl(fake, req, res, controlPath);
+	if (await serveOpenRouterOAuth((key) => fake.registerKey('openrouter', key, 'ok'), req, res, url)) return;
 	for (const dialect of DIALECTS) {
 		const path = pathUnder(url.pathname, dialect.prefix);
 		if (path !== undefined) return serveProvider(dialect, state, req, res, url, path);

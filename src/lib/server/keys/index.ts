@@ -33,3 +33,9 @@ export {
 	type BackgroundJobs,
 	type BackgroundJobOptions
 } from './revalidate';
+export {
+	CONNECT_LABEL,
+	finishOpenRouterConnect,
+	startOpenRouterConnect,
+	VERIFIER_COOKIE
+} from './openrouter-connect';

@@ -45,6 +45,8 @@ export const load: PageServerLoad = async ({ locals, url }) => {
 		panels,
 		/** `?provider=` (the cards' "Replace" links) preselects the add form's provider. */
 		selectedProvider: providers.find((p) => p === wanted) ?? null,
+		/** `?openrouter=` is the outcome code "Connect OpenRouter" came back with (shown in fixed words). */
+		openrouterOutcome: url.searchParams.get('openrouter')?.slice(0, 40) ?? null,
 		appKeyAvailable: Boolean(config.appOpenRouterKey),
 		// The database clock, so reset times read the same on the server and after hydration.
 		now: limits.now
