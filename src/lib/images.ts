@@ -43,3 +43,21 @@ export function readImageDataUrl(url: string): DataUrlReading {
 }
 
 export const formatMegabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+/** Whether the bytes start as a file of `mediaType` does (so a PNG label cannot carry anything else). */
+export function matchesImageSignature(bytes: Uint8Array, mediaType: string): boolean {
+	const starts = (...values: number[]) => values.every((value, i) => bytes[i] === value);
+	const ascii = (at: number, text: string) => [...text].every((c, i) => bytes[at + i] === c.charCodeAt(0));
+	switch (mediaType) {
+		case 'image/png':
+			return starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
+		case 'image/jpeg':
+			return starts(0xff, 0xd8, 0xff);
+		case 'image/gif':
+			return ascii(0, 'GIF87a') || ascii(0, 'GIF89a');
+		case 'image/webp':
+			return ascii(0, 'RIFF') && ascii(8, 'WEBP');
+		default:
+			return false;
+	}
+}

@@ -5,7 +5,8 @@ import {
 	branchOf,
 	exportAllConversations,
 	exportConversationMarkdown,
-	getConversation
+	getConversation,
+	getMessageImage
 } from '$lib/server/conversations';
 import { httpErrorResponse } from '$lib/server/errors';
 import { chatDeps, type Services } from '$lib/server/services';
@@ -123,11 +124,19 @@ describeEachDatabase('web chat branches and conversation tools', (database) => {
 		expect(regenerateAnswer.text).toContain('Regenerate answers a question');
 		const unknownParent = await turn(user, { conversationId: conversation.id, parentId: randomUUID(), content: 'x' });
 		expect(unknownParent.status).toBe(404);
+		// A message of the same person's other conversation is not a parent here either.
+		await turn(user, { content: 'Another conversation' });
+		const [otherConversation] = (await callerFor(services, user).conversations.list()).filter(
+			(c) => c.id !== conversation.id
+		);
+		const elsewhere = (await getConversation(services.db, user.id, { id: otherConversation!.id })).messages[0]!;
+		const crossed = await turn(user, { conversationId: conversation.id, parentId: elsewhere.id, content: 'x' });
+		expect(crossed.status).toBe(404);
 
 		const other = await userWithKey('refusals-other');
 		const foreign = await turn(other, { conversationId: conversation.id, parentId: answer.id, content: 'Mine?' });
 		expect(foreign.status).toBe(404);
-		expect((await conversationOf(user)).messages).toHaveLength(count);
+		expect((await getConversation(services.db, user.id, { id: conversation.id })).messages).toHaveLength(count);
 	});
 
 	it('sends the system prompt first, and changes it for the next answers', async () => {
@@ -157,6 +166,13 @@ describeEachDatabase('web chat branches and conversation tools', (database) => {
 		const sent = await turn(user, { content: 'What is this?', images: [{ dataUrl: PIXEL }] });
 		expect(sent.status).toBe(200);
 		const conversation = await conversationOf(user);
+		// Only its owner gets the stored image back.
+		const stored = await getMessageImage(services.db, user.id, conversation.messages[0]!.id, 0);
+		expect(stored.mediaType).toBe('image/png');
+		const stranger = await userWithKey('images-stranger');
+		await expect(getMessageImage(services.db, stranger.id, conversation.messages[0]!.id, 0)).rejects.toThrow(
+			'That image does not exist.'
+		);
 		// The fake's echo names the image it received.
 		expect(conversation.messages[1]?.content).toContain('What is this?[image image/png 70 bytes]');
 		expect(conversation.messages[0]?.images).toEqual([{ position: 0, mediaType: 'image/png' }]);
@@ -173,6 +189,10 @@ describeEachDatabase('web chat branches and conversation tools', (database) => {
 		});
 		expect(textOnly.status).toBe(400);
 		expect(textOnly.text).toContain('does not take images');
+		// A PNG label on bytes that are not a PNG is refused before anything is stored or sent.
+		const notPng = await turn(user, { content: 'x', images: [{ dataUrl: 'data:image/png;base64,PHN2Zz4=' }] });
+		expect(notPng.status).toBe(400);
+		expect(notPng.text).toContain('not a readable PNG file');
 		const wrongType = await turn(user, { content: 'x', images: [{ dataUrl: 'data:image/svg+xml;base64,PHN2Zz4=' }] });
 		expect(wrongType.status).toBe(400);
 		expect(wrongType.text).toContain('attach PNG, JPEG, GIF or WebP');
@@ -180,6 +200,20 @@ describeEachDatabase('web chat branches and conversation tools', (database) => {
 		expect(tooMany.status).toBe(400);
 		expect(tooMany.text).toContain('at most 4 images');
 		expect((await conversationOf(user)).messages).toHaveLength(4);
+
+		// Switching the conversation to a model that reads no images: earlier images become a note.
+		const openRouterKey = testKey('openrouter', 'images');
+		fake.registerKey('openrouter', openRouterKey, 'ok');
+		await callerFor(services, user).keys.upsert({ provider: 'openrouter', apiKey: openRouterKey });
+		const switched = await turn(user, {
+			conversationId: conversation.id,
+			model: TEXT_ONLY_MODEL,
+			content: 'In words?'
+		});
+		expect(switched.status).toBe(200);
+		const prompt = JSON.stringify(lastPrompt());
+		expect(prompt).toContain('this model cannot see it');
+		expect(prompt).not.toContain('data:image');
 	});
 
 	it('searches titles and messages, exports, and deletes everything of one person only', async () => {
@@ -209,7 +243,9 @@ describeEachDatabase('web chat branches and conversation tools', (database) => {
 			'does not exist'
 		);
 
-		const all = await exportAllConversations(services.db, user.id);
+		let json = '';
+		for await (const part of exportAllConversations(services.db, user.id)) json += part;
+		const all = JSON.parse(json) as { conversations: { messages: unknown[] }[] };
 		expect(all.conversations).toHaveLength(2);
 		expect(all.conversations.every((c) => c.messages.length === 2)).toBe(true);
 

@@ -38,3 +38,26 @@ describe('TurnBatcher', () => {
 		await expect(batcher.next()).rejects.toThrow('upstream broke');
 	});
 });
+
+describe('TurnBatcher, an error while no one waits', () => {
+	it('keeps a rejection that comes between two reads for the next read, without an unhandled rejection', async () => {
+		const unhandled: unknown[] = [];
+		const onUnhandled = (reason: unknown) => unhandled.push(reason);
+		process.on('unhandledRejection', onUnhandled);
+		try {
+			async function* events() {
+				yield 'x';
+				await later(1);
+				throw new Error('upstream broke');
+			}
+			const batcher = new TurnBatcher(events());
+			expect(await batcher.next()).toEqual({ values: ['x'], done: false });
+			// The reader is slow: the error happens while nobody awaits the pending read.
+			await later(20);
+			expect(unhandled).toEqual([]);
+			await expect(batcher.next()).rejects.toThrow('upstream broke');
+		} finally {
+			process.off('unhandledRejection', onUnhandled);
+		}
+	});
+});

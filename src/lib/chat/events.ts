@@ -13,6 +13,8 @@ export interface MetaEvent {
 	conversationId: string | null;
 	/** The question of this turn as stored (null when regenerating an answer to an earlier one). */
 	userMessageId?: string | null;
+	/** The id the answer will be stored under (it is stored however the turn ends). */
+	answerId?: string;
 	model: string;
 	provider: ProviderIdName;
 	keySource: KeySourceName;

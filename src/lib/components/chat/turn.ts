@@ -40,6 +40,7 @@ export function runTurn(
 				answer.fallbackNotice = event.fallback?.message ?? null;
 				if (event.conversationId) hooks.onconversation(event.conversationId, '', false);
 				if (event.userMessageId) hooks.onquestion(event.userMessageId);
+				if (event.answerId) answer.id = event.answerId;
 				break;
 			case 'delta':
 				pending += event.text;

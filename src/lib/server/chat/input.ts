@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatMegabytes, MAX_CHAT_IMAGES, readImageDataUrl } from '$lib/images';
+import { formatMegabytes, matchesImageSignature, MAX_CHAT_IMAGES, readImageDataUrl } from '$lib/images';
 import { MAX_MESSAGE_CHARS, systemPromptText, type NewImage } from '$lib/server/conversations';
 import { badRequest } from '$lib/server/errors';
 import { userText } from '$lib/server/validation';
@@ -53,7 +53,17 @@ export function imagesOf(input: WebChatInput): NewImage[] {
 	return (input.images ?? []).map(({ dataUrl }, index) => {
 		const image = readImageDataUrl(dataUrl);
 		const which = (input.images ?? []).length > 1 ? `Image ${index + 1}` : 'The image';
-		if (image.ok) return { mediaType: image.mediaType, base64: image.base64 };
+		if (image.ok) {
+			// Decoded here, before anything is stored or sent: bad base64 decodes short, and the bytes
+			// must be the type they claim.
+			const bytes = Buffer.from(image.base64, 'base64');
+			if (bytes.length === image.bytes && matchesImageSignature(bytes, image.mediaType)) {
+				return { mediaType: image.mediaType, base64: image.base64 };
+			}
+			throw badRequest(`${which} is not a readable ${image.mediaType.slice(6).toUpperCase()} file. Attach it again.`, {
+				reason: 'invalid_image'
+			});
+		}
 		switch (image.problem) {
 			case 'unsupported_type':
 				throw badRequest(`${which} is ${(image.mediaType ?? '').slice(0, 60)}; attach PNG, JPEG, GIF or WebP.`, {

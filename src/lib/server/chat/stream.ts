@@ -12,6 +12,8 @@ export interface AnswerPlace {
 	userMessageId: string | null;
 	/** The message the answer follows. */
 	parentId: string;
+	/** The answer's id, chosen before it is stored so the page can build on it even after a stop. */
+	answerId: string;
 }
 
 /**
@@ -48,7 +50,8 @@ export function answerStream(
 			errorCode: outcome.errorCode ?? null,
 			errorMessage: outcome.errorMessage ?? null,
 			fallbackReason: session.fallback?.reason ?? null,
-			parentId: place.parentId
+			parentId: place.parentId,
+			id: place.answerId
 		}).catch((error: unknown) => {
 			ctx.deps.log.error({ err: error, requestId: ctx.requestId }, 'storing the assistant message failed');
 			return null;
@@ -86,6 +89,7 @@ export function answerStream(
 				requestId: ctx.requestId,
 				conversationId: conversation.id,
 				userMessageId: place.userMessageId,
+				answerId: place.answerId,
 				model: session.model.id,
 				provider: session.model.provider,
 				keySource: session.keySource,
@@ -111,7 +115,11 @@ export function answerStream(
 			}
 			text += delta;
 			if (delta) send(controller, { type: 'delta', text: delta });
-			if (batch.done) controller.close();
+			if (batch.done) {
+				// Routing ended without an outcome: the client went away. The partial answer is kept.
+				await persist({ errorCode: 'client_aborted', errorMessage: 'Stopped.' });
+				controller.close();
+			}
 		},
 		async cancel() {
 			// The client went away: stop the provider, let routing settle and record, keep the partial answer.

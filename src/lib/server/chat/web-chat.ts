@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { getModel } from '$lib/server/catalog';
 import { appendMessage, loadThread, startConversation, titleFrom, type NewImage } from '$lib/server/conversations';
 import { badRequest, httpErrorOf, isAppError } from '$lib/server/errors';
@@ -41,6 +42,8 @@ function questionOf(text: string, images: NewImage[]): ChatMessage {
 	};
 }
 
+const takesImages = (modelId: string) => getModel(modelId)?.input.includes('image') ?? true;
+
 function refuseImagesToTextModel(modelId: string, images: NewImage[]): void {
 	const model = getModel(modelId);
 	if (images.length > 0 && model && !model.input.includes('image')) {
@@ -48,6 +51,20 @@ function refuseImagesToTextModel(modelId: string, images: NewImage[]): void {
 			reason: 'model_not_vision'
 		});
 	}
+}
+
+/**
+ * Earlier images of the branch, for a model that reads none (the person switched models): each
+ * becomes a note in words, so the conversation goes on instead of failing at the provider.
+ */
+function withoutImages(messages: ChatMessage[]): ChatMessage[] {
+	return messages.map((message) => {
+		if (message.role !== 'user' || typeof message.content === 'string') return message;
+		const text = message.content
+			.map((part) => (part.type === 'text' ? part.text : '[An image was attached here; this model cannot see it.]'))
+			.join('\n');
+		return { role: 'user', content: text };
+	});
 }
 
 async function prepareTurn(ctx: WebChatContext, input: WebChatInput, images: NewImage[]): Promise<PreparedTurn> {
@@ -69,28 +86,36 @@ async function prepareTurn(ctx: WebChatContext, input: WebChatInput, images: New
 			}).then((created) => ({
 				conversation: { id: created.id, title: created.title, isNew: true },
 				userMessageId: created.messageId,
-				parentId: created.messageId
+				parentId: created.messageId,
+				answerId: randomUUID()
 			}))
 		};
 	}
 	const id = input.conversationId;
 	// The branch (which also proves ownership) is the prompt, so it comes first.
 	const thread = await loadThread(db, ctx.userId, id, input.parentId);
+	const history = takesImages(input.model) ? thread.messages : withoutImages(thread.messages);
 	const system = thread.systemPrompt ? [{ role: 'system' as const, content: thread.systemPrompt }] : [];
 	if (input.regenerate) {
 		if (thread.last?.role !== 'user') throw badRequest('Regenerate answers a question: pick one of your messages.');
 		const parentId = thread.last.id;
 		return {
-			prompt: [...system, ...thread.messages],
-			stored: Promise.resolve({ conversation: { id, title: '', isNew: false }, userMessageId: null, parentId })
+			prompt: [...system, ...history],
+			stored: Promise.resolve({
+				conversation: { id, title: '', isNew: false },
+				userMessageId: null,
+				parentId,
+				answerId: randomUUID()
+			})
 		};
 	}
 	return {
-		prompt: [...system, ...thread.messages, questionOf(content, images)],
+		prompt: [...system, ...history, questionOf(content, images)],
 		stored: appendMessage(db, id, { ...question, parentId: thread.last?.id ?? null }).then((messageId) => ({
 			conversation: { id, title: '', isNew: false },
 			userMessageId: messageId,
-			parentId: messageId
+			parentId: messageId,
+			answerId: randomUUID()
 		}))
 	};
 }
@@ -133,7 +158,8 @@ export async function handleWebChat(ctx: WebChatContext, body: unknown): Promise
 			requestId: ctx.requestId,
 			errorCode: appError?.reason ?? appError?.code ?? 'internal',
 			errorMessage: appError?.message ?? 'Something went wrong on our side.',
-			parentId: place.parentId
+			parentId: place.parentId,
+			id: place.answerId
 		}).catch(() => null);
 		if (!appError) throw error;
 		const { status, headers, body: errorBody } = httpErrorOf(appError, ctx.requestId);

@@ -56,34 +56,27 @@ export async function exportConversationMarkdown(
 	};
 }
 
-/** Every conversation with every message (all branches, `parentId` links them) and image bytes. */
-export async function exportAllConversations(db: Kysely<Database>, userId: string) {
-	const conversations = await db
-		.selectFrom('conversations')
-		.select(['id', 'title', 'model', 'system_prompt', 'created_at', 'updated_at'])
-		.where('user_id', '=', userId)
-		.orderBy('created_at')
-		.execute();
-	const ids = conversations.map((c) => c.id);
-	const [messages, images] =
-		ids.length === 0
-			? [[], []]
-			: await Promise.all([
-					db
-						.selectFrom('messages')
-						.selectAll()
-						.where('conversation_id', 'in', ids)
-						.orderBy('created_at')
-						.orderBy('id')
-						.execute(),
-					db
-						.selectFrom('message_images as i')
-						.innerJoin('messages as m', 'm.id', 'i.message_id')
-						.select(['i.message_id', 'i.media_type', 'i.data'])
-						.where('m.conversation_id', 'in', ids)
-						.orderBy('i.position')
-						.execute()
-				]);
+/** One conversation of the JSON export: every message (all branches, `parentId` links them), images as data: URLs. */
+async function conversationForExport(
+	db: Kysely<Database>,
+	conversation: { id: string; title: string; model: string; system_prompt: string; created_at: Date; updated_at: Date }
+) {
+	const [messages, images] = await Promise.all([
+		db
+			.selectFrom('messages')
+			.selectAll()
+			.where('conversation_id', '=', conversation.id)
+			.orderBy('created_at')
+			.orderBy('id')
+			.execute(),
+		db
+			.selectFrom('message_images as i')
+			.innerJoin('messages as m', 'm.id', 'i.message_id')
+			.select(['i.message_id', 'i.media_type', 'i.data'])
+			.where('m.conversation_id', '=', conversation.id)
+			.orderBy('i.position')
+			.execute()
+	]);
 	const imagesOf = new Map<string, { mediaType: string; dataUrl: string }[]>();
 	for (const image of images) {
 		const list = imagesOf.get(image.message_id) ?? [];
@@ -94,32 +87,48 @@ export async function exportAllConversations(db: Kysely<Database>, userId: strin
 		imagesOf.set(image.message_id, list);
 	}
 	return {
-		format: 'latchkey.conversations.v1',
-		exportedAt: new Date().toISOString(),
-		conversations: conversations.map((c) => ({
-			id: c.id,
-			title: c.title,
-			model: c.model,
-			systemPrompt: c.system_prompt,
-			createdAt: c.created_at.toISOString(),
-			updatedAt: c.updated_at.toISOString(),
-			messages: messages
-				.filter((m) => m.conversation_id === c.id)
-				.map((m) => ({
-					id: m.id,
-					parentId: m.parent_id,
-					role: m.role,
-					content: m.content,
-					model: m.model,
-					provider: m.provider,
-					keySource: m.key_source,
-					promptTokens: m.prompt_tokens,
-					completionTokens: m.completion_tokens,
-					costMicros: m.cost_micros,
-					error: m.error_code ? { code: m.error_code, message: m.error_message } : null,
-					images: imagesOf.get(m.id) ?? [],
-					createdAt: m.created_at.toISOString()
-				}))
+		id: conversation.id,
+		title: conversation.title,
+		model: conversation.model,
+		systemPrompt: conversation.system_prompt,
+		createdAt: conversation.created_at.toISOString(),
+		updatedAt: conversation.updated_at.toISOString(),
+		messages: messages.map((m) => ({
+			id: m.id,
+			parentId: m.parent_id,
+			role: m.role,
+			content: m.content,
+			model: m.model,
+			provider: m.provider,
+			keySource: m.key_source,
+			promptTokens: m.prompt_tokens,
+			completionTokens: m.completion_tokens,
+			costMicros: m.cost_micros,
+			error: m.error_code ? { code: m.error_code, message: m.error_message } : null,
+			images: imagesOf.get(m.id) ?? [],
+			createdAt: m.created_at.toISOString()
 		}))
 	};
+}
+
+/**
+ * Every conversation of the person as one JSON document, produced one conversation at a time so
+ * memory holds one conversation (its images included), however many there are.
+ */
+export async function* exportAllConversations(
+	db: Kysely<Database>,
+	userId: string,
+	now = new Date()
+): AsyncGenerator<string> {
+	const conversations = await db
+		.selectFrom('conversations')
+		.select(['id', 'title', 'model', 'system_prompt', 'created_at', 'updated_at'])
+		.where('user_id', '=', userId)
+		.orderBy('created_at')
+		.execute();
+	yield `{"format":"latchkey.conversations.v1","exportedAt":${JSON.stringify(now.toISOString())},"conversations":[`;
+	for (const [index, conversation] of conversations.entries()) {
+		yield `${index > 0 ? ',' : ''}\n${JSON.stringify(await conversationForExport(db, conversation))}`;
+	}
+	yield '\n]}\n';
 }

@@ -138,6 +138,8 @@ export async function getConversation(
 }
 
 export interface NewMessage {
+	/** Chosen by the caller when the page must know it before the message is stored (an answer). */
+	id?: string;
 	role: 'user' | 'assistant';
 	content: string;
 	model?: string;
@@ -158,6 +160,7 @@ export interface NewMessage {
 
 function messageValues(message: NewMessage) {
 	return {
+		...(message.id ? { id: message.id } : {}),
 		parent_id: message.parentId ?? null,
 		role: message.role,
 		content: message.content,

@@ -29,6 +29,8 @@ export class TurnBatcher<T> {
 			const next = this.iterator.next();
 			const raced = await Promise.race([next, turn]);
 			if (raced === TURN) {
+				// Awaited by the next call; until then a rejection must not count as unhandled.
+				next.catch(() => {});
 				this.pending = next;
 				return { values, done: false };
 			}

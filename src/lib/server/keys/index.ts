@@ -33,9 +33,4 @@ export {
 	type BackgroundJobs,
 	type BackgroundJobOptions
 } from './revalidate';
-export {
-	CONNECT_LABEL,
-	finishOpenRouterConnect,
-	startOpenRouterConnect,
-	VERIFIER_COOKIE
-} from './openrouter-connect';
+export { CONNECT_LABEL, finishOpenRouterConnect, startOpenRouterConnect, VERIFIER_COOKIE } from './openrouter-connect';
