@@ -92,6 +92,8 @@ export interface ModelUsage {
 	model: string;
 	keySource: KeySource;
 	requests: number;
+	/** Requests whose price was unknown: recorded with their tokens, their cost is not in `costMicros`. */
+	unpricedRequests: number;
 	promptTokens: number;
 	completionTokens: number;
 	costMicros: number;
@@ -100,7 +102,13 @@ export interface ModelUsage {
 export async function usageByModel(db: Kysely<Database>, userId: string, range: UsageRange): Promise<ModelUsage[]> {
 	const rows = await db
 		.selectFrom('usage_records')
-		.select(['provider', 'model', 'key_source', ...TOTALS])
+		.select([
+			'provider',
+			'model',
+			'key_source',
+			...TOTALS,
+			sql<number>`count(*) filter (where not cost_known)`.as('unpriced')
+		])
 		.where('user_id', '=', userId)
 		.where('created_at', '>=', range.from)
 		.where('created_at', '<', range.to)
@@ -112,6 +120,7 @@ export async function usageByModel(db: Kysely<Database>, userId: string, range: 
 		model: row.model,
 		keySource: row.key_source,
 		requests: row.requests,
+		unpricedRequests: row.unpriced,
 		promptTokens: row.prompt_tokens,
 		completionTokens: row.completion_tokens,
 		costMicros: row.cost_micros
