@@ -235,6 +235,56 @@ describe.skipIf(Boolean(browserSkipReason))(
 			expect(await rights.locator('summary').count()).toBe(0);
 		});
 
+		it('counts one provider’s keys of every user, re-checks them and switches them off after confirming', async () => {
+			const { page } = browser;
+			const owners: TestClient[] = [];
+			for (const name of ['gina', 'gus']) {
+				const owner = new TestClient(app.url);
+				await owner.trpc.auth.signUp.mutate({ email: `${name}@example.com`, password: `${name} password 1` });
+				const key = testKey('google', name);
+				fake.registerKey('google', key, 'ok');
+				await owner.trpc.keys.upsert.mutate({ provider: 'google', apiKey: key });
+				owners.push(owner);
+			}
+			await page.goto(`${app.url}/admin`);
+			const bulk = page.getByRole('region', { name: 'One provider, every user' });
+			await bulk.getByLabel('Provider').selectOption('google');
+			await bulk.getByRole('button', { name: 'Count keys' }).click();
+			await bulk
+				.getByRole('status')
+				.filter({
+					hasText: 'Google Gemini: 2 keys of 2 users to switch off (2 on now); 2 stored keys of 2 users to re-check.'
+				})
+				.waitFor();
+			await browser.screenshot('admin-06c-bulk-counted');
+
+			await bulk.locator('summary', { hasText: 'Re-check all 2 keys' }).click();
+			await bulk.getByRole('button', { name: 'Yes, re-check 2 keys' }).click();
+			await bulk
+				.getByRole('status')
+				.filter({ hasText: 'Marked 2 Google Gemini keys of 2 users for re-checking' })
+				.waitFor();
+
+			await bulk.getByRole('button', { name: 'Count keys' }).click();
+			await bulk.locator('summary', { hasText: 'Switch off all 2 keys' }).click();
+			await bulk.getByText('Switch off 2 Google Gemini keys of 2 users?').waitFor();
+			await browser.screenshot('admin-06d-bulk-confirm');
+			await bulk.getByRole('button', { name: 'Yes, switch off 2 keys' }).click();
+			await bulk
+				.getByRole('status')
+				.filter({ hasText: 'Switched off 2 Google Gemini keys of 2 users (2 on).' })
+				.waitFor();
+			for (const owner of owners) {
+				expect(await owner.trpc.keys.list.query()).toEqual([
+					expect.objectContaining({ provider: 'google', isActive: false, disabledByAdmin: true })
+				]);
+			}
+			// Counting again finds nothing left to switch off.
+			await bulk.getByRole('button', { name: 'Count keys' }).click();
+			await bulk.getByRole('status').filter({ hasText: 'Google Gemini: 0 keys of 0 users to switch off' }).waitFor();
+			expect(await bulk.locator('summary', { hasText: 'Switch off' }).count()).toBe(0);
+		});
+
 		it('shows a non-admin the 403 page', async () => {
 			const { page, context } = browser;
 			await context.clearCookies();

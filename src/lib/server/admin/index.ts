@@ -1,6 +1,6 @@
 /**
  * The admin console's domain: the user directory (keys' metadata, never key material; spend by
- * key source), incident response (deactivate keys), analytics, the audit log viewer, and the
+ * key source), incident response (deactivate keys, one user's or one provider's across all users), analytics, the audit log viewer, and the
  * guard that refuses and audits non-admins. The CSV export itself lives in `usage` (export.ts).
  */
 export {
@@ -23,6 +23,7 @@ export {
 	type DeactivatedKeys,
 	type EnabledKey
 } from './incidents';
+export { bulkDeactivateKeys, bulkRevalidateKeys, type BulkDeactivation, type BulkRevalidation } from './bulk';
 export {
 	adminAnalytics,
 	analyticsPeriodOf,
@@ -52,6 +53,7 @@ export {
 	adminDisableKeyInput,
 	adminDisableAllKeysInput,
 	adminEnableKeyInput,
+	adminBulkKeysInput,
 	adminAuditLogInput,
 	adminAnalyticsInput,
 	MAX_USERS_PAGE_SIZE,

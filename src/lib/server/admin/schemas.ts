@@ -63,6 +63,17 @@ export const adminDisableAllKeysInput = z
 	.object({ userId: uuid('userId', 'a user id'), provider: providerField.optional() })
 	.strict();
 
+/** One provider's keys of every user; `dryRun` is required so a real run is never an accident. */
+export const adminBulkKeysInput = z
+	.object({
+		provider: providerField,
+		dryRun: z.boolean({
+			required_error: 'dryRun is required: true only counts, false changes the keys.',
+			invalid_type_error: 'dryRun must be true or false.'
+		})
+	})
+	.strict();
+
 export const MAX_AUDIT_VIEW_PAGE = 200;
 
 export const adminAuditLogInput = z

@@ -29,6 +29,9 @@ export const AUDIT_ACTIONS = [
 	/** An operator (`npm run admin`) or another admin granted or revoked admin rights (auth domain). */
 	'admin.grant',
 	'admin.revoke',
+	/** An admin switched off, or marked for re-checking, one provider's keys of every user: counts in details. */
+	'admin.bulk_deactivate_keys',
+	'admin.bulk_revalidate_keys',
 	/** An admin made or withdrew an invitation to sign up (SIGNUP_MODE=invite). */
 	'invite.create',
 	'invite.revoke',

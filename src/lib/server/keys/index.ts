@@ -27,9 +27,12 @@ export { upsertKeyInput, keyIdInput, setActiveInput, providerSchema, MAX_LABEL_L
 export {
 	revalidateDueKeys,
 	startBackgroundJobs,
+	countProviderKeysDue,
+	markProviderKeysDue,
 	CLAIM_LEASE_SECONDS,
 	type RevalidationDeps,
 	type RevalidationSummary,
+	type ProviderKeysDue,
 	type BackgroundJobs,
 	type BackgroundJobOptions
 } from './revalidate';

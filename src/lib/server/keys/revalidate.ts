@@ -57,6 +57,43 @@ export async function revalidateDueKeys(
 	return summary;
 }
 
+/** A provider's stored keys, and how many of them the scheduler would claim now anyway. */
+export interface ProviderKeysDue {
+	keys: number;
+	users: number;
+	alreadyDue: number;
+}
+
+/** Counts what `markProviderKeysDue` would do, changing nothing. */
+export async function countProviderKeysDue(db: Kysely<Database>, provider: Provider): Promise<ProviderKeysDue> {
+	const row = await db
+		.selectFrom('provider_keys')
+		.select((eb) => [
+			eb.fn.countAll<number>().as('keys'),
+			sql<number>`count(distinct user_id)`.as('users'),
+			sql<number>`count(*) filter (where next_validation_at <= now())`.as('already_due')
+		])
+		.where('provider', '=', provider)
+		.executeTakeFirstOrThrow();
+	return { keys: Number(row.keys), users: Number(row.users), alreadyDue: Number(row.already_due) };
+}
+
+/**
+ * Makes every stored key of `provider` due now, so the scheduler's next runs (every instance,
+ * in claimed batches) re-check them; no provider call happens in the caller's request. A key
+ * already due keeps its place in the queue. Pass a transaction to audit the change with it.
+ */
+export async function markProviderKeysDue(db: Kysely<Database>, provider: Provider): Promise<ProviderKeysDue> {
+	const counts = await countProviderKeysDue(db, provider);
+	await db
+		.updateTable('provider_keys')
+		.set({ next_validation_at: sql`now()` })
+		.where('provider', '=', provider)
+		.where('next_validation_at', '>', sql<Date>`now()`)
+		.execute();
+	return counts;
+}
+
 async function claimDueKeys(db: Kysely<Database>, batchSize: number): Promise<ClaimedKey[]> {
 	const result = await sql<ClaimedKey>`
 		update provider_keys as p

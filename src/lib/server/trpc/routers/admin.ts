@@ -4,11 +4,14 @@ import {
 	adminAnalyticsInput,
 	adminAuditLog,
 	adminAuditLogInput,
+	adminBulkKeysInput,
 	adminDisableAllKeysInput,
 	adminDisableKeyInput,
 	adminEnableKeyInput,
 	adminUserInput,
 	adminUsersInput,
+	bulkDeactivateKeys,
+	bulkRevalidateKeys,
 	deactivateKey,
 	deactivateUserKeys,
 	enableKey,
@@ -72,6 +75,14 @@ export const adminRouter = router({
 	disableAllKeys: adminProcedure
 		.input(adminDisableAllKeysInput)
 		.mutation(({ ctx, input }) => deactivateUserKeys(ctx.services.db, input, actorOf(ctx))),
+	/** Incident response: one provider's keys of every user switched off (dryRun: counted only); one audit entry. */
+	bulkDeactivateKeys: adminProcedure
+		.input(adminBulkKeysInput)
+		.mutation(({ ctx, input }) => bulkDeactivateKeys(ctx.services.db, input, actorOf(ctx))),
+	/** Incident response: one provider's keys of every user made due for re-checking (dryRun: counted only); one audit entry. */
+	bulkRevalidateKeys: adminProcedure
+		.input(adminBulkKeysInput)
+		.mutation(({ ctx, input }) => bulkRevalidateKeys(ctx.services.db, input, actorOf(ctx))),
 	/** Lifts an admin's switch-off (of a stored or since-removed key): on again, re-addable; audited. Unknown: NOT_FOUND. */
 	enableKey: adminProcedure
 		.input(adminEnableKeyInput)
