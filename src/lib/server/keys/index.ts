@@ -1,5 +1,6 @@
 export {
 	toMetadata,
+	keyExpiredSql,
 	METADATA_COLUMNS,
 	RECHECK_AFTER_SECONDS,
 	type MetadataRow,

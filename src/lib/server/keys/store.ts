@@ -11,6 +11,7 @@ import { lastUsedAtSql } from './last-use';
 import { keySwitchedNotice } from './notices';
 import { checkProviderKey, describeCheckFailure, normalizeProviderKey } from './provider';
 import {
+	keyExpiredSql,
 	keyNotFound,
 	METADATA_COLUMNS,
 	RECHECK_AFTER_SECONDS,
@@ -35,7 +36,11 @@ export interface UpsertedKey {
 export async function listKeys(db: Kysely<Database>, userId: string): Promise<KeyMetadata[]> {
 	const rows = await db
 		.selectFrom('provider_keys')
-		.select([...METADATA_COLUMNS.filter((c) => c !== 'last_used_at'), lastUsedAtSql.as('last_used_at')])
+		.select([
+			...METADATA_COLUMNS.filter((c) => c !== 'last_used_at'),
+			lastUsedAtSql.as('last_used_at'),
+			keyExpiredSql.as('expired')
+		])
 		.where('user_id', '=', userId)
 		.orderBy('provider')
 		.execute();
@@ -46,7 +51,7 @@ export async function listKeys(db: Kysely<Database>, userId: string): Promise<Ke
 export async function activeKeysOf(db: Kysely<Database>, userId: string): Promise<KeyMetadata[]> {
 	const rows = await db
 		.selectFrom('provider_keys')
-		.select(METADATA_COLUMNS)
+		.select([...METADATA_COLUMNS, keyExpiredSql.as('expired')])
 		.where('user_id', '=', userId)
 		.where('is_active', '=', true)
 		.orderBy('provider')
