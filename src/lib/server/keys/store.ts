@@ -22,6 +22,7 @@ import {
 	type KeyMetadata
 } from './metadata';
 import { keyIdInput, setActiveInput, upsertKeyInput } from './schemas';
+import { expiryOf, expiryValues, utcMinute } from './expiry';
 import { learnKeyList, saveKeyModelList } from '$lib/server/catalog';
 
 export interface UpsertedKey {
@@ -96,7 +97,9 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 			status: check.status,
 			last_error_code: check.errorCode ?? null,
 			last_validated_at: check.status === 'valid' ? sql<Date>`now()` : null,
-			next_validation_at: secondsFromNow(RECHECK_AFTER_SECONDS[check.status])
+			next_validation_at: secondsFromNow(RECHECK_AFTER_SECONDS[check.status]),
+			// A new key starts with the expiry asked for, else none (the old key's is not carried over).
+			...expiryValues(expiryOf(parsed) ?? null)
 		};
 		const stored = await withOneRetryOnRace(() =>
 			deps.db.transaction().execute(async (trx) => {
@@ -132,10 +135,12 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 		);
 		if (check.models) learnKeyList(stored.row.id, provider, check.models);
 		const replacedNote = stored.previous ? ` It replaces your previous key (…${stored.previous.last4}).` : '';
+		const expiresAt = stored.row.expires_at;
+		const expiryNote = expiresAt ? ` It expires on ${utcMinute(expiresAt)}.` : '';
 		const notice =
 			check.status === 'valid'
-				? `Saved: ${name} accepted this key.${replacedNote}`
-				: `Saved, but ${name} could not be reached to check it (${describeCheckFailure(check)}). It will be checked again within the hour.${replacedNote}`;
+				? `Saved: ${name} accepted this key.${replacedNote}${expiryNote}`
+				: `Saved, but ${name} could not be reached to check it (${describeCheckFailure(check)}). It will be checked again within the hour.${replacedNote}${expiryNote}`;
 		return { key: toMetadata(stored.row), replaced: stored.previous !== undefined, notice };
 	} finally {
 		sodium.memzero(bytes);
