@@ -22,13 +22,20 @@ const MAX_EXPIRY_LEAD_MS = 10 * 366 * 24 * 3600_000;
 const EXPIRES_AT_MESSAGE = 'expiresAt must be a date and time with its time zone, e.g. 2026-12-31T18:00:00Z.';
 
 const expiresAtSchema = z
-	.union([z.date(), z.string().datetime({ offset: true }).pipe(z.coerce.date())], {
-		errorMap: () => ({ message: EXPIRES_AT_MESSAGE })
-	})
-	.refine((date) => date.getTime() >= Date.now() + MIN_EXPIRY_LEAD_MS, {
+	.union(
+		[
+			z.date({ invalid_type_error: EXPIRES_AT_MESSAGE }),
+			z.string().datetime({ offset: true, message: EXPIRES_AT_MESSAGE }).pipe(z.coerce.date())
+		],
+		{
+			errorMap: () => ({ message: EXPIRES_AT_MESSAGE })
+		}
+	)
+	// A value the union refused has its own message; these judge dates only.
+	.refine((date) => !(date instanceof Date) || date.getTime() >= Date.now() + MIN_EXPIRY_LEAD_MS, {
 		message: 'That expiry is in the past (or less than a minute away): pick a later moment.'
 	})
-	.refine((date) => date.getTime() <= Date.now() + MAX_EXPIRY_LEAD_MS, {
+	.refine((date) => !(date instanceof Date) || date.getTime() <= Date.now() + MAX_EXPIRY_LEAD_MS, {
 		message: 'An expiry can be at most 10 years away; choose "never" instead.'
 	});
 
