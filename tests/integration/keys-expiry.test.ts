@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import type { Provider } from '$lib/server/config';
-import { warnExpiringKeys } from '$lib/server/keys';
+import { revalidateDueKeys, warnExpiringKeys } from '$lib/server/keys';
 import {
 	listModelsForUser,
 	setFallbackPreference,
@@ -118,6 +118,16 @@ describeEachDatabase('key expiry', (database) => {
 		expect(session).toMatchObject({ keySource: 'app', fallback: { reason: 'key_expired' } });
 		await drain(session);
 		expect(openAiCalls()).toBe(calls);
+	});
+
+	it('does not send an expired key to its provider for the scheduled check', async () => {
+		const { keyId } = await userWithKey('recheck');
+		await expireNow(keyId);
+		const dueNow = { next_validation_at: sql<Date>`now() - interval '1 second'` };
+		await services.db.updateTable('provider_keys').set(dueNow).where('id', '=', keyId).execute();
+		const calls = fake.requests.length;
+		expect((await revalidateDueKeys(services)).claimed).toBe(0);
+		expect(fake.requests.length).toBe(calls);
 	});
 
 	it('refuses clearly when the key expired and fallback is off, reserving nothing', async () => {
