@@ -29,7 +29,9 @@ const openaiPanel: ProviderPanel = {
 		lastUsedAt: null,
 		lastValidatedAt: null,
 		lastErrorCode: null,
-		disabledByAdmin: false
+		disabledByAdmin: false,
+		expiresAt: null,
+		expired: false
 	},
 	allowFallback: true,
 	own: limits,

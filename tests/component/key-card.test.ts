@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import KeyCard from '$lib/components/keys/KeyCard.svelte';
 import type { KeyView, ProviderPanel, SourceLimitView } from '$lib/components/keys/types';
@@ -42,6 +42,8 @@ function key(overrides: Partial<KeyView> = {}): KeyView {
 		lastValidatedAt: new Date('2026-03-14T08:00:00Z'),
 		lastErrorCode: null,
 		disabledByAdmin: false,
+		expiresAt: null,
+		expired: false,
 		...overrides
 	};
 }
@@ -102,6 +104,19 @@ describe('KeyCard', () => {
 		expect(badge()).toBe('Invalid');
 		expect(container.textContent).toContain('OpenAI rejected this key at the last check (401 Unauthorized).');
 		expect(container.textContent).toContain('••••Wx7Q');
+	});
+
+	it('shows when a key expires, and an expired key as expired', () => {
+		render(KeyCard, { panel: panel({ key: key({ expiresAt: new Date('2026-03-17T15:30:00Z') }) }), now: NOW });
+		expect(screen.getByTestId('key-expiry').textContent).toBe('Expires in 3 days');
+		cleanup();
+		const { container } = render(KeyCard, {
+			panel: panel({ key: key({ expiresAt: new Date('2026-03-14T09:00:00Z'), expired: true }) }),
+			now: NOW
+		});
+		expect(badge()).toBe('Expired');
+		expect(screen.getByTestId('key-expiry').textContent).toBe('Expired on 14 Mar 2026, 09:00 UTC');
+		expect(container.textContent).toContain('This key expired on 14 Mar 2026, 09:00 UTC: requests do not use it');
 	});
 
 	it('shows an unverified key as not checked yet, with the reason', () => {

@@ -31,6 +31,8 @@ afterAll(async () => {
 const METADATA_FIELDS = [
 	'createdAt',
 	'disabledByAdmin',
+	'expired',
+	'expiresAt',
 	'id',
 	'isActive',
 	'label',

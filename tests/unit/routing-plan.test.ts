@@ -49,6 +49,18 @@ describe('planRoute', () => {
 		expect(plan.skipped).toBe('key_invalid');
 	});
 
+	it('skips an expired key like an invalid one, and says it expired', () => {
+		const expired = (status: UserKeyState['status']) =>
+			new Map([['openai' as const, { keyId: 'openai-key', provider: 'openai' as const, status, expired: true }]]);
+		for (const status of ['valid', 'unverified', 'invalid'] as const) {
+			const plan = planRoute({ model: gpt, userKeys: expired(status), allowFallback: true, appKeyConfigured: true });
+			expect(summary(plan)).toEqual(['app:openrouter:openai/gpt-4o-mini']);
+			expect(plan.skipped).toBe('key_expired');
+		}
+		const refused = planRoute({ model: gpt, userKeys: expired('valid'), allowFallback: false, appKeyConfigured: true });
+		expect(refused).toEqual({ attempts: [], skipped: 'key_expired' });
+	});
+
 	it('serves any model with the user’s own OpenRouter key before the app key', () => {
 		const plan = planRoute({
 			model: gpt,

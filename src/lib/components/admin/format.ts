@@ -20,6 +20,7 @@ export const keySourceName = (source: string): string => (source === 'user' ? 'O
 export const FALLBACK_REASONS: Record<string, string> = {
 	no_key: 'No own key',
 	key_invalid: 'Own key marked invalid',
+	key_expired: 'Own key expired',
 	key_rejected: 'Own key rejected',
 	rate_limited: 'Rate-limited upstream',
 	quota: 'Out of credit or quota',

@@ -62,6 +62,8 @@ export function fallbackNoticeOf(
 			return `You have no ${name} key, so ${answered}.`;
 		case 'key_invalid':
 			return `Your ${name} key is marked invalid, so ${answered}. Replace or re-test it on the API keys page.`;
+		case 'key_expired':
+			return `Your ${name} key has expired, so ${answered}. Replace it or change its expiry on the API keys page.`;
 		case 'key_rejected':
 			return `${name} rejected your key, so ${answered}. Replace it on the API keys page.`;
 		case 'rate_limited':

@@ -1,22 +1,25 @@
 import type { KeyView, SourceLimitView } from './types';
 
-/** What a key card's badge says. `paused` and `inactive` are derived, not stored. */
-export type DisplayStatus = 'valid' | 'invalid' | 'unverified' | 'paused' | 'inactive';
+/** What a key card's badge says. `expired`, `paused` and `inactive` are derived, not stored. */
+export type DisplayStatus = 'valid' | 'invalid' | 'unverified' | 'expired' | 'paused' | 'inactive';
 
 export const STATUS_LABELS: Record<DisplayStatus, string> = {
 	valid: 'Valid',
 	invalid: 'Invalid',
+	expired: 'Expired',
 	unverified: 'Unverified',
 	paused: 'Paused',
 	inactive: 'Inactive'
 };
 
 /**
- * Switched off beats everything (it is the user's choice); a rejected key beats a paused one
- * (replacing it is what to do); paused (today's own-key cap reached) beats valid and unverified.
+ * Switched off beats everything (it is the user's choice); then expired (re-testing will not
+ * help); a rejected key beats a paused one (replacing it is what to do); paused (today's own-key
+ * cap reached) beats valid and unverified.
  */
 export function displayStatusOf(key: KeyView, own: Pick<SourceLimitView, 'paused'>): DisplayStatus {
 	if (!key.isActive) return 'inactive';
+	if (key.expired) return 'expired';
 	if (key.status === 'invalid') return 'invalid';
 	if (own.paused) return 'paused';
 	return key.status;

@@ -17,6 +17,10 @@ export interface KeyView {
 	lastErrorCode: string | null;
 	/** An admin switched the key off (incident response); only replacing it brings it back. */
 	disabledByAdmin: boolean;
+	/** Past this moment the key is never used; null: it does not expire. */
+	expiresAt: Date | null;
+	/** Past `expiresAt` by the server's clock when the page loaded. */
+	expired: boolean;
 }
 
 /** Limits in force for one key source of one provider, with today's and this hour's usage. */
@@ -48,7 +52,7 @@ export interface ProviderPanel {
 	usage: { own: MonthUsage; app: MonthUsage };
 }
 
-export type KeyAction = 'add' | 'test' | 'setActive' | 'remove' | 'fallback' | 'limits';
+export type KeyAction = 'add' | 'test' | 'setActive' | 'setExpiry' | 'remove' | 'fallback' | 'limits';
 
 /** The outcome of one of the page's changes, success or failure. */
 export interface KeyActionResult {

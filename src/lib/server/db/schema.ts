@@ -73,6 +73,10 @@ export interface ProviderKeysTable {
 	next_validation_at: Timestamp;
 	/** Set when an admin switched the key off; the owner can then only replace it (migration 0006). */
 	disabled_by_admin_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+	/** Past this moment routing never uses the key; null: it does not expire (migration 0018). */
+	expires_at: NullableTimestamp;
+	/** When to warn the owner of the coming expiry; null once warned, or without expiry. */
+	expiry_warn_at: NullableTimestamp;
 }
 
 /** Fingerprints of keys an admin switched off: refused on upsert until lifted (migration 0010). */
@@ -177,7 +181,15 @@ export interface AppDailySpendTable {
 }
 
 export type NotificationKind =
-	'cap_80' | 'cap_100' | 'hourly_80' | 'hourly_100' | 'key_paused' | 'key_invalid' | 'app_budget_80' | 'app_budget_100';
+	| 'cap_80'
+	| 'cap_100'
+	| 'hourly_80'
+	| 'hourly_100'
+	| 'key_paused'
+	| 'key_invalid'
+	| 'key_expiring'
+	| 'app_budget_80'
+	| 'app_budget_100';
 
 export interface NotificationsTable {
 	id: Generated<string>;

@@ -1,5 +1,6 @@
 export {
 	toMetadata,
+	keyExpiredSql,
 	METADATA_COLUMNS,
 	RECHECK_AFTER_SECONDS,
 	type MetadataRow,
@@ -23,7 +24,17 @@ export { blockKeyFingerprints, liftKeyBlock } from './blocks';
 export { checkProviderKey, normalizeProviderKey } from './provider';
 export { KEY_CHECK_TIMEOUT_MS, type KeyCheck } from '$lib/server/providers';
 export { fallbackNotice } from './notices';
-export { upsertKeyInput, keyIdInput, setActiveInput, providerSchema, MAX_LABEL_LENGTH } from './schemas';
+export {
+	upsertKeyInput,
+	keyIdInput,
+	setActiveInput,
+	setExpiryInput,
+	providerSchema,
+	MAX_LABEL_LENGTH,
+	EXPIRY_CHOICES,
+	type ExpiryChoice
+} from './schemas';
+export { setKeyExpiry, warnExpiringKeys, expiryNotice } from './expiry';
 export {
 	revalidateDueKeys,
 	startBackgroundJobs,

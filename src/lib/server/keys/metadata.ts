@@ -37,6 +37,10 @@ export interface KeyMetadata {
 	lastErrorCode: string | null;
 	/** An admin switched this key off; only replacing it brings the provider back. */
 	disabledByAdmin: boolean;
+	/** Past this moment routing never uses the key; null: it does not expire. */
+	expiresAt: Date | null;
+	/** Past `expiresAt` (by the database clock where the query judged it). */
+	expired: boolean;
 }
 
 const HOUR = 3600;
@@ -59,7 +63,8 @@ export const METADATA_COLUMNS = [
 	'last_used_at',
 	'last_validated_at',
 	'last_error_code',
-	'disabled_by_admin_at'
+	'disabled_by_admin_at',
+	'expires_at'
 ] as const;
 
 export interface MetadataRow {
@@ -74,6 +79,9 @@ export interface MetadataRow {
 	last_validated_at: Date | null;
 	last_error_code: string | null;
 	disabled_by_admin_at: Date | null;
+	expires_at: Date | null;
+	/** Set by queries that select `keyExpiredSql`; otherwise judged by this process's clock. */
+	expired?: boolean;
 }
 
 export function toMetadata(row: MetadataRow): KeyMetadata {
@@ -88,9 +96,17 @@ export function toMetadata(row: MetadataRow): KeyMetadata {
 		lastUsedAt: row.last_used_at,
 		lastValidatedAt: row.last_validated_at,
 		lastErrorCode: row.last_error_code,
-		disabledByAdmin: row.disabled_by_admin_at !== null
+		disabledByAdmin: row.disabled_by_admin_at !== null,
+		expiresAt: row.expires_at,
+		expired: row.expired ?? (row.expires_at !== null && row.expires_at.getTime() <= Date.now())
 	};
 }
+
+/**
+ * The key is past its expiry, by the database clock: routing's first statement filters on it and
+ * selects it for the plan, so both judge a key at the same instant.
+ */
+export const keyExpiredSql = sql<boolean>`coalesce(provider_keys.expires_at <= now(), false)`;
 
 export const secondsFromNow = (seconds: number) => sql<Date>`now() + make_interval(secs => ${seconds})`;
 

@@ -7,6 +7,7 @@ import type { KeyCheck } from '$lib/server/providers';
 import { checkProviderKey } from './provider';
 import { RECHECK_AFTER_SECONDS, secondsFromNow, type KeyHooks } from './metadata';
 import { recordCheck } from './validate';
+import { warnExpiringKeys } from './expiry';
 
 export interface RevalidationDeps {
 	db: Kysely<Database>;
@@ -101,6 +102,8 @@ async function claimDueKeys(db: Kysely<Database>, batchSize: number): Promise<Cl
 		from (
 			select id from provider_keys
 			where next_validation_at <= now()
+				-- An expired key is never used, so it is not sent to the provider either.
+				and (expires_at is null or expires_at > now())
 			order by next_validation_at
 			limit ${batchSize}
 			for update skip locked
@@ -161,7 +164,7 @@ export interface BackgroundJobOptions {
 	maxBatchesPerRun?: number;
 }
 
-/** The in-process revalidation scheduler; unref'd timers, no overlapping runs, work shared via the claim. */
+/** The in-process revalidation scheduler (and expiry warnings); unref'd timers, no overlapping runs, work shared via the claim. */
 export function startBackgroundJobs(
 	services: RevalidationDeps & { log: Pick<Logger, 'warn' | 'info' | 'error'> },
 	options: BackgroundJobOptions = {}
@@ -173,6 +176,8 @@ export function startBackgroundJobs(
 	let running: Promise<void> | undefined;
 
 	const runOnce = async () => {
+		const warned = await warnExpiringKeys(services.db);
+		if (warned > 0) services.log.info({ warned }, 'warned the owners of keys that expire soon');
 		for (let batch = 0; batch < maxBatches && !controller.signal.aborted; batch++) {
 			const summary = await revalidateDueKeys(services, { batchSize, signal: controller.signal });
 			if (summary.claimed > 0) services.log.info({ ...summary }, 'revalidated stored provider keys');

@@ -1,7 +1,7 @@
 import { sql, type Expression, type Kysely } from 'kysely';
 import { lastUseIsStale, type Database } from '$lib/server/db';
 import { withUnsealedKey, type Keyring, type SealedKey } from '$lib/server/vault';
-import { METADATA_COLUMNS, toMetadata, type KeyMetadata, type MetadataRow } from './metadata';
+import { keyExpiredSql, METADATA_COLUMNS, toMetadata, type KeyMetadata, type MetadataRow } from './metadata';
 
 /** An active key with its sealed form, so routing can plan and open it from one query. */
 export interface RoutableKey extends KeyMetadata {
@@ -16,6 +16,7 @@ export interface RoutableKeyRow extends MetadataRow {
 	nonce: Uint8Array;
 	ciphertext: Uint8Array;
 	use_stale: boolean;
+	expired: boolean;
 }
 
 const staleUseSql = lastUseIsStale('provider_keys.last_used_at');
@@ -27,7 +28,14 @@ const staleUseSql = lastUseIsStale('provider_keys.last_used_at');
 export function routableKeysQuery(db: Kysely<Database>, userId: string | Expression<string>) {
 	return db
 		.selectFrom('provider_keys')
-		.select([...METADATA_COLUMNS, 'master_key_id', 'nonce', 'ciphertext', staleUseSql.as('use_stale')])
+		.select([
+			...METADATA_COLUMNS,
+			'master_key_id',
+			'nonce',
+			'ciphertext',
+			staleUseSql.as('use_stale'),
+			keyExpiredSql.as('expired')
+		])
 		.where('provider_keys.user_id', '=', userId)
 		.where('is_active', '=', true);
 }

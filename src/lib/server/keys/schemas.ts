@@ -12,8 +12,50 @@ export const providerSchema = z.enum(PROVIDER_IDS, {
 const MAX_RAW_KEY_LENGTH = 100_000;
 export const MAX_LABEL_LENGTH = 64;
 
+/** LibreChat's choices; a custom moment goes in `expiresAt`. */
+export const EXPIRY_CHOICES = ['12h', '1d', '7d', 'never'] as const;
+export type ExpiryChoice = (typeof EXPIRY_CHOICES)[number];
+
+/** A minute's margin, so the app's and the database's clocks cannot disagree on "future". */
+const MIN_EXPIRY_LEAD_MS = 60_000;
+const MAX_EXPIRY_LEAD_MS = 10 * 366 * 24 * 3600_000;
+const EXPIRES_AT_MESSAGE = 'expiresAt must be a date and time with its time zone, e.g. 2026-12-31T18:00:00Z.';
+
+const expiresAtSchema = z
+	.union(
+		[
+			z.date({ invalid_type_error: EXPIRES_AT_MESSAGE }),
+			z.string().datetime({ offset: true, message: EXPIRES_AT_MESSAGE }).pipe(z.coerce.date())
+		],
+		{
+			errorMap: () => ({ message: EXPIRES_AT_MESSAGE })
+		}
+	)
+	// A value the union refused has its own message; these judge dates only.
+	.refine((date) => !(date instanceof Date) || date.getTime() >= Date.now() + MIN_EXPIRY_LEAD_MS, {
+		message: 'That expiry is in the past (or less than a minute away): pick a later moment.'
+	})
+	.refine((date) => !(date instanceof Date) || date.getTime() <= Date.now() + MAX_EXPIRY_LEAD_MS, {
+		message: 'An expiry can be at most 10 years away; choose "never" instead.'
+	});
+
+/** `expiresIn` or `expiresAt` (null: never), not both; neither means "never" when saving a key. */
+const expiryFields = {
+	expiresIn: z
+		.enum(EXPIRY_CHOICES, { errorMap: () => ({ message: `expiresIn must be one of ${EXPIRY_CHOICES.join(', ')}.` }) })
+		.optional(),
+	expiresAt: expiresAtSchema.nullable().optional()
+};
+
+function oneExpiry(value: { expiresIn?: unknown; expiresAt?: unknown }, ctx: z.RefinementCtx): void {
+	if (value.expiresIn !== undefined && value.expiresAt !== undefined) {
+		ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'Send either expiresIn or expiresAt, not both.' });
+	}
+}
+
 export const upsertKeyInput = z
 	.object({
+		...expiryFields,
 		provider: providerSchema,
 		apiKey: z
 			.string({ required_error: 'Paste your API key.', invalid_type_error: 'apiKey must be text.' })
@@ -27,7 +69,8 @@ export const upsertKeyInput = z
 			)
 			.nullish()
 	})
-	.strict();
+	.strict()
+	.superRefine(oneExpiry);
 
 const keyId = z
 	.string({ required_error: 'id is required.', invalid_type_error: 'id must be a key id from keys.list.' })
@@ -42,6 +85,16 @@ export const setActiveInput = z
 	})
 	.strict();
 
+export const setExpiryInput = z
+	.object({ id: keyId, ...expiryFields })
+	.strict()
+	.superRefine(oneExpiry)
+	.refine((value) => value.expiresIn !== undefined || value.expiresAt !== undefined, {
+		message: `Send expiresIn (${EXPIRY_CHOICES.join(', ')}) or expiresAt (a date and time, or null for never).`,
+		path: ['expiresIn']
+	});
+
 export type UpsertKeyInput = z.infer<typeof upsertKeyInput>;
 export type KeyIdInput = z.infer<typeof keyIdInput>;
 export type SetActiveInput = z.infer<typeof setActiveInput>;
+export type SetExpiryInput = z.infer<typeof setExpiryInput>;

@@ -11,6 +11,7 @@ import { lastUsedAtSql } from './last-use';
 import { keySwitchedNotice } from './notices';
 import { checkProviderKey, describeCheckFailure, normalizeProviderKey } from './provider';
 import {
+	keyExpiredSql,
 	keyNotFound,
 	METADATA_COLUMNS,
 	RECHECK_AFTER_SECONDS,
@@ -21,6 +22,7 @@ import {
 	type KeyMetadata
 } from './metadata';
 import { keyIdInput, setActiveInput, upsertKeyInput } from './schemas';
+import { expiryOf, expiryValues, utcMinute } from './expiry';
 import { learnKeyList, saveKeyModelList } from '$lib/server/catalog';
 
 export interface UpsertedKey {
@@ -35,7 +37,11 @@ export interface UpsertedKey {
 export async function listKeys(db: Kysely<Database>, userId: string): Promise<KeyMetadata[]> {
 	const rows = await db
 		.selectFrom('provider_keys')
-		.select([...METADATA_COLUMNS.filter((c) => c !== 'last_used_at'), lastUsedAtSql.as('last_used_at')])
+		.select([
+			...METADATA_COLUMNS.filter((c) => c !== 'last_used_at'),
+			lastUsedAtSql.as('last_used_at'),
+			keyExpiredSql.as('expired')
+		])
 		.where('user_id', '=', userId)
 		.orderBy('provider')
 		.execute();
@@ -46,7 +52,7 @@ export async function listKeys(db: Kysely<Database>, userId: string): Promise<Ke
 export async function activeKeysOf(db: Kysely<Database>, userId: string): Promise<KeyMetadata[]> {
 	const rows = await db
 		.selectFrom('provider_keys')
-		.select(METADATA_COLUMNS)
+		.select([...METADATA_COLUMNS, keyExpiredSql.as('expired')])
 		.where('user_id', '=', userId)
 		.where('is_active', '=', true)
 		.orderBy('provider')
@@ -91,7 +97,9 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 			status: check.status,
 			last_error_code: check.errorCode ?? null,
 			last_validated_at: check.status === 'valid' ? sql<Date>`now()` : null,
-			next_validation_at: secondsFromNow(RECHECK_AFTER_SECONDS[check.status])
+			next_validation_at: secondsFromNow(RECHECK_AFTER_SECONDS[check.status]),
+			// A new key starts with the expiry asked for, else none (the old key's is not carried over).
+			...expiryValues(expiryOf(parsed) ?? null)
 		};
 		const stored = await withOneRetryOnRace(() =>
 			deps.db.transaction().execute(async (trx) => {
@@ -127,10 +135,12 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 		);
 		if (check.models) learnKeyList(stored.row.id, provider, check.models);
 		const replacedNote = stored.previous ? ` It replaces your previous key (…${stored.previous.last4}).` : '';
+		const expiresAt = stored.row.expires_at;
+		const expiryNote = expiresAt ? ` It expires on ${utcMinute(expiresAt)}.` : '';
 		const notice =
 			check.status === 'valid'
-				? `Saved: ${name} accepted this key.${replacedNote}`
-				: `Saved, but ${name} could not be reached to check it (${describeCheckFailure(check)}). It will be checked again within the hour.${replacedNote}`;
+				? `Saved: ${name} accepted this key.${replacedNote}${expiryNote}`
+				: `Saved, but ${name} could not be reached to check it (${describeCheckFailure(check)}). It will be checked again within the hour.${replacedNote}${expiryNote}`;
 		return { key: toMetadata(stored.row), replaced: stored.previous !== undefined, notice };
 	} finally {
 		sodium.memzero(bytes);

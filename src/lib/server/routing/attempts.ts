@@ -62,7 +62,7 @@ export async function openRoute(
 	const keys = facts.keys.filter((k) => k.provider === model.provider || k.provider === 'openrouter');
 	const keysByProvider = new Map<ProviderId, RoutableKey>(keys.map((k) => [k.provider, k]));
 	const userKeys = new Map<ProviderId, UserKeyState>(
-		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status }])
+		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status, expired: k.expired }])
 	);
 	const allowFallback = !facts.fallbackOff.has(model.provider);
 	const appKeyConfigured = Boolean(deps.config.appOpenRouterKey);

@@ -35,7 +35,12 @@ export function noUsableKey(
 	appKeyConfigured: boolean
 ): AppError {
 	const name = PROVIDER_LABELS[model.provider];
-	const missing = skipped === 'key_invalid' ? `Your ${name} key is marked invalid` : `You have no ${name} key`;
+	const missing =
+		skipped === 'key_invalid'
+			? `Your ${name} key is marked invalid`
+			: skipped === 'key_expired'
+				? `Your ${name} key has expired`
+				: `You have no ${name} key`;
 	const why = !appKeyConfigured
 		? 'and this server has no app key to fall back to. Add your key on the API keys page.'
 		: !allowFallback

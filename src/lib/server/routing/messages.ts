@@ -20,9 +20,14 @@ const whoAnswered = (attempt: RouteAttempt) =>
 
 export function skippedMessage(reason: SkippedChoice, provider: ProviderId, answered: RouteAttempt): string {
 	const name = PROVIDER_LABELS[provider];
-	return reason === 'no_key'
-		? `You have no ${name} key, so ${whoAnswered(answered)}.`
-		: `Your ${name} key is marked invalid, so ${whoAnswered(answered)}. Replace or re-test it on the API keys page.`;
+	switch (reason) {
+		case 'no_key':
+			return `You have no ${name} key, so ${whoAnswered(answered)}.`;
+		case 'key_expired':
+			return `Your ${name} key has expired, so ${whoAnswered(answered)}. Replace it or change its expiry on the API keys page.`;
+		case 'key_invalid':
+			return `Your ${name} key is marked invalid, so ${whoAnswered(answered)}. Replace or re-test it on the API keys page.`;
+	}
 }
 
 export function fallbackReasonOf(error: ProviderError): FallbackReason {

@@ -5,7 +5,7 @@ import { listModels, modelsOfKey, MODELS, type CatalogModel } from '$lib/server/
 import { activeKeysOf } from '$lib/server/keys';
 import { getEffectiveLimits, type SourceLimits } from '$lib/server/limits';
 import { PROVIDER_LABELS, type ProviderId } from '$lib/server/providers';
-import { planRoute, UNUSABLE_KEY_STATUS, type UserKeyState } from './plan';
+import { planRoute, usableKey, type UserKeyState } from './plan';
 import { fallbackPreferences } from './preferences';
 
 /** What the model selector shows: per model, which key would serve it right now, and its price. */
@@ -40,7 +40,7 @@ export async function listModelsForUser(db: Kysely<Database>, config: Config, us
 		getEffectiveLimits(db, config.limitDefaults, userId)
 	]);
 	const userKeys = new Map<ProviderId, UserKeyState>(
-		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status }])
+		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status, expired: k.expired }])
 	);
 	// Which (provider, key source) cannot take a request right now, and why.
 	const blocked = new Map<string, 'day' | 'hour'>();
@@ -122,7 +122,7 @@ function byFlagshipFirst(models: readonly Readonly<CatalogModel>[]): Readonly<Ca
 function offeredTo(userKeys: ReadonlyMap<ProviderId, UserKeyState>, appServes: (provider: ProviderId) => boolean) {
 	const usable = (provider: ProviderId) => {
 		const key = userKeys.get(provider);
-		return key && key.status !== UNUSABLE_KEY_STATUS ? key : undefined;
+		return usableKey(key) ? key : undefined;
 	};
 	const ownOpenRouter = usable('openrouter') !== undefined;
 	return (model: Readonly<CatalogModel>): boolean => {

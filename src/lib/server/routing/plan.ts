@@ -10,14 +10,16 @@ import type { ProviderId } from '$lib/server/providers';
  * 2. the user's own OpenRouter key (it can serve every model in the catalog);
  * 3. the app's OpenRouter key, when the user allows fallback for that provider and the model is
  *    one the app serves (its price is known and the admin's rules allow it).
- * A key marked invalid is skipped; an `unverified` key is tried (the provider may have been down
- * when we checked it).
+ * A key marked invalid or past its expiry is skipped; an `unverified` key is tried (the provider
+ * may have been down when we checked it).
  */
 
 export interface UserKeyState {
 	keyId: string;
 	provider: ProviderId;
 	status: 'valid' | 'invalid' | 'unverified';
+	/** Past its expiry by the database clock (`keyExpiredSql`); absent means it does not expire. */
+	expired?: boolean;
 }
 
 export interface RoutableModel {
@@ -40,7 +42,7 @@ export interface RouteAttempt {
 }
 
 /** Why the first choice (the user's own key for the provider) is not in the plan. */
-export type SkippedChoice = 'no_key' | 'key_invalid';
+export type SkippedChoice = 'no_key' | 'key_invalid' | 'key_expired';
 
 export interface RoutePlan {
 	attempts: RouteAttempt[];
@@ -55,11 +57,20 @@ export interface PlanInput {
 	appKeyConfigured: boolean;
 }
 
-/** The one key status routing never uses; the first statement's SQL filters on the same value. */
+/**
+ * The one key status routing never uses. With expiry it is the whole rule of `unusableBecause`;
+ * the first statement's SQL filters on the same two facts (prepare.ts).
+ */
 export const UNUSABLE_KEY_STATUS = 'invalid' as const;
 
-const usable = (key: UserKeyState | undefined): key is UserKeyState =>
-	key !== undefined && key.status !== UNUSABLE_KEY_STATUS;
+/** Why routing will not use this key, or null when it may. Expiry first: re-testing would not help. */
+export function unusableBecause(key: Pick<UserKeyState, 'status' | 'expired'>): 'key_expired' | 'key_invalid' | null {
+	if (key.expired) return 'key_expired';
+	return key.status === UNUSABLE_KEY_STATUS ? 'key_invalid' : null;
+}
+
+export const usableKey = (key: UserKeyState | undefined): key is UserKeyState =>
+	key !== undefined && unusableBecause(key) === null;
 
 /**
  * The providers whose key of the user's serves `model` as the user's own key (rules 1 and 2), in
@@ -75,10 +86,10 @@ export function ownKeyProviders(model: RoutableModel): ProviderId[] {
 
 export function planRoute({ model, userKeys, allowFallback, appKeyConfigured }: PlanInput): RoutePlan {
 	const own = userKeys.get(model.provider);
-	const skipped: SkippedChoice | null = usable(own) ? null : own ? 'key_invalid' : 'no_key';
+	const skipped: SkippedChoice | null = own ? unusableBecause(own) : 'no_key';
 	const attempts = ownKeyProviders(model).flatMap((provider): RouteAttempt[] => {
 		const key = userKeys.get(provider);
-		if (!usable(key)) return [];
+		if (!usableKey(key)) return [];
 		const upstreamModel = provider === 'openrouter' ? (model.openRouterId ?? model.providerModel) : model.providerModel;
 		return [
 			{ keySource: 'user', servedBy: provider, upstreamModel, key: { kind: 'user', keyId: key.keyId, provider } }

@@ -2,7 +2,13 @@ import { sql, type Compilable, type Expression, type Kysely } from 'kysely';
 import { accessTokenCheck, acceptAccessToken, invalidAccessToken, type TouchFailed } from '$lib/server/auth';
 import type { Provider } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
-import { routableKeysQuery, toRoutableKey, type RoutableKey, type RoutableKeyRow } from '$lib/server/keys';
+import {
+	keyExpiredSql,
+	routableKeysQuery,
+	toRoutableKey,
+	type RoutableKey,
+	type RoutableKeyRow
+} from '$lib/server/keys';
 import { admitCall, type AdmitRequest, type AdmitRow, type LimitDefaults } from '$lib/server/limits';
 import { admissionRequestOf, type ChatEstimate } from './estimate';
 import { ownKeyProviders, UNUSABLE_KEY_STATUS, type RoutableModel } from './plan';
@@ -80,7 +86,9 @@ async function withOwnKeyAdmission<Row>(
 	const ownerId = sql.ref<string>('owner.user_id');
 	const usableOwnKey = routableKeysQuery(db, ownerId)
 		.where('provider_keys.provider', 'in', ownKeyProviders(admission.model))
-		.where('provider_keys.status', '<>', UNUSABLE_KEY_STATUS);
+		// planRoute's `unusableBecause`, in SQL: not invalid, not expired (the same `keyExpiredSql`).
+		.where('provider_keys.status', '<>', UNUSABLE_KEY_STATUS)
+		.where(sql<boolean>`not ${keyExpiredSql}`);
 	const admit = admitCall(admission.limits, { ...admission.request, userId: ownerId });
 	const { rows } = await sql<Row & { admission: AdmitJson | null }>`with admission as materialized (
 			select admitted.* from (${ownerQuery}) as owner

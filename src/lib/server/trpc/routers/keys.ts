@@ -3,7 +3,9 @@ import {
 	listKeys,
 	removeKey,
 	setActiveInput,
+	setExpiryInput,
 	setKeyActive,
+	setKeyExpiry,
 	upsertKey,
 	upsertKeyInput,
 	validateKey,
@@ -32,5 +34,9 @@ export const keysRouter = router({
 		.mutation(({ ctx, input }) => validateKey(ctx.services, actorOf(ctx), input)),
 	setActive: protectedProcedure
 		.input(setActiveInput)
-		.mutation(({ ctx, input }) => setKeyActive(ctx.services, actorOf(ctx), input))
+		.mutation(({ ctx, input }) => setKeyActive(ctx.services, actorOf(ctx), input)),
+	/** Sets, changes or clears (`expiresIn: 'never'`) a key's expiry; past an expiry it is never used. */
+	setExpiry: protectedProcedure
+		.input(setExpiryInput)
+		.mutation(({ ctx, input }) => setKeyExpiry(ctx.services, actorOf(ctx), input))
 });
