@@ -221,8 +221,13 @@ describe.skipIf(Boolean(browserSkipReason))(
 			expect(response.headers.get('x-key-source')).toBe('user');
 			await response.text();
 
-			await page.reload();
-			expect(await card('openai').innerText()).toMatch(/This month\s+1 request · \$0\.\d+/);
+			// The usage record is written while the last event goes out: it may land just after.
+			await expect
+				.poll(async () => {
+					await page.reload();
+					return card('openai').innerText();
+				})
+				.toMatch(/This month\s+1 request · \$0\.\d+/);
 			await openLimits('openai');
 			await card('openai').getByLabel('Daily cap on your key (USD)').fill('0.000001');
 			await card('openai').getByRole('button', { name: 'Save limits for OpenAI' }).click();
