@@ -31,8 +31,11 @@ const openaiPanel: ProviderPanel = {
 		lastErrorCode: null,
 		disabledByAdmin: false,
 		expiresAt: null,
-		expired: false
+		expired: false,
+		position: 0,
+		pinned: false
 	},
+	keys: [],
 	allowFallback: true,
 	own: limits,
 	app: limits,

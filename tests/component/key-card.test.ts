@@ -44,6 +44,8 @@ function key(overrides: Partial<KeyView> = {}): KeyView {
 		disabledByAdmin: false,
 		expiresAt: null,
 		expired: false,
+		position: 0,
+		pinned: false,
 		...overrides
 	};
 }
@@ -63,9 +65,11 @@ function limits(overrides: Partial<SourceLimitView> = {}): SourceLimitView {
 }
 
 function panel(overrides: Partial<ProviderPanel> = {}): ProviderPanel {
+	const own = overrides.key === undefined ? key() : overrides.key;
 	return {
 		provider: 'openai',
 		key: key(),
+		keys: own ? [own] : [],
 		allowFallback: true,
 		own: limits(),
 		app: limits({ dailyCapMicros: 500_000, ceilingDailyCapMicros: 500_000, usedTodayMicros: 0 }),

@@ -40,6 +40,8 @@ const METADATA_FIELDS = [
 	'lastErrorCode',
 	'lastUsedAt',
 	'lastValidatedAt',
+	'pinned',
+	'position',
 	'provider',
 	'status'
 ];

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ownKeyProviders, planRoute, type RoutableModel, type UserKeyState } from '$lib/server/routing/plan';
+import {
+	keysByProvider,
+	ownKeyProviders,
+	planRoute,
+	type RoutableModel,
+	type UserKeyState
+} from '$lib/server/routing/plan';
 import { MODELS } from '$lib/server/catalog';
 import type { ProviderId } from '$lib/server/providers';
 
@@ -11,12 +17,63 @@ const llama: RoutableModel = {
 };
 
 const keys = (...list: Array<[ProviderId, UserKeyState['status']]>) =>
-	new Map(list.map(([provider, status]) => [provider, { keyId: `${provider}-key`, provider, status }]));
+	keysByProvider(list.map(([provider, status]) => ({ keyId: `${provider}-key`, provider, status })));
 
 const summary = (plan: ReturnType<typeof planRoute>) =>
 	plan.attempts.map((a) => `${a.keySource}:${a.servedBy}:${a.upstreamModel}`);
 
 describe('planRoute', () => {
+	it('tries the provider’s keys in the person’s order, then OpenRouter keys, then the app key', () => {
+		const plan = planRoute({
+			model: gpt,
+			userKeys: keysByProvider([
+				{ keyId: 'second', provider: 'openai', status: 'valid', position: 1 },
+				{ keyId: 'router', provider: 'openrouter', status: 'valid', position: 0 },
+				{ keyId: 'first', provider: 'openai', status: 'valid', position: 0 },
+				{ keyId: 'broken', provider: 'openai', status: 'invalid', position: 2 }
+			]),
+			allowFallback: true,
+			appKeyConfigured: true
+		});
+		expect(plan.attempts.map((a) => (a.key.kind === 'user' ? a.key.keyId : 'app'))).toEqual([
+			'first',
+			'second',
+			'router',
+			'app'
+		]);
+		expect(plan.skipped).toBeNull();
+	});
+
+	it('never goes past a key marked "always use", unless it cannot be used', () => {
+		const ids = (pinnedStatus: UserKeyState['status']) =>
+			planRoute({
+				model: gpt,
+				userKeys: keysByProvider([
+					{ keyId: 'first', provider: 'openai', status: 'valid', position: 0 },
+					{ keyId: 'pinned', provider: 'openai', status: pinnedStatus, position: 1, pinned: true },
+					{ keyId: 'third', provider: 'openai', status: 'valid', position: 2 }
+				]),
+				allowFallback: true,
+				appKeyConfigured: true
+			}).attempts.map((a) => (a.key.kind === 'user' ? a.key.keyId : 'app'));
+		expect(ids('valid')).toEqual(['first', 'pinned']);
+		expect(ids('invalid')).toEqual(['first', 'third', 'app']);
+	});
+
+	it('names the first key’s reason when none of the provider’s keys can serve', () => {
+		const plan = planRoute({
+			model: gpt,
+			userKeys: keysByProvider([
+				{ keyId: 'a', provider: 'openai', status: 'valid', expired: true, position: 0 },
+				{ keyId: 'b', provider: 'openai', status: 'invalid', position: 1 }
+			]),
+			allowFallback: true,
+			appKeyConfigured: true
+		});
+		expect(plan.skipped).toBe('key_expired');
+		expect(summary(plan)).toEqual(['app:openrouter:openai/gpt-4o-mini']);
+	});
+
 	it('uses the user’s own key first, then the app key', () => {
 		const plan = planRoute({
 			model: gpt,
@@ -51,7 +108,7 @@ describe('planRoute', () => {
 
 	it('skips an expired key like an invalid one, and says it expired', () => {
 		const expired = (status: UserKeyState['status']) =>
-			new Map([['openai' as const, { keyId: 'openai-key', provider: 'openai' as const, status, expired: true }]]);
+			keysByProvider([{ keyId: 'openai-key', provider: 'openai' as const, status, expired: true }]);
 		for (const status of ['valid', 'unverified', 'invalid'] as const) {
 			const plan = planRoute({ model: gpt, userKeys: expired(status), allowFallback: true, appKeyConfigured: true });
 			expect(summary(plan)).toEqual(['app:openrouter:openai/gpt-4o-mini']);

@@ -21,6 +21,10 @@ export interface KeyView {
 	expiresAt: Date | null;
 	/** Past `expiresAt` by the server's clock when the page loaded. */
 	expired: boolean;
+	/** Its place among the provider's keys (0 is tried first). */
+	position: number;
+	/** "Always use this key": nothing after it is tried. */
+	pinned: boolean;
 }
 
 /** Limits in force for one key source of one provider, with today's and this hour's usage. */
@@ -45,7 +49,10 @@ export interface MonthUsage {
 /** One provider's card: its key (if any), the fallback switch, the caps and this month's usage. */
 export interface ProviderPanel {
 	provider: ProviderId;
+	/** The provider's first key (the one tried first). */
 	key: KeyView | null;
+	/** Every key of the provider, in the order they are tried. */
+	keys: KeyView[];
 	allowFallback: boolean;
 	own: SourceLimitView;
 	app: SourceLimitView;

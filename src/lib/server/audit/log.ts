@@ -15,6 +15,8 @@ export const AUDIT_ACTIONS = [
 	'key.deactivate',
 	/** The owner set, changed or cleared a key's expiry (keys domain). */
 	'key.set_expiry',
+	'key.reorder',
+	'key.set_pinned',
 	/** An admin lifted their switch-off of a key (admin domain). */
 	'key.unblock',
 	/** A provider rejected the key during a request (routing), or a check found it invalid. */

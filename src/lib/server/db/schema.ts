@@ -77,6 +77,9 @@ export interface ProviderKeysTable {
 	expires_at: NullableTimestamp;
 	/** When to warn the owner of the coming expiry; null once warned, or without expiry. */
 	expiry_warn_at: NullableTimestamp;
+	/** Order among the provider's keys (0021). */
+	position: Generated<number>;
+	pinned: Generated<boolean>;
 }
 
 /** Fingerprints of keys an admin switched off: refused on upsert until lifted (migration 0010). */

@@ -32,6 +32,9 @@ export {
 	providerSchema,
 	MAX_LABEL_LENGTH,
 	EXPIRY_CHOICES,
+	MAX_KEYS_PER_PROVIDER,
+	reorderKeysInput,
+	setPinnedInput,
 	type ExpiryChoice
 } from './schemas';
 export { setKeyExpiry, warnExpiringKeys, expiryNotice } from './expiry';
@@ -48,3 +51,4 @@ export {
 	type BackgroundJobOptions
 } from './revalidate';
 export { CONNECT_LABEL, finishOpenRouterConnect, startOpenRouterConnect, VERIFIER_COOKIE } from './openrouter-connect';
+export { reorderKeys, setKeyPinned } from './order';

@@ -41,6 +41,10 @@ export interface KeyMetadata {
 	expiresAt: Date | null;
 	/** Past `expiresAt` (by the database clock where the query judged it). */
 	expired: boolean;
+	/** Its place among the provider's keys: 0 is tried first. */
+	position: number;
+	/** "Always use this key": routing never goes past it to a later key or the app key. */
+	pinned: boolean;
 }
 
 const HOUR = 3600;
@@ -64,7 +68,9 @@ export const METADATA_COLUMNS = [
 	'last_validated_at',
 	'last_error_code',
 	'disabled_by_admin_at',
-	'expires_at'
+	'expires_at',
+	'position',
+	'pinned'
 ] as const;
 
 export interface MetadataRow {
@@ -80,6 +86,8 @@ export interface MetadataRow {
 	last_error_code: string | null;
 	disabled_by_admin_at: Date | null;
 	expires_at: Date | null;
+	position: number;
+	pinned: boolean;
 	/** Set by queries that select `keyExpiredSql`; otherwise judged by this process's clock. */
 	expired?: boolean;
 }
@@ -98,7 +106,9 @@ export function toMetadata(row: MetadataRow): KeyMetadata {
 		lastErrorCode: row.last_error_code,
 		disabledByAdmin: row.disabled_by_admin_at !== null,
 		expiresAt: row.expires_at,
-		expired: row.expired ?? (row.expires_at !== null && row.expires_at.getTime() <= Date.now())
+		expired: row.expired ?? (row.expires_at !== null && row.expires_at.getTime() <= Date.now()),
+		position: row.position,
+		pinned: row.pinned
 	};
 }
 

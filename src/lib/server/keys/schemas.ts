@@ -67,16 +67,43 @@ export const upsertKeyInput = z
 			.pipe(
 				oneLineName(z.string().max(MAX_LABEL_LENGTH, `Labels can be at most ${MAX_LABEL_LENGTH} characters.`), 'Labels')
 			)
-			.nullish()
+			.nullish(),
+		/** Replace this key (absent: the provider's first key, or none yet). */
+		replaceKeyId: z.string().uuid('replaceKeyId must be a key id from keys.list.').optional(),
+		/** Keep the provider's keys and try this one after them. */
+		add: z.literal(true, { errorMap: () => ({ message: 'add must be true or left out.' }) }).optional()
 	})
 	.strict()
-	.superRefine(oneExpiry);
+	.superRefine(oneExpiry)
+	.superRefine((value, ctx) => {
+		if (value.add && value.replaceKeyId) {
+			ctx.addIssue({ code: 'custom', path: ['add'], message: 'Send either add or replaceKeyId, not both.' });
+		}
+	});
 
 const keyId = z
 	.string({ required_error: 'id is required.', invalid_type_error: 'id must be a key id from keys.list.' })
 	.uuid('id must be a key id from keys.list.');
 
 export const keyIdInput = z.object({ id: keyId }).strict();
+
+/** At most this many keys per provider. */
+export const MAX_KEYS_PER_PROVIDER = 5;
+
+export const reorderKeysInput = z
+	.object({
+		provider: providerSchema,
+		keyIds: z
+			.array(keyId, { required_error: 'keyIds lists the provider’s keys in the order to try them.' })
+			.min(1)
+			.max(MAX_KEYS_PER_PROVIDER)
+			.refine((ids) => new Set(ids).size === ids.length, 'Each key may appear once.')
+	})
+	.strict();
+
+export const setPinnedInput = z
+	.object({ id: keyId, pinned: z.boolean({ required_error: 'pinned must be true or false.' }) })
+	.strict();
 
 export const setActiveInput = z
 	.object({

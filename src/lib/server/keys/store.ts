@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import sodium from 'libsodium-wrappers';
 import { isUniqueViolation, type Database } from '$lib/server/db';
-import { AppError } from '$lib/server/errors';
+import { AppError, notFound } from '$lib/server/errors';
 import { recordAudit } from '$lib/server/audit';
 import { parseInput } from '$lib/server/validation';
 import { keyBytes, keyFingerprint, sameFingerprint, sealKey, type SealSubject } from '$lib/server/vault';
@@ -22,6 +22,7 @@ import {
 	type KeyMetadata
 } from './metadata';
 import { keyIdInput, setActiveInput, upsertKeyInput } from './schemas';
+import { nextKeyPosition } from './order';
 import { expiryOf, expiryValues, utcMinute } from './expiry';
 import { learnKeyList, saveKeyModelList } from '$lib/server/catalog';
 
@@ -44,11 +45,12 @@ export async function listKeys(db: Kysely<Database>, userId: string): Promise<Ke
 		])
 		.where('user_id', '=', userId)
 		.orderBy('provider')
+		.orderBy('position')
 		.execute();
 	return rows.map(toMetadata);
 }
 
-/** The user's active keys (at most one per provider), metadata only. For the model list. */
+/** The user's active keys, each provider's in the user's order, metadata only. For the model list. */
 export async function activeKeysOf(db: Kysely<Database>, userId: string): Promise<KeyMetadata[]> {
 	const rows = await db
 		.selectFrom('provider_keys')
@@ -56,6 +58,7 @@ export async function activeKeysOf(db: Kysely<Database>, userId: string): Promis
 		.where('user_id', '=', userId)
 		.where('is_active', '=', true)
 		.orderBy('provider')
+		.orderBy('position')
 		.execute();
 	return rows.map(toMetadata);
 }
@@ -103,16 +106,37 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 		};
 		const stored = await withOneRetryOnRace(() =>
 			deps.db.transaction().execute(async (trx) => {
-				const previous = await trx
-					.deleteFrom('provider_keys')
-					.where('user_id', '=', actor.userId)
-					.where('provider', '=', provider)
-					.returning(['id', 'label', 'last4'])
-					.executeTakeFirst();
+				// Adding keeps every key; otherwise the named key, or the provider's first, is replaced.
+				const previous = parsed.add
+					? undefined
+					: await trx
+							.deleteFrom('provider_keys')
+							.where('user_id', '=', actor.userId)
+							.where('provider', '=', provider)
+							.where(
+								'id',
+								'=',
+								parsed.replaceKeyId ??
+									trx
+										.selectFrom('provider_keys')
+										.select('id')
+										.where('user_id', '=', actor.userId)
+										.where('provider', '=', provider)
+										.orderBy('position')
+										.limit(1)
+							)
+							.returning(['id', 'label', 'last4', 'position'])
+							.executeTakeFirst();
+				if (parsed.replaceKeyId && !previous) throw notFound('That key does not exist.');
+				const position = previous?.position ?? (await nextKeyPosition(trx, actor.userId, provider));
 				const row = await trx
 					.insertInto('provider_keys')
 					// No label given: a replacement keeps the old key's label; '' or null clears it.
-					.values({ ...values, label: parsed.label === undefined ? (previous?.label ?? null) : parsed.label || null })
+					.values({
+						...values,
+						position,
+						label: parsed.label === undefined ? (previous?.label ?? null) : parsed.label || null
+					})
 					.returning(METADATA_COLUMNS)
 					.executeTakeFirstOrThrow();
 				if (check.models) await saveKeyModelList(trx, row.id, provider, check.models);
@@ -149,16 +173,19 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 
 /** Same user, same provider, the very same key: a clear 409 instead of a pointless replace. */
 async function refuseDuplicate(deps: KeyManagerDeps, subject: SealSubject, bytes: Uint8Array): Promise<void> {
-	const existing = await deps.db
+	const rows = await deps.db
 		.selectFrom('provider_keys')
 		.select(['master_key_id', 'fingerprint', 'last4', 'is_active'])
 		.where('user_id', '=', subject.userId)
 		.where('provider', '=', subject.provider)
-		.executeTakeFirst();
+		.execute();
 	// A row under a master key this server no longer holds cannot be compared; replacing it is right.
-	if (!existing || !deps.keyring.has(existing.master_key_id)) return;
-	const fingerprint = keyFingerprint(deps.keyring, existing.master_key_id, subject, bytes);
-	if (!sameFingerprint(fingerprint, existing.fingerprint)) return;
+	const existing = rows.find(
+		(row) =>
+			deps.keyring.has(row.master_key_id) &&
+			sameFingerprint(keyFingerprint(deps.keyring, row.master_key_id, subject, bytes), row.fingerprint)
+	);
+	if (!existing) return;
 	const name = PROVIDER_NAMES[subject.provider];
 	throw new AppError(
 		'conflict',
@@ -167,12 +194,12 @@ async function refuseDuplicate(deps: KeyManagerDeps, subject: SealSubject, bytes
 	);
 }
 
-/** Two simultaneous first adds for one provider: the loser retries once and replaces the winner. */
+/** Two simultaneous adds take one position: the loser retries once (and is placed after the winner). */
 async function withOneRetryOnRace<T>(run: () => Promise<T>): Promise<T> {
 	try {
 		return await run();
 	} catch (error) {
-		if (!isUniqueViolation(error, 'provider_keys_one_per_provider')) throw error;
+		if (!isUniqueViolation(error, 'provider_keys_order')) throw error;
 		return run();
 	}
 }

@@ -14,7 +14,7 @@ import type { ChatEstimate } from './estimate';
 import type { Ledger, Outcome } from './ledger';
 import { SERVER_SHUTDOWN } from './active';
 import { describeFallback, type Fallback } from './messages';
-import { planRoute, type RouteAttempt, type UserKeyState } from './plan';
+import { keysByProvider, planRoute, type RouteAttempt } from './plan';
 import type { PreparedChat } from './prepare';
 import type { ChatDeps, ChatRequest } from './types';
 import { linkAbort, openStream, type OpenedStream } from './upstream';
@@ -60,9 +60,16 @@ export async function openRoute(
 	const { facts, owner } = prepared;
 	// Only the model's provider and OpenRouter can serve it.
 	const keys = facts.keys.filter((k) => k.provider === model.provider || k.provider === 'openrouter');
-	const keysByProvider = new Map<ProviderId, RoutableKey>(keys.map((k) => [k.provider, k]));
-	const userKeys = new Map<ProviderId, UserKeyState>(
-		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status, expired: k.expired }])
+	const keysById = new Map<string, RoutableKey>(keys.map((k) => [k.id, k]));
+	const userKeys = keysByProvider(
+		keys.map((k) => ({
+			keyId: k.id,
+			provider: k.provider,
+			status: k.status,
+			expired: k.expired,
+			pinned: k.pinned,
+			position: k.position
+		}))
 	);
 	const allowFallback = !facts.fallbackOff.has(model.provider);
 	const appKeyConfigured = Boolean(deps.config.appOpenRouterKey);
@@ -103,7 +110,7 @@ export async function openRoute(
 			const upstream = new AbortController();
 			const detach = linkAbort(upstream, stops.signal);
 			try {
-				const opened = await openStream(deps, attempt, keysByProvider, {
+				const opened = await openStream(deps, attempt, keysById, {
 					userId: owner.userId,
 					messages: request.messages,
 					maxOutputTokens: estimate.maxOutputTokens,
@@ -112,7 +119,7 @@ export async function openRoute(
 					signal: upstream.signal
 				});
 				if (fallback) deps.hooks?.fellBack?.({ provider: model.provider, reason: fallback.reason });
-				const key = attempt.key.kind === 'user' ? keysByProvider.get(attempt.key.provider) : undefined;
+				const key = attempt.key.kind === 'user' ? keysById.get(attempt.key.keyId) : undefined;
 				const keyToMarkUsed = key?.useStale ? key.id : null;
 				return { attempt, admission, fallback, upstream, detach, opened, keyToMarkUsed };
 			} catch (thrown) {

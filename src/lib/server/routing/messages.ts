@@ -51,7 +51,9 @@ export function fallbackReasonOf(error: ProviderError): FallbackReason {
 export function fallbackMessage(failed: RouteAttempt, error: ProviderError, answered: RouteAttempt): string {
 	const name = PROVIDER_LABELS[failed.servedBy];
 	const status = error.status ? ` (${error.status})` : '';
-	const then = `so ${whoAnswered(answered)}`;
+	const nextOwnKey =
+		failed.keySource === 'user' && answered.keySource === 'user' && failed.servedBy === answered.servedBy;
+	const then = `so ${nextOwnKey ? `your next ${name} key answered` : whoAnswered(answered)}`;
 	switch (error.failure) {
 		case 'auth':
 		case 'forbidden':

@@ -5,7 +5,7 @@ import { listModels, modelsOfKey, MODELS, type CatalogModel } from '$lib/server/
 import { activeKeysOf } from '$lib/server/keys';
 import { getEffectiveLimits, type SourceLimits } from '$lib/server/limits';
 import { PROVIDER_LABELS, type ProviderId } from '$lib/server/providers';
-import { planRoute, usableKey, type UserKeyState } from './plan';
+import { keysByProvider, planRoute, usableKey, type UserKeyState } from './plan';
 import { fallbackPreferences } from './preferences';
 
 /** What the model selector shows: per model, which key would serve it right now, and its price. */
@@ -39,8 +39,15 @@ export async function listModelsForUser(db: Kysely<Database>, config: Config, us
 		fallbackPreferences(db, userId),
 		getEffectiveLimits(db, config.limitDefaults, userId)
 	]);
-	const userKeys = new Map<ProviderId, UserKeyState>(
-		keys.map((k) => [k.provider, { keyId: k.id, provider: k.provider, status: k.status, expired: k.expired }])
+	const userKeys = keysByProvider(
+		keys.map((k) => ({
+			keyId: k.id,
+			provider: k.provider,
+			status: k.status,
+			expired: k.expired,
+			pinned: k.pinned,
+			position: k.position
+		}))
 	);
 	// Which (provider, key source) cannot take a request right now, and why.
 	const blocked = new Map<string, 'day' | 'hour'>();
@@ -119,16 +126,17 @@ function byFlagshipFirst(models: readonly Readonly<CatalogModel>[]): Readonly<Ca
  * models their key lists (all of them while its list is unknown), every model with an OpenRouter
  * twin when they hold an OpenRouter key, and what the app serves when they allow fallback.
  */
-function offeredTo(userKeys: ReadonlyMap<ProviderId, UserKeyState>, appServes: (provider: ProviderId) => boolean) {
-	const usable = (provider: ProviderId) => {
-		const key = userKeys.get(provider);
-		return usableKey(key) ? key : undefined;
-	};
-	const ownOpenRouter = usable('openrouter') !== undefined;
+function offeredTo(
+	userKeys: ReadonlyMap<ProviderId, readonly UserKeyState[]>,
+	appServes: (provider: ProviderId) => boolean
+) {
+	const usable = (provider: ProviderId) => (userKeys.get(provider) ?? []).filter(usableKey);
+	const ownOpenRouter = usable('openrouter').length > 0;
 	return (model: Readonly<CatalogModel>): boolean => {
 		if (SEED_IDS.has(model.id)) return true;
-		const own = model.provider !== 'openrouter' ? usable(model.provider) : undefined;
-		if (own && (modelsOfKey(own.keyId)?.has(model.id) ?? true)) return true;
+		const own = model.provider !== 'openrouter' ? usable(model.provider) : [];
+		// Any of the provider's keys whose list has the model (or whose list is not known yet).
+		if (own.some((key) => modelsOfKey(key.keyId)?.has(model.id) ?? true)) return true;
 		if (model.openRouterId && ownOpenRouter) return true;
 		return model.appServable && appServes(model.provider);
 	};

@@ -6,12 +6,13 @@ import type { ProviderId } from '$lib/server/providers';
  * (the user's keys, their fallback choice, whether the app has a key), so every rule here is
  * testable without a database.
  *
- * 1. the user's own key for the model's provider, called directly;
- * 2. the user's own OpenRouter key (it can serve every model in the catalog);
+ * 1. the user's own keys for the model's provider, in the user's order, called directly;
+ * 2. the user's own OpenRouter keys (they can serve every model in the catalog);
  * 3. the app's OpenRouter key, when the user allows fallback for that provider and the model is
  *    one the app serves (its price is known and the admin's rules allow it).
  * A key marked invalid or past its expiry is skipped; an `unverified` key is tried (the provider
- * may have been down when we checked it).
+ * may have been down when we checked it). A usable key marked "always use" ends the plan: nothing
+ * after it is tried.
  */
 
 export interface UserKeyState {
@@ -20,6 +21,8 @@ export interface UserKeyState {
 	status: 'valid' | 'invalid' | 'unverified';
 	/** Past its expiry by the database clock (`keyExpiredSql`); absent means it does not expire. */
 	expired?: boolean;
+	/** "Always use this key": when it is usable, no later key and no app key is tried. */
+	pinned?: boolean;
 }
 
 export interface RoutableModel {
@@ -51,8 +54,8 @@ export interface RoutePlan {
 
 export interface PlanInput {
 	model: RoutableModel;
-	/** The user's active keys by provider (inactive keys are left out by the caller). */
-	userKeys: ReadonlyMap<ProviderId, UserKeyState>;
+	/** The user's active keys by provider, in the user's order (inactive keys are left out by the caller). */
+	userKeys: ReadonlyMap<ProviderId, readonly UserKeyState[]>;
 	allowFallback: boolean;
 	appKeyConfigured: boolean;
 }
@@ -72,6 +75,13 @@ export function unusableBecause(key: Pick<UserKeyState, 'status' | 'expired'>): 
 export const usableKey = (key: UserKeyState | undefined): key is UserKeyState =>
 	key !== undefined && unusableBecause(key) === null;
 
+/** Why none of a provider's keys can serve: no key at all, or the first key's reason. */
+function skippedOf(keys: readonly UserKeyState[] | undefined): SkippedChoice | null {
+	if (!keys || keys.length === 0) return 'no_key';
+	if (keys.some(usableKey)) return null;
+	return unusableBecause(keys[0]!);
+}
+
 /**
  * The providers whose key of the user's serves `model` as the user's own key (rules 1 and 2), in
  * order. A plan starts with the user's own key exactly when one of them holds a usable key, which
@@ -85,16 +95,22 @@ export function ownKeyProviders(model: RoutableModel): ProviderId[] {
 }
 
 export function planRoute({ model, userKeys, allowFallback, appKeyConfigured }: PlanInput): RoutePlan {
-	const own = userKeys.get(model.provider);
-	const skipped: SkippedChoice | null = own ? unusableBecause(own) : 'no_key';
-	const attempts = ownKeyProviders(model).flatMap((provider): RouteAttempt[] => {
-		const key = userKeys.get(provider);
-		if (!usableKey(key)) return [];
+	const skipped = skippedOf(userKeys.get(model.provider));
+	const attempts: RouteAttempt[] = [];
+	for (const provider of ownKeyProviders(model)) {
 		const upstreamModel = provider === 'openrouter' ? (model.openRouterId ?? model.providerModel) : model.providerModel;
-		return [
-			{ keySource: 'user', servedBy: provider, upstreamModel, key: { kind: 'user', keyId: key.keyId, provider } }
-		];
-	});
+		for (const key of userKeys.get(provider) ?? []) {
+			if (!usableKey(key)) continue;
+			attempts.push({
+				keySource: 'user',
+				servedBy: provider,
+				upstreamModel,
+				key: { kind: 'user', keyId: key.keyId, provider }
+			});
+			// The person asked never to go past this key.
+			if (key.pinned) return { attempts, skipped };
+		}
+	}
 	if (model.openRouterId && model.appServable !== false && allowFallback && appKeyConfigured) {
 		attempts.push({
 			keySource: 'app',
@@ -104,4 +120,17 @@ export function planRoute({ model, userKeys, allowFallback, appKeyConfigured }: 
 		});
 	}
 	return { attempts, skipped };
+}
+
+/** Keys by provider, each provider's in the user's order: the shape `planRoute` takes. */
+export function keysByProvider<K extends UserKeyState & { position?: number }>(
+	keys: readonly K[]
+): Map<ProviderId, K[]> {
+	const grouped = new Map<ProviderId, K[]>();
+	for (const key of [...keys].sort((a, b) => (a.position ?? 0) - (b.position ?? 0))) {
+		const list = grouped.get(key.provider) ?? [];
+		list.push(key);
+		grouped.set(key.provider, list);
+	}
+	return grouped;
 }

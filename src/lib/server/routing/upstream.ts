@@ -32,7 +32,7 @@ export interface UpstreamCall {
 export async function openStream(
 	deps: ChatDeps,
 	attempt: RouteAttempt,
-	keysByProvider: ReadonlyMap<ProviderId, RoutableKey>,
+	keysById: ReadonlyMap<string, RoutableKey>,
 	call: UpstreamCall
 ): Promise<OpenedStream> {
 	const adapter = getAdapter(attempt.servedBy);
@@ -59,7 +59,7 @@ export async function openStream(
 		if (!appKey) throw new ProviderError({ provider: 'openrouter', failure: 'auth', afterFirstToken: false });
 		return start(appKey);
 	}
-	const key = keysByProvider.get(attempt.key.provider);
+	const key = keysById.get(attempt.key.keyId);
 	if (!key) throw new ProviderError({ provider: attempt.servedBy, failure: 'auth', afterFirstToken: false });
 	return withRoutableKey(deps.keyring, call.userId, key, start);
 }

@@ -35,6 +35,7 @@ export const load: PageServerLoad = async ({ locals, url }) => {
 	const panels: ProviderPanel[] = limits.providers.map(({ provider, own, app }) => ({
 		provider,
 		key: keys.find((k) => k.provider === provider) ?? null,
+		keys: keys.filter((k) => k.provider === provider),
 		allowFallback: fallback[provider],
 		own: toView(own),
 		app: toView(app),

@@ -2,7 +2,11 @@ import {
 	keyIdInput,
 	listKeys,
 	removeKey,
+	reorderKeys,
+	reorderKeysInput,
 	setActiveInput,
+	setKeyPinned,
+	setPinnedInput,
 	setExpiryInput,
 	setKeyActive,
 	setKeyExpiry,
@@ -35,6 +39,14 @@ export const keysRouter = router({
 	setActive: protectedProcedure
 		.input(setActiveInput)
 		.mutation(({ ctx, input }) => setKeyActive(ctx.services, actorOf(ctx), input)),
+	/** The provider's keys in the order to try them (every key once). */
+	reorder: protectedProcedure
+		.input(reorderKeysInput)
+		.mutation(({ ctx, input }) => reorderKeys(ctx.services, actorOf(ctx), input)),
+	/** "Always use this key": routing never goes past it to a later key or the app key. */
+	setPinned: protectedProcedure
+		.input(setPinnedInput)
+		.mutation(({ ctx, input }) => setKeyPinned(ctx.services, actorOf(ctx), input)),
 	/** Sets, changes or clears (`expiresIn: 'never'`) a key's expiry; past an expiry it is never used. */
 	setExpiry: protectedProcedure
 		.input(setExpiryInput)
