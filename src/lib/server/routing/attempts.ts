@@ -6,8 +6,7 @@ import {
 	classifyProviderFailure,
 	invalidatesKeyFailure,
 	isRetryableFailure,
-	ProviderError,
-	type ProviderId
+	ProviderError
 } from '$lib/server/providers';
 import { clientAborted, isLimitRefusal, noUsableKey, serverRestarting, upstreamError } from './errors';
 import type { ChatEstimate } from './estimate';

@@ -3,8 +3,7 @@ import {
 	ProviderError,
 	type ChatMessage,
 	type GenerationOptions,
-	type ProviderEvent,
-	type ProviderId
+	type ProviderEvent
 } from '$lib/server/providers';
 import { withRoutableKey, type RoutableKey } from '$lib/server/keys';
 import type { RouteAttempt } from './plan';
