@@ -39,7 +39,10 @@ const modelScopeSchema = z
 	.max(MAX_SCOPE_PATTERNS, `A token can name at most ${MAX_SCOPE_PATTERNS} model patterns.`)
 	.transform((patterns) => (patterns.length === 0 ? null : [...new Set(patterns)]));
 
-/** USD as a JSON number with at most 6 decimals; becomes integer micro-dollars. */
+/**
+ * USD as a JSON number with at most 6 decimals (a micro-dollar). Not transformed: tRPC parses the
+ * input and `createAccessToken` parses it again, so the amount turns into micro-dollars there.
+ */
 function budgetUsd(field: string) {
 	const message = `${field} must be an amount in US dollars from 0 to ${MAX_TOKEN_BUDGET_USD.toLocaleString('en-US')} with at most 6 decimals, or left out for no budget.`;
 	return z
@@ -47,11 +50,7 @@ function budgetUsd(field: string) {
 		.finite(message)
 		.min(0, message)
 		.max(MAX_TOKEN_BUDGET_USD, message)
-		.transform((usd, ctx) => {
-			const micros = usdToMicros(usd);
-			if (micros === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message });
-			return micros ?? 0;
-		})
+		.refine((usd) => usdToMicros(usd) !== undefined, message)
 		.nullish();
 }
 

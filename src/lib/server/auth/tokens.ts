@@ -1,5 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { usdToMicros } from '$lib/money';
 import { recordAudit } from '$lib/server/audit';
 import type { Database } from '$lib/server/db';
 import { AppError, notFound, unauthorized } from '$lib/server/errors';
@@ -138,6 +139,11 @@ function toSummary(row: SummaryRow): AccessTokenSummary {
 	};
 }
 
+/** A validated USD budget in micro-dollars; null for none. */
+function budgetMicros(usd: number | null | undefined): number | null {
+	return usd === null || usd === undefined ? null : (usdToMicros(usd) ?? null);
+}
+
 /** Creates a token, shown this once; the user's row is locked while counting, so parallel creates cannot pass the limit. */
 export async function createAccessToken(
 	db: Kysely<Database>,
@@ -151,8 +157,8 @@ export async function createAccessToken(
 	);
 	const limits = {
 		model_scope: modelScope ?? null,
-		daily_budget_micros: dailyBudgetUsd ?? null,
-		monthly_budget_micros: monthlyBudgetUsd ?? null
+		daily_budget_micros: budgetMicros(dailyBudgetUsd),
+		monthly_budget_micros: budgetMicros(monthlyBudgetUsd)
 	};
 	return db.transaction().execute(async (trx) => {
 		const user = await trx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().executeTakeFirst();
