@@ -288,4 +288,3 @@ describeEachDatabase('scoped access tokens', (database) => {
 		expect(await tokenCount()).toBe(before);
 	});
 });
-
