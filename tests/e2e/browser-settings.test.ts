@@ -109,6 +109,31 @@ describe.skipIf(Boolean(browserSkipReason))('settings in the browser', () => {
 		expect(await page.getByLabel('Token name').getAttribute('aria-invalid')).toBe('true');
 	});
 
+	it('creates a token limited to some models with its own budgets, and lists its scope, budget and spend', async () => {
+		const { page } = browser;
+		await page.getByLabel('Token name').fill('scoped');
+		await page.getByLabel(/^Models/).fill('openai/gpt*4o');
+		await page.getByRole('button', { name: 'Create token' }).click();
+		await page.getByRole('alert').filter({ hasText: 'prefix ending in one "*"' }).waitFor();
+		expect(await page.getByLabel(/^Models/).getAttribute('aria-invalid')).toBe('true');
+
+		await page.getByLabel(/^Models/).fill('openai/*  anthropic/claude-sonnet-4*');
+		await page.getByLabel(/^Daily budget/).fill('2.50');
+		await page.getByLabel(/^Monthly budget/).fill('40');
+		await page.getByRole('button', { name: 'Create token' }).click();
+		await page.getByRole('heading', { name: 'Token “scoped” created' }).waitFor();
+		const row = page.getByRole('row', { name: /scoped/ });
+		await row.getByText('openai/*', { exact: true }).waitFor();
+		await row.getByText('anthropic/claude-sonnet-4*', { exact: true }).waitFor();
+		await row.getByText('$0.00 today of $2.50').waitFor();
+		await row.getByText('$0.00 this month of $40.00').waitFor();
+		await browser.screenshot('settings-scoped-token');
+		// The password test below counts this user's active tokens: leave none behind.
+		await row.locator('summary', { hasText: 'Revoke' }).click();
+		await page.getByRole('button', { name: 'Yes, revoke it' }).click();
+		await page.getByRole('status').filter({ hasText: 'Revoked “scoped”' }).waitFor();
+	});
+
 	it('changes the password: other sessions and tokens end, this one stays, the new password signs in', async () => {
 		const { page } = browser;
 		await page.getByLabel('Token name').fill('ci');

@@ -57,7 +57,12 @@ describeEachDatabase('personal access tokens', (database) => {
 			lastUsedAt: null,
 			expiresAt: created.expiresAt,
 			revokedAt: null,
-			status: 'active'
+			status: 'active',
+			modelScope: null,
+			dailyBudgetMicros: null,
+			monthlyBudgetMicros: null,
+			spentTodayMicros: 0,
+			spentThisMonthMicros: 0
 		});
 		const secret = created.token.slice(12);
 		const [row] = await tokenRows(ada.id);
@@ -83,7 +88,8 @@ describeEachDatabase('personal access tokens', (database) => {
 			userId: bob.id,
 			email: 'bob@example.com',
 			role: 'user',
-			tokenId: id
+			tokenId: id,
+			modelScope: null
 		});
 		expect((await authenticateBearer(services.db, `Bearer ${token}`)).userId).toBe(bob.id);
 	});

@@ -8,6 +8,12 @@ export interface TokenView {
 	expiresAt: Date | null;
 	revokedAt: Date | null;
 	status: 'active' | 'expired' | 'revoked';
+	/** Model ids or `prefix*` patterns; null = every model. */
+	modelScope: string[] | null;
+	dailyBudgetMicros: number | null;
+	monthlyBudgetMicros: number | null;
+	spentTodayMicros: number;
+	spentThisMonthMicros: number;
 }
 
 /** A token just created: the only moment its full value exists outside the client. */

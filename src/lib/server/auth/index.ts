@@ -55,6 +55,8 @@ export {
 	MAX_ACTIVE_TOKENS_PER_USER,
 	MAX_TOKEN_NAME_LENGTH,
 	MAX_TOKEN_LIFETIME_DAYS,
+	MAX_TOKEN_BUDGET_USD,
 	type CreateAccessTokenInput,
 	type RevokeAccessTokenInput
 } from './token-schemas';
+export { scopeAllows, describeScope, SCOPE_PATTERN, MAX_SCOPE_PATTERNS, type ModelScope } from './token-scope';

@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database, Role } from '$lib/server/db';
 import { AppError } from '$lib/server/errors';
 import { staleUseSql, touchAccessToken } from './token-last-use';
+import type { ModelScope } from './token-scope';
 import { sha256, usableSql } from './tokens';
 
 const TOKEN_PATTERN = /^lk_([A-Za-z0-9]{8})_([A-Za-z0-9]{43})$/;
@@ -15,6 +16,8 @@ export interface AccessTokenOwner {
 	email: string;
 	role: Role;
 	tokenId: string;
+	/** The models the token may use (null = every model). */
+	modelScope: ModelScope;
 }
 
 export interface CheckedToken {
@@ -32,6 +35,7 @@ interface TokenRow {
 	role: Role;
 	usable: boolean;
 	stale: boolean;
+	model_scope: string[] | null;
 }
 
 /** A token check to extend with more reads in one statement (the API's chat); null for a malformed token. */
@@ -52,7 +56,9 @@ export function accessTokenCheck(db: Kysely<Database>, bearer: string) {
 				'users.email',
 				'users.role',
 				usableSql.as('usable'),
-				staleUseSql.as('stale')
+				staleUseSql.as('stale'),
+				// JSON, not text[]: `pg` and PGlite parse it the same way.
+				sql<string[] | null>`to_json(access_tokens.model_scope)`.as('model_scope')
 			])
 			.where('access_tokens.lookup_id', '=', lookupId),
 		/** Gates reads of the owner's secrets joined onto `query`: a wrong secret reads none. */
@@ -63,7 +69,13 @@ export function accessTokenCheck(db: Kysely<Database>, bearer: string) {
 			const secretMatches = timingSafeEqual(presented, stored);
 			if (!row || !secretMatches || !row.usable) return null;
 			return {
-				owner: { userId: row.user_id, email: row.email, role: row.role, tokenId: row.token_id },
+				owner: {
+					userId: row.user_id,
+					email: row.email,
+					role: row.role,
+					tokenId: row.token_id,
+					modelScope: row.model_scope
+				},
 				stale: row.stale
 			};
 		}

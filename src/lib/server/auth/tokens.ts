@@ -1,5 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { usdToMicros } from '$lib/money';
 import { recordAudit } from '$lib/server/audit';
 import type { Database } from '$lib/server/db';
 import { AppError, notFound, unauthorized } from '$lib/server/errors';
@@ -31,6 +32,14 @@ export interface AccessTokenSummary {
 	expiresAt: Date | null;
 	revokedAt: Date | null;
 	status: AccessTokenStatus;
+	/** Model ids or `prefix*` patterns it may use; null = every model. */
+	modelScope: string[] | null;
+	/** Its own budgets in micro-dollars (null = none; the account's caps apply either way). */
+	dailyBudgetMicros: number | null;
+	monthlyBudgetMicros: number | null;
+	/** What its requests cost this UTC day and month (usage records), in micro-dollars. */
+	spentTodayMicros: number;
+	spentThisMonthMicros: number;
 }
 
 /** The one answer that carries the token itself; it is not stored and cannot be shown again. */
@@ -41,6 +50,9 @@ export interface CreatedAccessToken {
 	token: string;
 	createdAt: Date;
 	expiresAt: Date | null;
+	modelScope: string[] | null;
+	dailyBudgetMicros: number | null;
+	monthlyBudgetMicros: number | null;
 }
 
 /** Request facts for the audit log. */
@@ -65,6 +77,15 @@ const statusSql = sql<AccessTokenStatus>`case
 	when access_tokens.expires_at is not null and access_tokens.expires_at <= now() then 'expired'
 	else 'active' end`;
 
+/** Sum of the token's usage since `since` (SQL), in micro-dollars. */
+function spentSince(since: RawBuilder<Date>) {
+	return sql<number>`(select coalesce(sum(u.cost_micros), 0)::bigint from usage_records u
+		where u.token_id = access_tokens.id and u.created_at >= ${since})`;
+}
+
+const dayStartSql = sql<Date>`(date_trunc('day', now() at time zone 'UTC') at time zone 'UTC')`;
+const monthStartSql = sql<Date>`(date_trunc('month', now() at time zone 'UTC') at time zone 'UTC')`;
+
 function summaryColumns() {
 	return [
 		'access_tokens.id',
@@ -74,7 +95,13 @@ function summaryColumns() {
 		'access_tokens.last_used_at',
 		'access_tokens.expires_at',
 		'access_tokens.revoked_at',
-		statusSql.as('status')
+		statusSql.as('status'),
+		// JSON, not text[]: `pg` and PGlite parse it the same way.
+		sql<string[] | null>`to_json(access_tokens.model_scope)`.as('model_scope'),
+		'access_tokens.daily_budget_micros',
+		'access_tokens.monthly_budget_micros',
+		spentSince(dayStartSql).as('spent_today_micros'),
+		spentSince(monthStartSql).as('spent_month_micros')
 	] as const;
 }
 
@@ -87,6 +114,11 @@ interface SummaryRow {
 	expires_at: Date | null;
 	revoked_at: Date | null;
 	status: AccessTokenStatus;
+	model_scope: string[] | null;
+	daily_budget_micros: number | null;
+	monthly_budget_micros: number | null;
+	spent_today_micros: number;
+	spent_month_micros: number;
 }
 
 function toSummary(row: SummaryRow): AccessTokenSummary {
@@ -98,8 +130,18 @@ function toSummary(row: SummaryRow): AccessTokenSummary {
 		lastUsedAt: row.last_used_at,
 		expiresAt: row.expires_at,
 		revokedAt: row.revoked_at,
-		status: row.status
+		status: row.status,
+		modelScope: row.model_scope,
+		dailyBudgetMicros: row.daily_budget_micros === null ? null : Number(row.daily_budget_micros),
+		monthlyBudgetMicros: row.monthly_budget_micros === null ? null : Number(row.monthly_budget_micros),
+		spentTodayMicros: Number(row.spent_today_micros),
+		spentThisMonthMicros: Number(row.spent_month_micros)
 	};
+}
+
+/** A validated USD budget in micro-dollars; null for none. */
+function budgetMicros(usd: number | null | undefined): number | null {
+	return usd === null || usd === undefined ? null : (usdToMicros(usd) ?? null);
 }
 
 /** Creates a token, shown this once; the user's row is locked while counting, so parallel creates cannot pass the limit. */
@@ -109,7 +151,15 @@ export async function createAccessToken(
 	input: unknown,
 	meta: TokenRequestMeta = {}
 ): Promise<CreatedAccessToken> {
-	const { name, expiresInDays } = parseInput(createAccessTokenInput, input);
+	const { name, expiresInDays, modelScope, dailyBudgetUsd, monthlyBudgetUsd } = parseInput(
+		createAccessTokenInput,
+		input
+	);
+	const limits = {
+		model_scope: modelScope ?? null,
+		daily_budget_micros: budgetMicros(dailyBudgetUsd),
+		monthly_budget_micros: budgetMicros(monthlyBudgetUsd)
+	};
 	return db.transaction().execute(async (trx) => {
 		const user = await trx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().executeTakeFirst();
 		if (!user) throw unauthorized();
@@ -139,7 +189,8 @@ export async function createAccessToken(
 					name,
 					lookup_id: lookupId,
 					token_hash: sha256(token).toString('hex'),
-					expires_at: expiresAt
+					expires_at: expiresAt,
+					...limits
 				})
 				.onConflict((oc) => oc.column('lookup_id').doNothing())
 				.returning(['id', 'name', 'created_at', 'expires_at'])
@@ -153,7 +204,10 @@ export async function createAccessToken(
 					details: {
 						tokenId: row.id,
 						prefix: `${ACCESS_TOKEN_PREFIX}${lookupId}`,
-						expiresInDays: expiresInDays ?? null
+						expiresInDays: expiresInDays ?? null,
+						modelScope: limits.model_scope,
+						dailyBudgetMicros: limits.daily_budget_micros,
+						monthlyBudgetMicros: limits.monthly_budget_micros
 					}
 				});
 				return {
@@ -162,7 +216,10 @@ export async function createAccessToken(
 					prefix: `${ACCESS_TOKEN_PREFIX}${lookupId}`,
 					token,
 					createdAt: row.created_at,
-					expiresAt: row.expires_at
+					expiresAt: row.expires_at,
+					modelScope: limits.model_scope,
+					dailyBudgetMicros: limits.daily_budget_micros,
+					monthlyBudgetMicros: limits.monthly_budget_micros
 				};
 			}
 		}

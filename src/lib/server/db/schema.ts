@@ -174,6 +174,19 @@ export interface LimitReservationsTable {
 	tokens: NullableNumber;
 	/** Took from the app key's daily budget (migration 0008). */
 	counts_app_budget: ColumnType<boolean, boolean | undefined, boolean>;
+	/** The access token the request came with (migration 0020). */
+	token_id: ColumnType<string | null, string | null | undefined, string | null>;
+	/** Took from that token's budget rows in `token_spend` (migration 0020). */
+	counts_token_budget: ColumnType<boolean, boolean | undefined, boolean>;
+}
+
+/** A budgeted token's spend per UTC day or month (migration 0020). */
+export interface TokenSpendTable {
+	token_id: string;
+	period: 'day' | 'month';
+	period_start: ColumnType<Date, string, string>;
+	settled_micros: ColumnType<number, number | undefined, number>;
+	reserved_micros: ColumnType<number, number | undefined, number>;
 }
 
 /** The app key's spend per UTC day across all users, against APP_DAILY_BUDGET_USD (migration 0008). */
@@ -220,6 +233,10 @@ export interface AccessTokensTable {
 	last_used_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 	expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 	revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+	/** Model ids or `prefix*` patterns the token may use; null = every model (migration 0020). */
+	model_scope: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
+	daily_budget_micros: ColumnType<number | null, number | null | undefined, number | null>;
+	monthly_budget_micros: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 // ---- usage, conversations (migration 0005) -----------------------------------------------------
@@ -250,6 +267,8 @@ export interface UsageRecordsTable {
 	latency_ms: number | null;
 	ttft_ms: number | null;
 	created_at: CreatedAt;
+	/** The access token of an API request; null for the web chat (migration 0020). */
+	token_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RoutingPreferencesTable {
@@ -332,6 +351,7 @@ export interface Database extends CatalogTables {
 	notifications: NotificationsTable;
 	// personal access tokens (0004)
 	access_tokens: AccessTokensTable;
+	token_spend: TokenSpendTable;
 	// usage, conversations (0005)
 	usage_records: UsageRecordsTable;
 	routing_preferences: RoutingPreferencesTable;

@@ -5,6 +5,7 @@ import { AppError } from '$lib/server/errors';
 import { getLimitValues } from './settings';
 import { thresholdNotifications } from './thresholds';
 import { appBudgetRefusal, capRefusal, hourlyRefusal } from './refusals';
+import { tokenBudgetRefusal } from './token-budget';
 import type { Admission, AdmitRequest, LimitDefaults, LimitValues } from './types';
 
 const HOUR_MS = 3_600_000;
@@ -31,10 +32,19 @@ export interface AdmitRow {
 	app_settled_after: number | null;
 	snapshot_app_settled: number | null;
 	snapshot_app_reserved: number | null;
+	/** The request's access token's budgets (null: none, or no token). */
+	token_daily_budget_micros: number | null;
+	token_monthly_budget_micros: number | null;
+	token_day_settled_after: number | null;
+	token_month_settled_after: number | null;
+	snapshot_token_day_settled: number | null;
+	snapshot_token_day_reserved: number | null;
+	snapshot_token_month_settled: number | null;
+	snapshot_token_month_reserved: number | null;
 }
 
 // Bad arguments here are the caller's bug, not the user's: plain errors (a generic 500), not AppErrors.
-function checkRequest(request: Omit<AdmitRequest, 'userId'>): void {
+function checkRequest(request: Omit<AdmitRequest, 'userId' | 'tokenId'>): void {
 	if (!(providers as readonly string[]).includes(request.provider)) throw new TypeError('admit: unknown provider');
 	if (request.keySource !== 'user' && request.keySource !== 'app') throw new TypeError('admit: unknown key source');
 	if (!Number.isSafeInteger(request.reserveMicros) || request.reserveMicros < 0)
@@ -68,7 +78,10 @@ export async function admit(db: Kysely<Database>, limits: LimitDefaults, request
  */
 export function admitCall(
 	limits: LimitDefaults,
-	request: Omit<AdmitRequest, 'userId'> & { userId: string | Expression<string> }
+	request: Omit<AdmitRequest, 'userId' | 'tokenId'> & {
+		userId: string | Expression<string>;
+		tokenId?: string | Expression<string> | null;
+	}
 ): RawBuilder<AdmitRow> {
 	checkRequest(request);
 	const { userId, provider, keySource, reserveMicros, reserveTokens, requestId } = request;
@@ -79,7 +92,7 @@ export function admitCall(
 		${reserveTokens}::bigint, ${requestId}::text,
 		${request.now ?? null}::timestamptz,
 		${limits.requestsPerHour}::integer, ${limits.tokensPerHour}::bigint, ${defaultCap}::bigint,
-		${appBudget}::bigint
+		${appBudget}::bigint, ${request.tokenId ?? null}::uuid
 	)`;
 }
 
@@ -95,7 +108,9 @@ export async function admissionOf(db: Kysely<Database>, request: AdmitRequest, r
 	const dayEnd = new Date(Date.parse(`${row.day}T00:00:00Z`) + DAY_MS);
 	if (row.requests_after === null) throw await hourlyRefusal(db, request, row, hourEnd);
 	if (row.settled_micros === null) throw capRefusal(request, row, dayEnd);
-	if (row.reservation_id === null) throw await appBudgetRefusal(db, request, row, dayEnd);
+	if (row.app_budget_micros !== null && row.app_settled_after === null)
+		throw await appBudgetRefusal(db, request, row, dayEnd);
+	if (row.reservation_id === null) throw tokenBudgetRefusal(request, row, dayEnd);
 	return {
 		reservationId: row.reservation_id,
 		requestId,

@@ -1,4 +1,4 @@
-import { authenticateBearer, bearerOf } from '$lib/server/auth';
+import { authenticateBearer, bearerOf, scopeAllows } from '$lib/server/auth';
 import { httpErrorOf, httpErrorResponse, isAppError } from '$lib/server/errors';
 import { closeAfterDraining, readJsonBody, refuseDeclaredOversize } from '$lib/server/http';
 import type { IncomingMessage } from 'node:http';
@@ -117,11 +117,13 @@ export async function handleChatCompletions(ctx: OpenAiApiContext, request: Requ
 	}
 }
 
-/** `GET /api/v1/models`: the models the token's owner can use now (OpenAI requires a key here too). */
+/** `GET /api/v1/models`: the models the token's owner can use now, within the token's scope (OpenAI requires a key here too). */
 export async function handleListModels(ctx: OpenAiApiContext, request: Request): Promise<Response> {
 	try {
 		const owner = await authenticateBearer(ctx.deps.db, request.headers.get('authorization'), touchFailed(ctx));
-		const options = await listModelsForUser(ctx.deps.db, ctx.deps.config, owner.userId);
+		const options = (await listModelsForUser(ctx.deps.db, ctx.deps.config, owner.userId)).filter((option) =>
+			scopeAllows(owner.modelScope, option.id)
+		);
 		return new Response(JSON.stringify(modelListBody(options)), { headers: { 'content-type': 'application/json' } });
 	} catch (error) {
 		return await failure(ctx, error);

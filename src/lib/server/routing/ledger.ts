@@ -47,6 +47,8 @@ const NO_USAGE: FinalUsage = { promptTokens: 0, completionTokens: 0, costMicros:
 export class Ledger {
 	/** Known once the first statement named the owner (an API token's owner is not known before). */
 	userId: string | undefined;
+	/** The access token of an API request (null: the web chat), known with the owner. */
+	tokenId: string | null = null;
 	private readonly open = new Map<string, Admission>();
 	private readonly lost = new Set<string>();
 	/** Writes under way (settle, release, notifications, the key's last use): close waits for them. */
@@ -67,7 +69,8 @@ export class Ledger {
 		const { estimate, requestId } = this.request;
 		const request = {
 			...admissionRequestOf(estimate, requestId, attempt.keySource, index),
-			userId: this.requireUser()
+			userId: this.requireUser(),
+			tokenId: this.tokenId
 		};
 		this.lastAttempt = attempt;
 		try {
@@ -165,6 +168,7 @@ export class Ledger {
 		const record: UsageRecord = {
 			requestId,
 			userId,
+			tokenId: this.tokenId,
 			provider: estimate.model.provider,
 			model: estimate.model.id,
 			keySource: outcome.keySource,

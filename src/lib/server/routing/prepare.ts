@@ -1,7 +1,15 @@
 import { sql, type Compilable, type Expression, type Kysely } from 'kysely';
-import { accessTokenCheck, acceptAccessToken, invalidAccessToken, type TouchFailed } from '$lib/server/auth';
+import {
+	accessTokenCheck,
+	acceptAccessToken,
+	describeScope,
+	invalidAccessToken,
+	scopeAllows,
+	type TouchFailed
+} from '$lib/server/auth';
 import type { Provider } from '$lib/server/config';
 import type { Database } from '$lib/server/db';
+import { AppError } from '$lib/server/errors';
 import {
 	keyExpiredSql,
 	routableKeysQuery,
@@ -32,12 +40,19 @@ export interface RoutingFacts {
 export interface OwnKeyAdmission {
 	limits: LimitDefaults;
 	model: RoutableModel;
+	/** The public model id (`provider/model`) an access token's scope is checked against. */
+	modelId: string;
 	request: Omit<AdmitRequest, 'userId'>;
 }
 
 /** Attempt 0's admission for the owner's own key, made by the first statement when the plan starts with it. */
 export function ownKeyAdmission(limits: LimitDefaults, requestId: string, estimate: ChatEstimate): OwnKeyAdmission {
-	return { limits, model: estimate.model, request: admissionRequestOf(estimate, requestId, 'user', 0) };
+	return {
+		limits,
+		model: estimate.model,
+		modelId: estimate.model.id,
+		request: admissionRequestOf(estimate, requestId, 'user', 0)
+	};
 }
 
 export interface PreparedChat {
@@ -80,16 +95,17 @@ function factsOfRows(rows: readonly FactsRow[]): RoutingFacts {
 async function withOwnKeyAdmission<Row>(
 	db: Kysely<Database>,
 	factsQuery: Compilable<Row>,
-	ownerQuery: Compilable<{ user_id: string }>,
+	ownerQuery: Compilable<{ user_id: string; token_id: string | null }>,
 	admission: OwnKeyAdmission
 ): Promise<{ rows: Row[]; admitted: AdmitRow | null }> {
 	const ownerId = sql.ref<string>('owner.user_id');
+	const tokenId = sql.ref<string>('owner.token_id');
 	const usableOwnKey = routableKeysQuery(db, ownerId)
 		.where('provider_keys.provider', 'in', ownKeyProviders(admission.model))
 		// planRoute's `unusableBecause`, in SQL: not invalid, not expired (the same `keyExpiredSql`).
 		.where('provider_keys.status', '<>', UNUSABLE_KEY_STATUS)
 		.where(sql<boolean>`not ${keyExpiredSql}`);
-	const admit = admitCall(admission.limits, { ...admission.request, userId: ownerId });
+	const admit = admitCall(admission.limits, { ...admission.request, userId: ownerId, tokenId });
 	const { rows } = await sql<Row & { admission: AdmitJson | null }>`with admission as materialized (
 			select admitted.* from (${ownerQuery}) as owner
 			cross join lateral ${admit} as admitted
@@ -117,7 +133,10 @@ export async function prepareChat(
 			.leftJoin(routableKeysQuery(db, userId).as('key'), (join) => join.onTrue())
 			.selectAll('key')
 			.select('preference.fallback_off');
-		const owner = db.selectFrom('users').select('users.id as user_id').where('users.id', '=', userId);
+		const owner = db
+			.selectFrom('users')
+			.select(['users.id as user_id', sql<string | null>`null::uuid`.as('token_id')])
+			.where('users.id', '=', userId);
 		const { rows, admitted } = await withOwnKeyAdmission(db, factsQuery, owner, admission);
 		return { owner: { userId, tokenId: null }, facts: factsOfRows(rows), admitted };
 	}
@@ -129,10 +148,26 @@ export async function prepareChat(
 		.leftJoinLateral(routableKeysQuery(db, ownerId).where(check.matches).as('key'), (join) => join.onTrue())
 		.selectAll('key')
 		.select(fallbackOffQuery(db, ownerId).as('fallback_off'));
-	const owner = check.query.clearSelect().select('access_tokens.user_id').where(check.matches);
+	// A model outside the token's scope is admitted for nothing (the 403 follows below).
+	const owner = check.query
+		.clearSelect()
+		.select(['access_tokens.user_id', 'access_tokens.id as token_id'])
+		.where(check.matches)
+		.where(sql<boolean>`token_scope_allows(access_tokens.model_scope, ${admission.modelId}::text)`);
 	const { rows, admitted } = await withOwnKeyAdmission(db, factsQuery, owner, admission);
 	const token = acceptAccessToken(db, check.judge(rows[0]), principal.onTouchFailed);
+	if (!scopeAllows(token.modelScope, admission.modelId)) throw outOfScope(admission.modelId, token.modelScope);
 	return { owner: { userId: token.userId, tokenId: token.tokenId }, facts: factsOfRows(rows), admitted };
+}
+
+/** A 403: the token is valid but may not use this model. */
+function outOfScope(modelId: string, scope: readonly string[] | null): AppError {
+	const allowed = scope ? describeScope(scope) : '';
+	return new AppError(
+		'forbidden',
+		`This access token may not use ${modelId}: it is limited to ${allowed}. Use one of those models, or a token without this limit.`,
+		{ reason: 'model_not_in_token_scope', details: { model: modelId, modelScope: scope ?? [] } }
+	);
 }
 
 /**

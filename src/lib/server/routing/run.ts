@@ -72,6 +72,7 @@ async function* chatRun(
 			throw error;
 		});
 		ledger.userId = prepared.owner.userId;
+		ledger.tokenId = prepared.owner.tokenId;
 		const route = await openRoute(deps, request, estimate, prepared, ledger, stops);
 		yield { type: 'opened', route };
 		yield* relayEvents(deps, route, ledger, stops, {

@@ -5,6 +5,8 @@ import type { Database, KeySource, ProviderName } from '$lib/server/db';
 export interface UsageRecord {
 	requestId: string;
 	userId: string;
+	/** The access token of an API request; null or left out for the web chat. */
+	tokenId?: string | null;
 	provider: ProviderName;
 	model: string;
 	keySource: KeySource;
@@ -42,6 +44,7 @@ export async function insertUsageRecord(db: Kysely<Database>, record: UsageRecor
 		.values({
 			request_id: record.requestId,
 			user_id: record.userId,
+			token_id: record.tokenId ?? null,
 			provider: record.provider,
 			model: record.model,
 			key_source: record.keySource,
