@@ -128,7 +128,9 @@ export async function upsertKey(deps: KeyManagerDeps, actor: KeyActor, input: un
 							.returning(['id', 'label', 'last4', 'position'])
 							.executeTakeFirst();
 				if (parsed.replaceKeyId && !previous) throw notFound('That key does not exist.');
-				const position = previous?.position ?? (await nextKeyPosition(trx, actor.userId, provider));
+				// Replacing (or a first key) takes the first place: two at once then meet on the unique
+				// order and the loser retries as a replacement, so one row stays.
+				const position = previous?.position ?? (parsed.add ? await nextKeyPosition(trx, actor.userId, provider) : 0);
 				const row = await trx
 					.insertInto('provider_keys')
 					// No label given: a replacement keeps the old key's label; '' or null clears it.
