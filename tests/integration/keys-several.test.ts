@@ -4,6 +4,7 @@ import { handleWebChat } from '$lib/server/chat';
 import { parseChatStream, type ChatStreamEvent } from '$lib/chat/events';
 import { httpErrorResponse } from '$lib/server/errors';
 import { chatDeps, type Services } from '$lib/server/services';
+import { usageByKey } from '$lib/server/usage';
 import { startFakeProviders, type FakeProviders } from '../fakes/server';
 import { describeEachDatabase } from '../helpers/db';
 import { testServices } from '../helpers/services';

@@ -51,8 +51,8 @@ export interface ProviderPanel {
 	provider: ProviderId;
 	/** The provider's first key (the one tried first). */
 	key: KeyView | null;
-	/** Every key of the provider, in the order they are tried. */
-	keys: KeyView[];
+	/** Every key of the provider, in the order they are tried, with what each served this month. */
+	keys: (KeyView & { monthUsage?: MonthUsage })[];
 	allowFallback: boolean;
 	own: SourceLimitView;
 	app: SourceLimitView;

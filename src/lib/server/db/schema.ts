@@ -269,6 +269,8 @@ export interface UsageRecordsTable {
 	created_at: CreatedAt;
 	/** The access token of an API request; null for the web chat (migration 0020). */
 	token_id: ColumnType<string | null, string | null | undefined, string | null>;
+	/** The user's key that served an own-key request (migration 0023). */
+	key_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RoutingPreferencesTable {

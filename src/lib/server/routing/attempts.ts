@@ -13,7 +13,7 @@ import type { ChatEstimate } from './estimate';
 import type { Ledger, Outcome } from './ledger';
 import { SERVER_SHUTDOWN } from './active';
 import { describeFallback, type Fallback } from './messages';
-import { keysByProvider, planRoute, type RouteAttempt } from './plan';
+import { keyIdOf, keysByProvider, planRoute, type RouteAttempt } from './plan';
 import type { PreparedChat } from './prepare';
 import type { ChatDeps, ChatRequest } from './types';
 import { linkAbort, openStream, type OpenedStream } from './upstream';
@@ -176,6 +176,7 @@ export async function openRoute(
 const failed = (attempt: RouteAttempt, errorCode: string, fallbackReason: string | null): Outcome => ({
 	keySource: attempt.keySource,
 	servedBy: attempt.servedBy,
+	keyId: keyIdOf(attempt),
 	success: false,
 	errorCode,
 	fallbackReason

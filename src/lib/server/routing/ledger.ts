@@ -32,6 +32,8 @@ export interface Outcome {
 	fallbackReason: string | null;
 	usage?: FinalUsage;
 	ttftMs?: number | null;
+	/** The user's key that was called (own-key attempts). */
+	keyId?: string | null;
 }
 
 type Attempt = Pick<Outcome, 'keySource' | 'servedBy'>;
@@ -169,6 +171,7 @@ export class Ledger {
 			requestId,
 			userId,
 			tokenId: this.tokenId,
+			keyId: outcome.keyId ?? null,
 			provider: estimate.model.provider,
 			model: estimate.model.id,
 			keySource: outcome.keySource,

@@ -44,6 +44,10 @@ export interface RouteAttempt {
 	key: AttemptKey;
 }
 
+/** The user's key an attempt calls; null for the app key. */
+export const keyIdOf = (attempt: RouteAttempt): string | null =>
+	attempt.key.kind === 'user' ? attempt.key.keyId : null;
+
 /** Why the first choice (the user's own key for the provider) is not in the plan. */
 export type SkippedChoice = 'no_key' | 'key_invalid' | 'key_expired';
 

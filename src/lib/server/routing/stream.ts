@@ -5,6 +5,7 @@ import { classifyProviderFailure, ProviderError, type FinishReason } from '$lib/
 import type { OpenedRoute, Stops } from './attempts';
 import { midStreamError, serverRestarting } from './errors';
 import type { Ledger } from './ledger';
+import { keyIdOf } from './plan';
 import type { ChatDeps, FinalUsage, SessionEvent } from './types';
 import { finalUsage, type ReportedUsage } from './usage';
 
@@ -88,6 +89,7 @@ export async function* relayEvents(
 		ledger.finish({
 			keySource: attempt.keySource,
 			servedBy: attempt.servedBy,
+			keyId: keyIdOf(attempt),
 			success: outcome === 'ok',
 			errorCode,
 			fallbackReason: route.fallback?.reason ?? null,

@@ -135,3 +135,26 @@ export function startOfUtcMonth(now = new Date()): Date {
 export function startOfUtcDay(now = new Date()): Date {
 	return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
 }
+
+/** Each of the user's keys' requests and cost since `from` (own-key requests name their key). */
+export async function usageByKey(
+	db: Kysely<Database>,
+	userId: string,
+	from: Date
+): Promise<Map<string, { requests: number; costMicros: number }>> {
+	const rows = await db
+		.selectFrom('usage_records')
+		.select([
+			'key_id',
+			sql<number>`count(*)`.as('requests'),
+			sql<number>`coalesce(sum(cost_micros), 0)::bigint`.as('cost')
+		])
+		.where('user_id', '=', userId)
+		.where('key_id', 'is not', null)
+		.where('created_at', '>=', from)
+		.groupBy('key_id')
+		.execute();
+	return new Map(
+		rows.map((row) => [row.key_id as string, { requests: Number(row.requests), costMicros: Number(row.cost) }])
+	);
+}

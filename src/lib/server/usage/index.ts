@@ -4,6 +4,7 @@ export {
 	summarizeUsage,
 	dailyUsage,
 	usageByModel,
+	usageByKey,
 	startOfUtcMonth,
 	startOfUtcDay,
 	type UsageTotals,

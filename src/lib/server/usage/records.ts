@@ -7,6 +7,8 @@ export interface UsageRecord {
 	userId: string;
 	/** The access token of an API request; null or left out for the web chat. */
 	tokenId?: string | null;
+	/** The user's key that served (own-key requests). */
+	keyId?: string | null;
 	provider: ProviderName;
 	model: string;
 	keySource: KeySource;
@@ -45,6 +47,7 @@ export async function insertUsageRecord(db: Kysely<Database>, record: UsageRecor
 			request_id: record.requestId,
 			user_id: record.userId,
 			token_id: record.tokenId ?? null,
+			key_id: record.keyId ?? null,
 			provider: record.provider,
 			model: record.model,
 			key_source: record.keySource,
@@ -71,6 +74,7 @@ export async function insertUsageRecord(db: Kysely<Database>, record: UsageRecor
 				.doUpdateSet((eb) => ({
 					key_source: eb.ref('excluded.key_source'),
 					served_by: eb.ref('excluded.served_by'),
+					key_id: eb.ref('excluded.key_id'),
 					model: eb.ref('excluded.model'),
 					success: eb.ref('excluded.success'),
 					error_code: eb.ref('excluded.error_code'),

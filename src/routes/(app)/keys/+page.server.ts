@@ -3,7 +3,7 @@ import { providers, type Provider } from '$lib/server/config';
 import { listKeys } from '$lib/server/keys';
 import { getEffectiveLimits, type SourceLimits } from '$lib/server/limits';
 import { fallbackPreferences } from '$lib/server/routing';
-import { usageSummary } from '$lib/server/usage';
+import { startOfUtcMonth, usageByKey, usageSummary } from '$lib/server/usage';
 import type { MonthUsage, ProviderPanel, SourceLimitView } from '$lib/components/keys/types';
 import type { PageServerLoad } from './$types';
 
@@ -22,11 +22,12 @@ export const load: PageServerLoad = async ({ locals, url }) => {
 	const user = locals.user;
 	if (!user) redirect(303, `/signin?redirectTo=${encodeURIComponent(url.pathname)}`);
 	const { db, config } = locals.services;
-	const [keys, limits, fallback, summary] = await Promise.all([
+	const [keys, limits, fallback, summary, perKey] = await Promise.all([
 		listKeys(db, user.id),
 		getEffectiveLimits(db, config.limitDefaults, user.id),
 		fallbackPreferences(db, user.id),
-		usageSummary(db, user.id, { period: 'month' })
+		usageSummary(db, user.id, { period: 'month' }),
+		usageByKey(db, user.id, startOfUtcMonth())
 	]);
 	const usageOf = (provider: Provider, keySource: 'user' | 'app'): MonthUsage => {
 		const total = summary.totals.find((t) => t.provider === provider && t.keySource === keySource);
@@ -35,7 +36,9 @@ export const load: PageServerLoad = async ({ locals, url }) => {
 	const panels: ProviderPanel[] = limits.providers.map(({ provider, own, app }) => ({
 		provider,
 		key: keys.find((k) => k.provider === provider) ?? null,
-		keys: keys.filter((k) => k.provider === provider),
+		keys: keys
+			.filter((k) => k.provider === provider)
+			.map((k) => ({ ...k, monthUsage: perKey.get(k.id) ?? { requests: 0, costMicros: 0 } })),
 		allowFallback: fallback[provider],
 		own: toView(own),
 		app: toView(app),
