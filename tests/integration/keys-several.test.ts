@@ -89,6 +89,12 @@ describeEachDatabase('several keys per provider', (database) => {
 		expect(turn.meta && 'fallback' in turn.meta ? turn.meta.fallback?.message : '').toContain(
 			'your next OpenAI key answered'
 		);
+		// Each usage record names the key that served; the keys page sums them per key.
+		const since = new Date(Date.now() - 3_600_000);
+		await expect.poll(async () => (await usageByKey(services.db, user.id, since)).get(listed[2]!.id)?.requests).toBe(1);
+		const perKey = await usageByKey(services.db, user.id, since);
+		expect(perKey.get(listed[0]!.id)?.requests).toBe(1);
+		expect(perKey.get(listed[1]!.id)).toBeUndefined();
 	});
 
 	it('never goes past a key marked "always use", and follows a new order', async () => {
