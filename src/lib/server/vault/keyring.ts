@@ -2,10 +2,13 @@ import sodium from 'libsodium-wrappers';
 import type { MasterKey, Provider } from '$lib/server/config';
 import { VaultError } from './errors';
 
-/** Whose key a sealed value is: the subkey, and so the ciphertext, is bound to both. */
+/**
+ * Whose key a sealed value is: the subkey, and so the ciphertext, is bound to both. Besides a
+ * provider, `alert_webhook` seals a user's webhook signing secret (no provider has that id).
+ */
 export interface SealSubject {
 	userId: string;
-	provider: Provider;
+	provider: Provider | 'alert_webhook';
 }
 
 const MASTER_KEY_BYTES = 32;
