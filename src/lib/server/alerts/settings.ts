@@ -121,13 +121,20 @@ export async function setWebhook(
 			.forUpdate()
 			.executeTakeFirst();
 		const fresh = current?.secret_ciphertext ? null : newSealedSecret(deps.keyring, userId);
-		await trx
-			.insertInto('alert_settings')
-			.values({ user_id: userId, webhook_url: webhookUrl, ...fresh?.columns })
-			.onConflict((oc) =>
-				oc.column('user_id').doUpdateSet({ webhook_url: webhookUrl, updated_at: new Date(), ...fresh?.columns })
-			)
-			.execute();
+		// Not an upsert: the insert half of one is checked before the conflict, and without the
+		// secret columns it breaks the "a webhook is signed" constraint.
+		if (current) {
+			await trx
+				.updateTable('alert_settings')
+				.set({ webhook_url: webhookUrl, updated_at: new Date(), ...fresh?.columns })
+				.where('user_id', '=', userId)
+				.execute();
+		} else {
+			await trx
+				.insertInto('alert_settings')
+				.values({ user_id: userId, webhook_url: webhookUrl, ...fresh?.columns })
+				.execute();
+		}
 		return { webhookUrl, secret: fresh?.secret ?? null };
 	});
 }
