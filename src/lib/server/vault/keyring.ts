@@ -2,14 +2,17 @@ import sodium from 'libsodium-wrappers';
 import type { MasterKey, Provider } from '$lib/server/config';
 import { VaultError } from './errors';
 
-/**
- * Whose key a sealed value is: the subkey, and so the ciphertext, is bound to both. Besides a
- * provider, `alert_webhook` seals a user's webhook signing secret (no provider has that id).
- */
+/** Whose key a sealed value is: the subkey, and so the ciphertext, is bound to both. */
 export interface SealSubject {
 	userId: string;
-	provider: Provider | 'alert_webhook';
+	provider: Provider;
 }
+
+/**
+ * Anything sealed for a user: a provider key, or their alert webhook's signing secret
+ * (`alert_webhook` is no provider's id, so the two derive different subkeys).
+ */
+export type SealTarget = SealSubject | { userId: string; provider: 'alert_webhook' };
 
 const MASTER_KEY_BYTES = 32;
 /** Context strings keep the seal and fingerprint derivations apart; `v1` leaves room to change them. */
@@ -53,7 +56,7 @@ export class Keyring {
 	 * The secretbox key for one (master key, user, provider): keyed BLAKE2b of a context string.
 	 * A fresh array the caller must `memzero`.
 	 */
-	sealingKey(masterKeyId: string, subject: SealSubject): Uint8Array {
+	sealingKey(masterKeyId: string, subject: SealTarget): Uint8Array {
 		// A ':' in the user id could make two subjects derive the same context string.
 		if (subject.userId.length === 0 || subject.userId.includes(':')) throw new Error('invalid user id for sealing');
 		return sodium.crypto_generichash(
