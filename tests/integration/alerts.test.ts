@@ -72,7 +72,11 @@ async function startMailServer(): Promise<{ url: string; mails: ReceivedMail[]; 
 	});
 	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
 	const { port } = server.server.address() as AddressInfo;
-	return { url: `smtp://127.0.0.1:${port}`, mails, close: () => new Promise((resolve) => server.close(() => resolve())) };
+	return {
+		url: `smtp://127.0.0.1:${port}`,
+		mails,
+		close: () => new Promise((resolve) => server.close(() => resolve()))
+	};
 }
 
 async function createUser(db: Kysely<Database>): Promise<SessionUser> {
@@ -119,7 +123,8 @@ describeEachDatabase('alerts', (database) => {
 		createCaller({ services, user, sessionId: null, ip: '127.0.0.1', requestId: 'test' });
 	/** Everything due now, as the periodic worker would send it. */
 	const runWorker = (deps: Parameters<typeof deliverDueAlerts>[0] = services) => deliverDueAlerts(deps);
-	const makeAllDue = () => sql`update alert_deliveries set next_attempt_at = now() where status = 'pending'`.execute(db);
+	const makeAllDue = () =>
+		sql`update alert_deliveries set next_attempt_at = now() where status = 'pending'`.execute(db);
 
 	it('POSTs each notification to the webhook, signed with the secret shown once', async () => {
 		const user = await createUser(db);
@@ -165,7 +170,11 @@ describeEachDatabase('alerts', (database) => {
 			tries: [{ attempt: 1, ok: true, httpStatus: 200 }]
 		});
 		expect(services.logLines.join('\n')).not.toContain(secret);
-		const stored = await db.selectFrom('alert_settings').selectAll().where('user_id', '=', user.id).executeTakeFirstOrThrow();
+		const stored = await db
+			.selectFrom('alert_settings')
+			.selectAll()
+			.where('user_id', '=', user.id)
+			.executeTakeFirstOrThrow();
 		expect(Buffer.from(stored.secret_ciphertext ?? []).toString('latin1')).not.toContain(secret);
 	});
 
@@ -181,7 +190,12 @@ describeEachDatabase('alerts', (database) => {
 			expect(await runWorker()).toMatchObject({ claimed: 1, retrying: 1 });
 			const row = await db
 				.selectFrom('alert_deliveries')
-				.select(['status', 'attempts', 'last_http_status', sql<number>`extract(epoch from next_attempt_at - now())`.as('wait')])
+				.select([
+					'status',
+					'attempts',
+					'last_http_status',
+					sql<number>`extract(epoch from next_attempt_at - now())`.as('wait')
+				])
 				.where('user_id', '=', user.id)
 				.executeTakeFirstOrThrow();
 			expect(row).toMatchObject({ status: 'pending', attempts: index + 1, last_http_status: 500 });
