@@ -56,7 +56,7 @@ describe.skipIf(Boolean(browserSkipReason))('alerts in the browser', () => {
 
 		await page.getByLabel('Webhook address').fill(receiver.url);
 		await page.getByRole('button', { name: 'Save address' }).click();
-		const field = page.getByLabel('Signing secret');
+		const field = page.getByLabel('Your signing secret');
 		await field.waitFor();
 		const secret = await field.inputValue();
 		recordSecret(secret);
@@ -86,7 +86,7 @@ describe.skipIf(Boolean(browserSkipReason))('alerts in the browser', () => {
 
 		await page.reload();
 		await page.getByRole('heading', { name: 'Alerts' }).waitFor();
-		expect(await page.getByLabel('Signing secret').count()).toBe(0);
+		expect(await page.getByLabel('Your signing secret').count()).toBe(0);
 		expect(await page.content()).not.toContain(secret);
 		expect(app.output()).not.toContain(secret);
 	});
