@@ -69,3 +69,12 @@ end;
 $$;
 create trigger notifications_queue_alerts after insert on notifications
 	for each row execute function alert_deliveries_queue();
+
+-- Unusual usage (a user's last hour far above their own typical hour) is a notification too.
+alter table notifications drop constraint notifications_kind_check;
+alter table notifications add constraint notifications_kind_check check (
+	kind in (
+		'cap_80', 'cap_100', 'hourly_80', 'hourly_100', 'key_paused', 'key_invalid', 'app_budget_80', 'app_budget_100',
+		'unusual_usage'
+	)
+);

@@ -14,7 +14,15 @@ import type { ProviderId } from '$lib/providers';
 import { browser } from '$app/environment';
 
 export type NotificationKind =
-	'cap_80' | 'cap_100' | 'hourly_80' | 'hourly_100' | 'key_paused' | 'key_invalid' | 'app_budget_80' | 'app_budget_100';
+	| 'cap_80'
+	| 'cap_100'
+	| 'hourly_80'
+	| 'hourly_100'
+	| 'key_paused'
+	| 'key_invalid'
+	| 'app_budget_80'
+	| 'app_budget_100'
+	| 'unusual_usage';
 
 /** What the browser sees of a notification (the server's `Notification`). */
 export interface NotificationItem {

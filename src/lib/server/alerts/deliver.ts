@@ -57,6 +57,7 @@ const SUBJECTS: Record<string, string> = {
 	key_invalid: 'A provider rejected your key',
 	app_budget_80: "80% of the app key's daily budget used",
 	app_budget_100: "The app key's daily budget is used up",
+	unusual_usage: 'Unusual usage on your account',
 	test: 'Test alert'
 };
 

@@ -24,3 +24,10 @@ export {
 	type DeliverySummary
 } from './worker';
 export { SIGNATURE_HEADER, signatureHeader, verifySignature, generateWebhookSecret } from './signature';
+export {
+	lastHourAgainstBaseline,
+	notifyUnusualUsage,
+	UNUSUAL_USAGE_RULES,
+	type UnusualUsageRules,
+	type UsageHourStats
+} from './unusual';

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '$lib/server/db';
 import type { Logger } from '$lib/server/log';
 import { sendDelivery, type ClaimedDelivery, type SendDeps, type SendOutcome } from './deliver';
+import { notifyUnusualUsage } from './unusual';
 
 /** Waits before the 2nd, 3rd, 4th and 5th try; after the 5th failure a delivery is given up. */
 export const RETRY_DELAYS_SECONDS: readonly number[] = [1, 5, 30, 120];
@@ -131,16 +132,25 @@ export interface AlertWorker {
 
 /**
  * The in-process delivery scheduler, like the key revalidation job: unref'd timer, no
- * overlapping runs, work shared between instances through the claim.
+ * overlapping runs, work shared between instances through the claim. It also looks for unusual
+ * usage every few minutes, so those notifications are sent like the others.
  */
 export function startAlertWorker(
 	deps: DeliveryWorkerDeps & { log: Pick<Logger, 'warn' | 'info' | 'error'>; adminWebhook: boolean },
-	options: DeliveryRunOptions & { intervalMs?: number; maxBatchesPerRun?: number } = {}
+	options: DeliveryRunOptions & { intervalMs?: number; maxBatchesPerRun?: number; unusualUsageEveryMs?: number } = {}
 ): AlertWorker {
 	const batchSize = options.batchSize ?? 25;
+	const unusualEveryMs = options.unusualUsageEveryMs ?? 5 * 60_000;
+	let lastUnusualScan = 0;
 	let running: Promise<void> | undefined;
 	let stopped = false;
 	const runOnce = async () => {
+		// Every instance scans; the notification's once-per-hour window keeps the result single.
+		if (Date.now() - lastUnusualScan >= unusualEveryMs) {
+			lastUnusualScan = Date.now();
+			const raised = await notifyUnusualUsage(deps.db);
+			if (raised > 0) deps.log.info({ raised }, 'unusual usage notifications raised');
+		}
 		if (deps.adminWebhook) await queueAdminDeliveries(deps.db);
 		for (let batch = 0; batch < (options.maxBatchesPerRun ?? 10) && !stopped; batch++) {
 			const summary = await deliverDueAlerts(deps, { ...options, batchSize });

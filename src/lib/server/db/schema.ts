@@ -177,7 +177,15 @@ export interface AppDailySpendTable {
 }
 
 export type NotificationKind =
-	'cap_80' | 'cap_100' | 'hourly_80' | 'hourly_100' | 'key_paused' | 'key_invalid' | 'app_budget_80' | 'app_budget_100';
+	| 'cap_80'
+	| 'cap_100'
+	| 'hourly_80'
+	| 'hourly_100'
+	| 'key_paused'
+	| 'key_invalid'
+	| 'app_budget_80'
+	| 'app_budget_100'
+	| 'unusual_usage';
 
 export interface NotificationsTable {
 	id: Generated<string>;
