@@ -3,7 +3,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '$lib/server/db';
 import { notify, type NewNotification } from '$lib/server/notifications';
-import { deliverDueAlerts, RETRY_DELAYS_SECONDS, SIGNATURE_HEADER, verifySignature } from '$lib/server/alerts';
+import {
+	deliverDueAlerts,
+	resealWebhookSecrets,
+	RETRY_DELAYS_SECONDS,
+	SIGNATURE_HEADER,
+	verifySignature
+} from '$lib/server/alerts';
+import { createKeyring } from '$lib/server/vault';
 import { createCaller, type SessionUser } from '$lib/server/trpc';
 import type { Services } from '$lib/server/services';
 import { describeEachDatabase } from '../helpers/db';
@@ -239,5 +246,41 @@ describeEachDatabase('alerts', (database) => {
 		const header = String(request?.headers[SIGNATURE_HEADER]);
 		expect(verifySignature(secret, header, request?.body ?? '')).toBe(true);
 		expect(verifySignature(first.secret ?? '', header, request?.body ?? '')).toBe(false);
+	});
+
+	it('master key rotation re-seals webhook secrets, which then sign under the new key alone', async () => {
+		const A = { id: 'alerts-old', key: new Uint8Array(32).fill(0xa7) };
+		const B = { id: 'alerts-new', key: new Uint8Array(32).fill(0xb7) };
+		const [underA, rotating, onlyB] = await Promise.all([
+			createKeyring([A]),
+			createKeyring([B, A]),
+			createKeyring([B])
+		]);
+		const user = await createUser(db);
+		const caller = createCaller({
+			services: { ...services, keyring: underA },
+			user,
+			sessionId: null,
+			ip: '127.0.0.1',
+			requestId: 'test'
+		});
+		const { secret } = await caller.alerts.setWebhook({ url: receiver.url });
+		recordSecret(secret);
+		const result = await resealWebhookSecrets(db, rotating);
+		expect(result.resealed).toBeGreaterThanOrEqual(1);
+		expect(result.failedUserIds).not.toContain(user.id);
+		const row = await db
+			.selectFrom('alert_settings')
+			.select('secret_master_key_id')
+			.where('user_id', '=', user.id)
+			.executeTakeFirstOrThrow();
+		expect(row.secret_master_key_id).toBe('alerts-new');
+
+		receiver.received.length = 0;
+		await caller.alerts.test();
+		await deliverDueAlerts({ ...services, keyring: onlyB });
+		const mine = receiver.received.filter((r) => r.body.includes('"type":"test"'));
+		expect(mine).toHaveLength(1);
+		expect(verifySignature(secret ?? '', String(mine[0]?.headers[SIGNATURE_HEADER]), mine[0]?.body ?? '')).toBe(true);
 	});
 });

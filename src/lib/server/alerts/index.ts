@@ -31,3 +31,4 @@ export {
 	type UnusualUsageRules,
 	type UsageHourStats
 } from './unusual';
+export { resealWebhookSecrets, type WebhookResealResult } from './reseal';
