@@ -283,4 +283,20 @@ describeEachDatabase('alerts', (database) => {
 		expect(mine).toHaveLength(1);
 		expect(verifySignature(secret ?? '', String(mine[0]?.headers[SIGNATURE_HEADER]), mine[0]?.body ?? '')).toBe(true);
 	});
+
+	it('in production, refuses to POST to an address in a private network', async () => {
+		const user = await createUser(db);
+		const caller = callerFor(user);
+		await caller.alerts.setWebhook({ url: receiver.url });
+		receiver.received.length = 0;
+		await caller.alerts.test();
+		const production = { ...services, config: { ...services.config, env: 'production' as const } };
+		await deliverDueAlerts(production);
+		expect(receiver.received).toHaveLength(0);
+		expect((await caller.alerts.deliveries())[0]).toMatchObject({
+			status: 'failed',
+			attempts: 1,
+			lastError: 'the address is in a private network'
+		});
+	});
 });

@@ -59,3 +59,29 @@ describe('webhook signatures', () => {
 		expect(verifySignature(secret, 'v1=abc', body)).toBe(false);
 	});
 });
+
+describe('webhook address check', () => {
+	it('knows private, loopback, link-local and mapped addresses from public ones', async () => {
+		const { isPrivateAddress, reachesOnlyPublicAddresses } = await import('$lib/server/alerts/address-check');
+		for (const address of [
+			'10.1.2.3',
+			'127.0.0.1',
+			'169.254.169.254',
+			'172.20.0.1',
+			'192.168.1.1',
+			'::1',
+			'fd00::1',
+			'fe80::1',
+			'::ffff:10.0.0.1'
+		]) {
+			expect(isPrivateAddress(address), address).toBe(true);
+		}
+		for (const address of ['93.184.216.34', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) {
+			expect(isPrivateAddress(address), address).toBe(false);
+		}
+		expect(await reachesOnlyPublicAddresses('https://169.254.169.254/latest/meta-data')).toBe(false);
+		expect(await reachesOnlyPublicAddresses('https://[::1]:8443/hook')).toBe(false);
+		expect(await reachesOnlyPublicAddresses('https://localhost/hook')).toBe(false);
+		expect(await reachesOnlyPublicAddresses('https://1.1.1.1/hook')).toBe(true);
+	});
+});

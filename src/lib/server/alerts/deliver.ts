@@ -4,11 +4,12 @@ import { isVaultError, withUnsealedKey, type Keyring } from '$lib/server/vault';
 import type { AlertsConfig } from '$lib/server/config';
 import { mailErrorOf, type Mailer } from './mail';
 import { SIGNATURE_HEADER, signatureHeader } from './signature';
+import { reachesOnlyPublicAddresses } from './address-check';
 
 export interface SendDeps {
 	db: Kysely<Database>;
 	keyring: Keyring;
-	config: { alerts: AlertsConfig };
+	config: { alerts: AlertsConfig; env: 'development' | 'production' | 'test' };
 	mailer: Mailer | undefined;
 	/** Tests may shorten it; default 10 s. */
 	timeoutMs?: number;
@@ -109,6 +110,10 @@ async function sendUserWebhook(deps: SendDeps, userId: string, payload: AlertPay
 		return { ok: false, httpStatus: null, error: 'the webhook was removed', retry: false };
 	}
 	const url = settings.webhook_url;
+	// Outside production, local receivers are the point (development, tests).
+	if (deps.config.env === 'production' && !(await reachesOnlyPublicAddresses(url))) {
+		return { ok: false, httpStatus: null, error: 'the address is in a private network', retry: false };
+	}
 	try {
 		return await withUnsealedKey(
 			deps.keyring,
