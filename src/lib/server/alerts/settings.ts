@@ -130,10 +130,17 @@ export async function setWebhook(
 				.where('user_id', '=', userId)
 				.execute();
 		} else {
-			await trx
+			const inserted = await trx
 				.insertInto('alert_settings')
 				.values({ user_id: userId, webhook_url: webhookUrl, ...fresh?.columns })
-				.execute();
+				.onConflict((oc) => oc.column('user_id').doNothing())
+				.executeTakeFirst();
+			// Another request made the row meanwhile: its secret, not ours, is stored.
+			if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) {
+				throw new AppError('conflict', 'Your alert settings changed at the same time; try again.', {
+					reason: 'concurrent_change'
+				});
+			}
 		}
 		return { webhookUrl, secret: fresh?.secret ?? null };
 	});
