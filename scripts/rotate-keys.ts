@@ -7,6 +7,7 @@ import { loadConfig } from '../src/lib/server/config';
 import { connectDatabase } from '../src/lib/server/db';
 import { createLogger } from '../src/lib/server/log';
 import { loadKeyring, rotateKeys } from '../src/lib/server/vault';
+import { resealWebhookSecrets } from '../src/lib/server/alerts/reseal';
 import { runCommand } from './run-command';
 
 const USAGE = `Usage: npm run keys:rotate [-- --batch-size N]
@@ -70,8 +71,18 @@ async function main(): Promise<number> {
 				`${result.failedKeyIds.length} key(s) could not be opened with this keyring and were left as they are (ids: ${result.failedKeyIds.join(', ')}). Their owners must add them again, or add the missing old master key to MASTER_KEYS and rerun.`
 			);
 		}
-		if (result.remaining > 0) {
-			console.error(`${result.remaining} key(s) are still not under "${keyring.activeId}"; run the command again.`);
+		// Alert webhook signing secrets are sealed the same way (one per user, so one short pass).
+		const secrets = await resealWebhookSecrets(handle.db, keyring);
+		console.log(`Re-sealed ${secrets.resealed} webhook signing secret(s).`);
+		if (secrets.failedUserIds.length > 0) {
+			console.error(
+				`${secrets.failedUserIds.length} webhook secret(s) could not be opened (users: ${secrets.failedUserIds.join(', ')}); their owners must make a new secret in Settings.`
+			);
+		}
+		if (result.remaining > 0 || secrets.remaining > 0) {
+			console.error(
+				`${result.remaining} key(s) and ${secrets.remaining} webhook secret(s) are still not under "${keyring.activeId}"; run the command again.`
+			);
 			return 1;
 		}
 		const old = keyring.ids.filter((id) => id !== keyring.activeId);

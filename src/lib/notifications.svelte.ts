@@ -22,7 +22,8 @@ export type NotificationKind =
 	| 'key_invalid'
 	| 'key_expiring'
 	| 'app_budget_80'
-	| 'app_budget_100';
+	| 'app_budget_100'
+	| 'unusual_usage';
 
 /** What the browser sees of a notification (the server's `Notification`). */
 export interface NotificationItem {

@@ -126,7 +126,22 @@ const envSchema = z.object({
 			errorMap: () => ({ message: 'expected open, invite or closed' })
 		})
 		.default('open'),
-	SIGNUP_MAX_PER_IP_PER_HOUR: wholeNumber('sign-ups per address per hour', 1, 1_000_000).default('10')
+	SIGNUP_MAX_PER_IP_PER_HOUR: wholeNumber('sign-ups per address per hour', 1, 1_000_000).default('10'),
+	/** Alerts by e-mail (alerts/mail.ts): smtp://user:pass@host:port or smtps://…; unset: no e-mail channel. */
+	SMTP_URL: optionalString.pipe(
+		z
+			.string()
+			.regex(/^smtps?:\/\/[^/\s]+/, {
+				message: 'expected an smtp:// or smtps:// URL such as smtp://user:pass@host:587'
+			})
+			.optional()
+	),
+	MAIL_FROM: optionalString.pipe(z.string().max(320).optional()),
+	/** The admins' webhook: every notification of every user is also POSTed here, signed with the secret. */
+	ADMIN_WEBHOOK_URL: optionalString.pipe(httpUrl('https://hooks.example.com/latchkey').optional()),
+	ADMIN_WEBHOOK_SECRET: optionalString.pipe(
+		z.string().min(16, { message: 'expected at least 16 characters' }).optional()
+	)
 });
 
 export type Provider = ProviderId;
@@ -161,6 +176,14 @@ export interface Config {
 	};
 	signInThrottle: SignInThrottle;
 	signUp: { mode: 'open' | 'invite' | 'closed'; maxPerIpPerHour: number };
+	alerts: AlertsConfig;
+}
+
+export interface AlertsConfig {
+	/** Undefined: the e-mail channel is off (users cannot opt in). */
+	smtp: { url: string; from: string } | undefined;
+	/** Undefined: no admins' webhook. */
+	adminWebhook: { url: string; secret: string } | undefined;
 }
 
 export interface SignInThrottle {
@@ -206,6 +229,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 			'MASTER_KEYS: required when DATABASE_URL is set (a list of id:base64 32-byte keys; generate one with `openssl rand -base64 32`)'
 		]);
 	}
+	const problems = alertProblems(e);
+	if (problems.length > 0) throw new ConfigError(problems);
 	return {
 		env: e.NODE_ENV,
 		database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, dataDir: e.DATA_DIR },
@@ -236,6 +261,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 			maxFailuresPerIp: e.SIGNIN_MAX_FAILURES_PER_IP,
 			windowSeconds: e.SIGNIN_WINDOW_SECONDS
 		},
-		signUp: { mode: e.SIGNUP_MODE, maxPerIpPerHour: e.SIGNUP_MAX_PER_IP_PER_HOUR }
+		signUp: { mode: e.SIGNUP_MODE, maxPerIpPerHour: e.SIGNUP_MAX_PER_IP_PER_HOUR },
+		alerts: {
+			smtp: e.SMTP_URL && e.MAIL_FROM ? { url: e.SMTP_URL, from: e.MAIL_FROM } : undefined,
+			adminWebhook:
+				e.ADMIN_WEBHOOK_URL && e.ADMIN_WEBHOOK_SECRET
+					? { url: e.ADMIN_WEBHOOK_URL, secret: e.ADMIN_WEBHOOK_SECRET }
+					: undefined
+		}
 	};
+}
+
+/** Variables that only work in pairs: one without the other is a mistake worth stopping for. */
+function alertProblems(e: z.output<typeof envSchema>): string[] {
+	const problems: string[] = [];
+	if (e.SMTP_URL && !e.MAIL_FROM)
+		problems.push('MAIL_FROM: required when SMTP_URL is set (e.g. Latchkey <alerts@example.com>)');
+	if (e.ADMIN_WEBHOOK_URL && !e.ADMIN_WEBHOOK_SECRET)
+		problems.push('ADMIN_WEBHOOK_SECRET: required when ADMIN_WEBHOOK_URL is set (openssl rand -hex 32)');
+	return problems;
 }

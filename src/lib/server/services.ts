@@ -8,6 +8,7 @@ import { UsageWriter } from './usage';
 import { ActiveChats, type ChatDeps, type RoutingHooks } from './routing';
 import type { KeyHooks } from './keys';
 import { createMetrics, type Metrics } from './metrics';
+import { createMailer, type Mailer } from './alerts';
 
 /**
  * Everything a request handler needs, built once per process at start-up (`hooks.server.ts`
@@ -31,6 +32,8 @@ export interface Services {
 	metrics: Metrics;
 	/** Chat requests in flight; graceful shutdown stops them and waits for their bookkeeping. */
 	activeChats: ActiveChats;
+	/** E-mail alerts over SMTP_URL; undefined when it is not set. */
+	mailer: Mailer | undefined;
 	close(): Promise<void>;
 }
 
@@ -62,6 +65,7 @@ export async function createServices(options: CreateServicesOptions): Promise<Se
 		if (result.applied.length > 0) log.info({ applied: result.applied }, 'database migrations applied');
 	}
 	const db = dbHandle.db;
+	const mailer = config.alerts.smtp ? createMailer(config.alerts.smtp) : undefined;
 	const usageWriter = new UsageWriter(db, { log });
 	const metrics = createMetrics({
 		processMetrics: options.processMetrics ?? false,
@@ -79,7 +83,9 @@ export async function createServices(options: CreateServicesOptions): Promise<Se
 		keyHooks: metrics.keyHooks,
 		metrics,
 		activeChats: new ActiveChats(),
+		mailer,
 		async close() {
+			mailer?.close();
 			await usageWriter.flush();
 			await dbHandle.close();
 		}

@@ -45,3 +45,24 @@ export type SettingsResult =
 	| ({ action: 'createToken' } & CreateTokenResult)
 	| ({ action: 'revokeToken' } & RevokeTokenResult)
 	| ({ action: 'changePassword' } & PasswordResult);
+
+/** The Alerts section's settings (the server's `AlertSettings`): never the secret itself. */
+export interface AlertSettingsView {
+	webhookUrl: string | null;
+	hasSecret: boolean;
+	emailEnabled: boolean;
+	emailAvailable: boolean;
+}
+
+/** One row of the delivery log (the server's `AlertDelivery`). */
+export interface AlertDeliveryView {
+	id: string;
+	channel: 'webhook' | 'email' | 'admin_webhook';
+	kind: string;
+	status: 'pending' | 'delivered' | 'failed';
+	attempts: number;
+	nextAttemptAt: Date | null;
+	lastHttpStatus: number | null;
+	lastError: string | null;
+	createdAt: Date;
+}

@@ -5,6 +5,7 @@ import { startBackgroundJobs } from '$lib/server/keys';
 import { startCatalogRefresh } from '$lib/server/catalog';
 import { startLimitsMaintenance } from '$lib/server/limits';
 import { recordAbandonedRequests } from '$lib/server/usage';
+import { startAlertWorker } from '$lib/server/alerts';
 
 /**
  * Start-up: parse the environment, open the database, migrate. A bad environment stops the
@@ -30,9 +31,16 @@ export async function initServer(): Promise<void> {
 			onReclaimed: (reclaimed) => recordAbandonedRequests(services.db, reclaimed),
 			onError: (error) => services.log.error({ err: error }, 'limits maintenance failed')
 		});
+		// Webhook and e-mail alerts: queued rows, sent and retried off the request path.
+		const alertWorker = startAlertWorker({
+			...services,
+			adminWebhook: services.config.alerts.adminWebhook !== undefined
+		});
 		// adapter-node owns SIGTERM/SIGINT in production; under `vite dev` the dev server does.
 		if (!dev)
-			handleShutdown(services, () => Promise.allSettled([keyJobs.stop(), catalogJobs.stop(), stopLimitsMaintenance()]));
+			handleShutdown(services, () =>
+				Promise.allSettled([keyJobs.stop(), catalogJobs.stop(), stopLimitsMaintenance(), alertWorker.stop()])
+			);
 	} catch (error) {
 		if (error instanceof ConfigError) {
 			console.error(error.message);

@@ -1,4 +1,5 @@
 import { createCallerFactory, router } from './trpc';
+import { alertsRouter } from './routers/alerts';
 import { authRouter } from './routers/auth';
 import { keysRouter } from './routers/keys';
 import { limitsRouter } from './routers/limits';
@@ -19,6 +20,7 @@ export const appRouter = router({
 	limits: limitsRouter,
 	notifications: notificationsRouter,
 	tokens: tokensRouter,
+	alerts: alertsRouter,
 	admin: adminRouter
 });
 

@@ -1,4 +1,4 @@
-export { Keyring, createKeyring, type SealSubject } from './keyring';
+export { Keyring, createKeyring, type SealSubject, type SealTarget } from './keyring';
 export {
 	sealKey,
 	openKey,

@@ -8,6 +8,12 @@ export interface SealSubject {
 	provider: Provider;
 }
 
+/**
+ * Anything sealed for a user: a provider key, or their alert webhook's signing secret
+ * (`alert_webhook` is no provider's id, so the two derive different subkeys).
+ */
+export type SealTarget = SealSubject | { userId: string; provider: 'alert_webhook' };
+
 const MASTER_KEY_BYTES = 32;
 /** Context strings keep the seal and fingerprint derivations apart; `v1` leaves room to change them. */
 const SEAL_CONTEXT = 'latchkey:seal:v1:';
@@ -50,7 +56,7 @@ export class Keyring {
 	 * The secretbox key for one (master key, user, provider): keyed BLAKE2b of a context string.
 	 * A fresh array the caller must `memzero`.
 	 */
-	sealingKey(masterKeyId: string, subject: SealSubject): Uint8Array {
+	sealingKey(masterKeyId: string, subject: SealTarget): Uint8Array {
 		// A ':' in the user id could make two subjects derive the same context string.
 		if (subject.userId.length === 0 || subject.userId.includes(':')) throw new Error('invalid user id for sealing');
 		return sodium.crypto_generichash(

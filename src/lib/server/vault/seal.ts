@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
 import { VaultError } from './errors';
-import type { Keyring, SealSubject } from './keyring';
+import type { Keyring, SealSubject, SealTarget } from './keyring';
 
 /** What a `provider_keys` row stores for one key: never the plaintext. */
 export interface SealedKey {
@@ -28,7 +28,7 @@ export function keyBytes(apiKey: string): Uint8Array {
  * Seals `plaintext` under the active master key's subkey for `subject`. The caller still owns
  * (and zeroes) `plaintext`; the derived subkey is zeroed here.
  */
-export function sealKey(keyring: Keyring, subject: SealSubject, plaintext: Uint8Array): SealedKey {
+export function sealKey(keyring: Keyring, subject: SealTarget, plaintext: Uint8Array): SealedKey {
 	const masterKeyId = keyring.activeId;
 	// Node's CSPRNG (OpenSSL): libsodium.js's randombytes_buf measured 20x slower per call here.
 	const nonce = randomFillSync(new Uint8Array(NONCE_BYTES));
@@ -44,7 +44,7 @@ export function sealKey(keyring: Keyring, subject: SealSubject, plaintext: Uint8
  * Opens a sealed key for `subject`: fresh plaintext bytes the caller must `memzero` (prefer
  * `withUnsealedKey`). Any failure is a `VaultError`; nothing about the key is in it.
  */
-export function openKey(keyring: Keyring, subject: SealSubject, sealed: SealedKey): Uint8Array {
+export function openKey(keyring: Keyring, subject: SealTarget, sealed: SealedKey): Uint8Array {
 	if (sealed.nonce.length !== NONCE_BYTES || sealed.ciphertext.length <= MAC_BYTES) throw new VaultError('malformed');
 	if (!keyring.has(sealed.masterKeyId)) throw new VaultError('unknown_master_key');
 	const subkey = keyring.sealingKey(sealed.masterKeyId, subject);
@@ -64,7 +64,7 @@ export function openKey(keyring: Keyring, subject: SealSubject, sealed: SealedKe
  */
 export async function withUnsealedKey<T>(
 	keyring: Keyring,
-	subject: SealSubject,
+	subject: SealTarget,
 	sealed: SealedKey,
 	fn: (apiKey: string, bytes: Uint8Array) => T | Promise<T>
 ): Promise<T> {

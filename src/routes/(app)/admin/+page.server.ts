@@ -4,23 +4,26 @@ import { appModelRulesView, listPriceOverrides } from '$lib/server/catalog';
 import { isAppError } from '$lib/server/errors';
 import { appBudgetToday } from '$lib/server/limits';
 import { MAX_EXPORT_DAYS } from '$lib/server/usage';
+import { lastHourAgainstBaseline } from '$lib/server/alerts';
 import type { PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async (event) => {
 	await requireAdminPage(event);
 	const { db, config } = event.locals.services;
 	const period = analyticsPeriodOf(event.url.searchParams);
-	const [appBudget, invites, priceOverrides] = await Promise.all([
+	const [appBudget, invites, priceOverrides, unusualUsage] = await Promise.all([
 		appBudgetToday(db, config.limitDefaults.appDailyBudgetMicros),
 		config.signUp.mode === 'invite' ? listInvites(db) : null,
-		listPriceOverrides(db)
+		listPriceOverrides(db),
+		lastHourAgainstBaseline(db, undefined, 20)
 	]);
 	const shared = {
 		appBudget,
 		signUpMode: config.signUp.mode,
 		invites,
 		appModelRules: appModelRulesView(),
-		priceOverrides
+		priceOverrides,
+		unusualUsage
 	};
 	try {
 		return {

@@ -5,6 +5,7 @@ import {
 	MAX_TOKEN_NAME_LENGTH,
 	MIN_PASSWORD_LENGTH
 } from '$lib/server/auth';
+import { getAlertSettings, listDeliveries } from '$lib/server/alerts';
 import type { PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async ({ locals, url, setHeaders }) => {
@@ -17,6 +18,8 @@ export const load: PageServerLoad = async ({ locals, url, setHeaders }) => {
 		apiBaseUrl: `${url.origin}/api/v1`,
 		maxActiveTokens: MAX_ACTIVE_TOKENS_PER_USER,
 		maxNameLength: MAX_TOKEN_NAME_LENGTH,
-		minPasswordLength: MIN_PASSWORD_LENGTH
+		minPasswordLength: MIN_PASSWORD_LENGTH,
+		alerts: await getAlertSettings(locals.services, user.id),
+		deliveries: await listDeliveries(locals.services.db, user.id, { limit: 20 })
 	};
 };

@@ -30,6 +30,7 @@ import {
 	setAppModelRules,
 	setPriceOverride
 } from '$lib/server/catalog';
+import { lastHourAgainstBaseline } from '$lib/server/alerts';
 import { adminProcedure, router } from '../trpc';
 import type { Context, SessionUser } from '../context';
 
@@ -37,6 +38,8 @@ const actorOf = (ctx: Context & { user: SessionUser }) => ({ actorUserId: ctx.us
 
 /** Admins only: every procedure refuses (FORBIDDEN, audited as `admin.forbidden`) anyone else. */
 export const adminRouter = router({
+	/** Top spenders of the last hour against their own 7-day hourly median; `unusual` marks 5× outliers. */
+	unusualUsage: adminProcedure.query(({ ctx }) => lastHourAgainstBaseline(ctx.services.db)),
 	/** Which models the app key may serve: ordered allow/deny patterns and how many models they let through. */
 	appModelRules: adminProcedure.query(() => appModelRulesView()),
 	/** Replaces those rules (first match wins; none matching: allowed); audited as `catalog.set_rules`. */
