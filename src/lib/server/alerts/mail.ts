@@ -15,7 +15,8 @@ export interface Mailer {
 
 /** A mailer over SMTP_URL (nodemailer parses user, password, host, port and smtps:// itself). */
 export function createMailer(smtp: NonNullable<AlertsConfig['smtp']>): Mailer {
-	const transport = nodemailer.createTransport(smtp.url, {
+	const transport = nodemailer.createTransport({
+		url: smtp.url,
 		// A stalled mail server must not hold a worker's claim past its lease.
 		connectionTimeout: 10_000,
 		greetingTimeout: 10_000,
