@@ -75,6 +75,6 @@ alter table notifications drop constraint notifications_kind_check;
 alter table notifications add constraint notifications_kind_check check (
 	kind in (
 		'cap_80', 'cap_100', 'hourly_80', 'hourly_100', 'key_paused', 'key_invalid', 'app_budget_80', 'app_budget_100',
-		'unusual_usage'
+		'key_expiring', 'unusual_usage'
 	)
 );
