@@ -22,6 +22,8 @@ export interface AdmitRequest {
 	reserveTokens: number;
 	/** Unique per request; admitting the same id twice returns the first admission. */
 	requestId: string;
+	/** The model id (`provider/model`): its day's spend is counted, and its daily cap (if any) holds. */
+	model?: string | null;
 	/** The access token of an API request: its own budgets (if any) hold this request too. */
 	tokenId?: string | null;
 	/** Tests only: the moment of admission (defaults to the database's clock, shared by every instance). */
