@@ -118,7 +118,9 @@ export async function admissionOf(db: Kysely<Database>, request: AdmitRequest, r
 	const limitValues: LimitValues = {
 		requestsPerHour: row.requests_per_hour,
 		tokensPerHour: row.tokens_per_hour,
-		dailyCapMicros: row.daily_cap_micros
+		dailyCapMicros: row.daily_cap_micros,
+		weeklyCapMicros: row.weekly_cap_micros,
+		monthlyCapMicros: row.monthly_cap_micros
 	};
 	const hourEnd = new Date(row.hour_start.getTime() + HOUR_MS);
 	const dayEnd = new Date(Date.parse(`${row.day}T00:00:00Z`) + DAY_MS);

@@ -35,6 +35,9 @@ export interface LimitValues {
 	requestsPerHour: number;
 	tokensPerHour: number;
 	dailyCapMicros: number;
+	/** Per UTC week (Monday to Monday) and UTC month; null = no cap. */
+	weeklyCapMicros: number | null;
+	monthlyCapMicros: number | null;
 }
 
 export interface Admission {
@@ -81,6 +84,8 @@ export interface LimitSettingValues {
 	requestsPerHour: number | null;
 	tokensPerHour: number | null;
 	dailyCapMicros: number | null;
+	weeklyCapMicros: number | null;
+	monthlyCapMicros: number | null;
 }
 
 export interface SourceLimits extends LimitValues {
@@ -99,6 +104,11 @@ export interface SourceLimits extends LimitValues {
 		reservedTokensThisHour: number;
 		settledTodayMicros: number;
 		reservedTodayMicros: number;
+		/** This UTC week's and month's spend so far (today included). */
+		settledThisWeekMicros: number;
+		reservedThisWeekMicros: number;
+		settledThisMonthMicros: number;
+		reservedThisMonthMicros: number;
 	};
 	paused: boolean;
 	pausedUntil: Date | null;
@@ -118,5 +128,21 @@ export interface EffectiveLimits {
 	hourResetsAt: Date;
 	/** When the daily caps restart (next UTC midnight). */
 	dayResetsAt: Date;
+	/** When the weekly caps restart (next Monday 00:00 UTC) and the monthly ones (the 1st, 00:00 UTC). */
+	weekResetsAt: Date;
+	monthResetsAt: Date;
 	providers: ProviderLimits[];
+	/** The user's per-model daily caps, with today's spend on each model. */
+	modelCaps: ModelCap[];
+}
+
+export interface ModelCap {
+	model: string;
+	/** In force: the lower of the user's setting and the admin's ceiling; null = none (only a ceiling cleared). */
+	dailyCapMicros: number | null;
+	userSetting: number | null;
+	adminCeiling: number | null;
+	settledTodayMicros: number;
+	reservedTodayMicros: number;
+	paused: boolean;
 }
