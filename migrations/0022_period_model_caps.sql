@@ -324,6 +324,19 @@ begin
 
 	-- A later step refused: give back what the earlier ones took (rows this call already holds locked).
 	if r.reservation_id is null then
+		-- Which cap refused is told from the rows as they are now (a new statement sees what concurrent
+		-- requests committed after this one's snapshot): today's spend row, the model's row.
+		if r.requests_after is not null and r.settled_micros is null then
+			select d.settled_micros, d.reserved_micros into r.snapshot_settled, r.snapshot_reserved
+			from limit_daily_spend d
+			where d.user_id = p_user_id and d.provider = p_provider and d.key_source = p_key_source
+				and d.day = r.day::date;
+		end if;
+		if p_model is not null and r.model_settled_after is null then
+			select m.settled_micros, m.reserved_micros into r.snapshot_model_settled, r.snapshot_model_reserved
+			from limit_model_spend m
+			where m.user_id = p_user_id and m.model = p_model and m.day = r.day::date;
+		end if;
 		if r.requests_after is not null and p_reserve_tokens > 0 then
 			update limit_hourly h
 			set reserved_tokens = h.reserved_tokens - p_reserve_tokens
