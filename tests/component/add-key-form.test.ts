@@ -12,6 +12,12 @@ const limits: SourceLimitView = {
 	requestsPerHour: 100,
 	ceilingRequestsPerHour: 100,
 	requestsThisHour: 0,
+	weeklyCapMicros: null,
+	ceilingWeeklyCapMicros: null,
+	usedThisWeekMicros: 0,
+	monthlyCapMicros: null,
+	ceilingMonthlyCapMicros: null,
+	usedThisMonthMicros: 0,
 	paused: false,
 	pausedUntil: null
 };

@@ -58,6 +58,12 @@ function limits(overrides: Partial<SourceLimitView> = {}): SourceLimitView {
 		requestsPerHour: 100,
 		ceilingRequestsPerHour: 100,
 		requestsThisHour: 3,
+		weeklyCapMicros: null,
+		ceilingWeeklyCapMicros: null,
+		usedThisWeekMicros: 0,
+		monthlyCapMicros: null,
+		ceilingMonthlyCapMicros: null,
+		usedThisMonthMicros: 0,
 		paused: false,
 		pausedUntil: null,
 		...overrides

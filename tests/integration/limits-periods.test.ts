@@ -162,7 +162,11 @@ describeEachDatabase('weekly, monthly and per-model spending caps (issue 21)', (
 		expect(app?.used).toMatchObject({ settledThisMonthMicros: 1_800_000 });
 		expect(shown.monthResetsAt.toISOString()).toBe('2030-04-01T00:00:00.000Z');
 		// The own key is a separate budget.
-		const own = await admit(db, defaults, request(user.id, at('2030-03-31T23:00:00Z'), 100_000, { provider: 'anthropic' }));
+		const own = await admit(
+			db,
+			defaults,
+			request(user.id, at('2030-03-31T23:00:00Z'), 100_000, { provider: 'anthropic' })
+		);
 		await release(db, own);
 		const april = await admit(db, defaults, request(user.id, at('2030-04-01T00:00:00Z'), 500_000, key));
 		await release(db, april);
@@ -224,7 +228,9 @@ describeEachDatabase('weekly, monthly and per-model spending caps (issue 21)', (
 		// Release one, reclaim one as if its process died, settle the rest below their reservation.
 		const [released, reclaimed, ...rest] = admitted;
 		await release(db, released as Admission);
-		await reclaimExpiredReservations(db, { olderThanSeconds: 900, now: at('2030-06-05T15:20:00Z') }).then(() => undefined);
+		await reclaimExpiredReservations(db, { olderThanSeconds: 900, now: at('2030-06-05T15:20:00Z') }).then(
+			() => undefined
+		);
 		void reclaimed;
 		await Promise.all(rest.map((a) => settle(db, a, { costMicros: 80_000, totalTokens: 10 })));
 		expect(await modelRow(user.id, opus, '2030-06-05')).toEqual({ settled_micros: 440_000, reserved_micros: 0 });
@@ -239,7 +245,9 @@ describeEachDatabase('weekly, monthly and per-model spending caps (issue 21)', (
 			'You reached your daily spending cap for anthropic/claude-opus-4 ($0.70). It resets at 00:00 UTC.'
 		);
 		const shown = await getEffectiveLimits(db, defaults, user.id, { now });
-		expect(shown.modelCaps).toEqual([expect.objectContaining({ model: opus, settledTodayMicros: 700_000, paused: true })]);
+		expect(shown.modelCaps).toEqual([
+			expect.objectContaining({ model: opus, settledTodayMicros: 700_000, paused: true })
+		]);
 		const tomorrow = await admit(db, defaults, request(user.id, at('2030-06-06T00:00:00Z'), 700_000, key));
 		await release(db, tomorrow);
 
@@ -252,7 +260,12 @@ describeEachDatabase('weekly, monthly and per-model spending caps (issue 21)', (
 	it('keeps weekly and monthly caps within the admin ceiling, and refuses bad input with nothing changed', async () => {
 		const admin = await createUser(db, 'admin');
 		const user = await createUser(db);
-		await callerFor(admin).admin.setLimits({ userId: user.id, provider: 'openai', weeklyCapUsd: 10, appMonthlyCapUsd: 20 });
+		await callerFor(admin).admin.setLimits({
+			userId: user.id,
+			provider: 'openai',
+			weeklyCapUsd: 10,
+			appMonthlyCapUsd: 20
+		});
 		await callerFor(user).limits.set({ provider: 'openai', weeklyCapUsd: 8 });
 		const settingsOf = () =>
 			db.selectFrom('limit_settings').selectAll().where('user_id', '=', user.id).orderBy('key_source').execute();
@@ -300,9 +313,10 @@ describeEachDatabase('weekly, monthly and per-model spending caps (issue 21)', (
 		expect(await modelCaps()).toEqual([]);
 		await callerFor(admin).admin.setModelCap({ userId: user.id, model: 'openai/gpt-4o', dailyCapUsd: 2 });
 		const capsBefore = await modelCaps();
-		await expect(
-			callerFor(user).limits.setModelCap({ model: 'openai/gpt-4o', dailyCapUsd: 3 })
-		).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('above $2.00') });
+		await expect(callerFor(user).limits.setModelCap({ model: 'openai/gpt-4o', dailyCapUsd: 3 })).rejects.toMatchObject({
+			code: 'BAD_REQUEST',
+			message: expect.stringContaining('above $2.00')
+		});
 		expect(await modelCaps()).toEqual(capsBefore);
 		await expect(
 			callerFor(user).admin.setModelCap({ userId: user.id, model: 'openai/gpt-4o', dailyCapUsd: 9 })

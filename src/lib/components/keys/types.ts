@@ -36,6 +36,13 @@ export interface SourceLimitView {
 	requestsPerHour: number;
 	ceilingRequestsPerHour: number;
 	requestsThisHour: number;
+	/** Weekly and monthly caps (null: none), their most allowed (null: no limit) and this week's / month's spend. */
+	weeklyCapMicros: number | null;
+	ceilingWeeklyCapMicros: number | null;
+	usedThisWeekMicros: number;
+	monthlyCapMicros: number | null;
+	ceilingMonthlyCapMicros: number | null;
+	usedThisMonthMicros: number;
 	/** Today's cap is reached; it resumes at `pausedUntil` (null: a $0 cap, off until changed). */
 	paused: boolean;
 	pausedUntil: Date | null;

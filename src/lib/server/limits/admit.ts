@@ -128,7 +128,10 @@ export async function admissionOf(db: Kysely<Database>, request: AdmitRequest, r
 	if (row.settled_micros === null) throw periodCapRefusal(request, row) ?? capRefusal(request, row, dayEnd);
 	if (row.app_budget_micros !== null && row.app_settled_after === null)
 		throw await appBudgetRefusal(db, request, row, dayEnd);
-	if (row.token_month_settled_after === null && (row.token_daily_budget_micros ?? row.token_monthly_budget_micros) !== null)
+	if (
+		row.token_month_settled_after === null &&
+		(row.token_daily_budget_micros ?? row.token_monthly_budget_micros) !== null
+	)
 		throw tokenBudgetRefusal(request, row, dayEnd);
 	if (row.reservation_id === null) throw modelCapRefusal(request, row, dayEnd);
 	return {

@@ -144,7 +144,12 @@ export async function setAdminModelCap(
 ): Promise<void> {
 	const cap = microsOf(input.dailyCapUsd);
 	await db.transaction().execute(async (trx) => {
-		const user = await trx.selectFrom('users').select('id').where('id', '=', input.userId).forUpdate().executeTakeFirst();
+		const user = await trx
+			.selectFrom('users')
+			.select('id')
+			.where('id', '=', input.userId)
+			.forUpdate()
+			.executeTakeFirst();
 		if (!user) throw new AppError('not_found', 'There is no user with that id.');
 		const before = await lockModelCap(trx, input.userId, input.model);
 		await trx

@@ -5,7 +5,6 @@ import { LimitRefusal } from './refusals';
 import { nextMonthStart } from './period-caps';
 import type { AdmitRequest } from './types';
 
-
 /**
  * The access token's own budget refused (issue 21): spent for this UTC day or month, or this
  * request's worst case does not fit in what is left. A 402 like the spending caps, with the reset

@@ -14,6 +14,12 @@ const toView = (limits: SourceLimits): SourceLimitView => ({
 	requestsPerHour: limits.requestsPerHour,
 	ceilingRequestsPerHour: limits.ceiling.requestsPerHour,
 	requestsThisHour: limits.used.requestsThisHour,
+	weeklyCapMicros: limits.weeklyCapMicros,
+	ceilingWeeklyCapMicros: limits.ceiling.weeklyCapMicros,
+	usedThisWeekMicros: limits.used.settledThisWeekMicros,
+	monthlyCapMicros: limits.monthlyCapMicros,
+	ceilingMonthlyCapMicros: limits.ceiling.monthlyCapMicros,
+	usedThisMonthMicros: limits.used.settledThisMonthMicros,
 	paused: limits.paused,
 	pausedUntil: limits.pausedUntil
 });
