@@ -228,7 +228,10 @@ describe.skipIf(Boolean(browserSkipReason))(
 
 			await weekly.fill('10');
 			await card('openai').getByRole('button', { name: 'Save limits for OpenAI' }).click();
-			await card('openai').getByRole('status').filter({ hasText: 'Saved your OpenAI limits' }).waitFor();
+			await card('openai')
+				.getByRole('status')
+				.filter({ hasText: "$2.50 a day on your own key, $0.50 a day on the app's key, $10.00 a week on your own key" })
+				.waitFor();
 			await page.reload();
 			await openLimits('openai');
 			expect(await card('openai').getByLabel('Weekly cap on your key (USD)').inputValue()).toBe('10.00');
