@@ -45,7 +45,8 @@ const openaiPanel: ProviderPanel = {
 	allowFallback: true,
 	own: limits,
 	app: limits,
-	usage: { own: { requests: 0, costMicros: 0 }, app: { requests: 0, costMicros: 0 } }
+	usage: { own: { requests: 0, costMicros: 0 }, app: { requests: 0, costMicros: 0 } },
+	modelCaps: []
 };
 
 const saved: KeyActionResult = {

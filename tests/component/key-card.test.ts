@@ -80,6 +80,7 @@ function panel(overrides: Partial<ProviderPanel> = {}): ProviderPanel {
 		own: limits(),
 		app: limits({ dailyCapMicros: 500_000, ceilingDailyCapMicros: 500_000, usedTodayMicros: 0 }),
 		usage: { own: { requests: 12, costMicros: 42_500 }, app: { requests: 0, costMicros: 0 } },
+		modelCaps: [],
 		...overrides
 	};
 }

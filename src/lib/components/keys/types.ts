@@ -48,6 +48,16 @@ export interface SourceLimitView {
 	pausedUntil: Date | null;
 }
 
+/** A daily cap on one model of the provider (issue 21), with today's spend on it. */
+export interface ModelCapView {
+	model: string;
+	/** In force (null: none, only possible while an admin's ceiling is being cleared). */
+	dailyCapMicros: number | null;
+	adminCeiling: number | null;
+	usedTodayMicros: number;
+	paused: boolean;
+}
+
 export interface MonthUsage {
 	requests: number;
 	costMicros: number;
@@ -64,6 +74,8 @@ export interface ProviderPanel {
 	own: SourceLimitView;
 	app: SourceLimitView;
 	usage: { own: MonthUsage; app: MonthUsage };
+	/** The user's daily caps on this provider's models. */
+	modelCaps: ModelCapView[];
 }
 
 export type KeyAction = 'add' | 'test' | 'setActive' | 'setExpiry' | 'remove' | 'fallback' | 'limits';

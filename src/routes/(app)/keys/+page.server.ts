@@ -45,7 +45,16 @@ export const load: PageServerLoad = async ({ locals, url }) => {
 		allowFallback: fallback[provider],
 		own: toView(own),
 		app: toView(app),
-		usage: { own: usageOf(provider, 'user'), app: usageOf(provider, 'app') }
+		usage: { own: usageOf(provider, 'user'), app: usageOf(provider, 'app') },
+		modelCaps: limits.modelCaps
+			.filter((cap) => cap.model.startsWith(`${provider}/`))
+			.map((cap) => ({
+				model: cap.model,
+				dailyCapMicros: cap.dailyCapMicros,
+				adminCeiling: cap.adminCeiling,
+				usedTodayMicros: cap.settledTodayMicros,
+				paused: cap.paused
+			}))
 	}));
 	const wanted = url.searchParams.get('provider');
 	return {
