@@ -215,7 +215,7 @@ describe.skipIf(Boolean(browserSkipReason))(
 			});
 		});
 
-		it('sets a weekly cap on the own key, shown against its reset on the keys and usage pages', async () => {
+		it('sets a weekly cap and a model cap, shown against their resets on the keys and usage pages', async () => {
 			const { page } = browser;
 			await openLimits('openai');
 			const weekly = card('openai').getByLabel('Weekly cap on your key (USD)');
@@ -245,11 +245,34 @@ describe.skipIf(Boolean(browserSkipReason))(
 			// Only the weekly cap changed: the daily cap set before stays.
 			expect(openai?.own.userSetting).toMatchObject({ dailyCapMicros: 2_500_000, weeklyCapMicros: 10_000_000 });
 
+			// A daily cap on one model, set in the same panel.
+			await openLimits('openai');
+			const modelId = card('openai').getByLabel('Model id');
+			await modelId.fill('gpt-4o');
+			await card('openai').getByLabel('Daily cap (USD)').fill('0.5');
+			await card('openai').getByRole('button', { name: 'Save model cap for OpenAI' }).click();
+			await card('openai').getByRole('alert').filter({ hasText: 'model must be a model id' }).waitFor();
+			expect(await modelId.getAttribute('aria-invalid')).toBe('true');
+			await modelId.fill('openai/gpt-4o');
+			await card('openai').getByRole('button', { name: 'Save model cap for OpenAI' }).click();
+			await card('openai')
+				.getByRole('status')
+				.filter({ hasText: 'Saved: at most $0.50 a day on openai/gpt-4o.' })
+				.waitFor();
+			await card('openai').getByText('$0.00 of $0.50 today · resets 00:00 UTC').waitFor();
+
 			await page.goto(`${app.url}/usage`);
+			expect(await page.getByRole('meter', { name: 'openai/gpt-4o' }).getAttribute('aria-valuetext')).toBe(
+				'$0.00 of $0.50'
+			);
 			const meter = page.getByRole('meter', { name: "This week's spending" });
 			expect(await meter.getAttribute('aria-valuetext')).toBe('$0.00 of $10.00');
 			expect(await page.locator('.resets').innerText()).toMatch(/weekly caps at 00:00 UTC on \d{4}-\d{2}-\d{2}/);
 			await page.goto(`${app.url}/keys`);
+			await openLimits('openai');
+			await card('openai').getByRole('button', { name: 'Remove the cap on openai/gpt-4o' }).click();
+			await card('openai').getByRole('status').filter({ hasText: 'Removed the daily cap on openai/gpt-4o.' }).waitFor();
+			expect((await client.trpc.limits.get.query()).modelCaps).toEqual([]);
 		});
 
 		it('shows the key as paused until 00:00 UTC once today’s own-key cap is reached', async () => {
