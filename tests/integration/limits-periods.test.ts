@@ -225,16 +225,17 @@ describeEachDatabase('weekly, monthly and per-model spending caps (issue 21)', (
 		);
 		await settle(db, sonnet, { costMicros: 1_000, totalTokens: 10 });
 
-		// Release one, reclaim one as if its process died, settle the rest below their reservation.
-		const [released, reclaimed, ...rest] = admitted;
+		// Release one; the reclaimer then takes back the other four as if their process died (the
+		// model's row frees up), and their late settles still record the real cost, once.
+		const [released, late, ...rest] = admitted;
 		await release(db, released as Admission);
-		await reclaimExpiredReservations(db, { olderThanSeconds: 900, now: at('2030-06-05T15:20:00Z') }).then(
-			() => undefined
-		);
-		void reclaimed;
+		expect(await modelRow(user.id, opus, '2030-06-05')).toEqual({ settled_micros: 200_000, reserved_micros: 400_000 });
+		const reclaimed = await reclaimExpiredReservations(db, { olderThanSeconds: 900, now: at('2030-06-05T15:20:00Z') });
+		expect(reclaimed.filter((r) => r.userId === user.id)).toHaveLength(4);
+		expect(await modelRow(user.id, opus, '2030-06-05')).toEqual({ settled_micros: 200_000, reserved_micros: 0 });
 		await Promise.all(rest.map((a) => settle(db, a, { costMicros: 80_000, totalTokens: 10 })));
 		expect(await modelRow(user.id, opus, '2030-06-05')).toEqual({ settled_micros: 440_000, reserved_micros: 0 });
-		await settle(db, reclaimed as Admission, { costMicros: 30_000, totalTokens: 10 });
+		await settle(db, late as Admission, { costMicros: 30_000, totalTokens: 10 });
 		expect(await modelRow(user.id, opus, '2030-06-05')).toEqual({ settled_micros: 470_000, reserved_micros: 0 });
 		expect(await spendSum(user.id, '2030-06-05', '2030-06-05')).toEqual({ settled: 471_000, reserved: 0 });
 

@@ -18,15 +18,6 @@ export function nextMonthStart(day: string): Date {
 	return new Date(Date.UTC(year ?? 1970, month ?? 1, 1));
 }
 
-/** The Monday (YYYY-MM-DD) starting the ISO week `day` is in. */
-export function weekStartOf(day: string): string {
-	const date = new Date(`${day}T00:00:00Z`);
-	return new Date(date.getTime() - ((date.getUTCDay() + 6) % 7) * DAY_MS).toISOString().slice(0, 10);
-}
-
-/** The 1st (YYYY-MM-DD) of the month `day` is in. */
-export const monthStartOf = (day: string): string => `${day.slice(0, 7)}-01`;
-
 interface Refused {
 	cap: number;
 	settled: number;
