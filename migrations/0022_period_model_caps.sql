@@ -383,8 +383,12 @@ $$;
 
 -- As 0020's, and then the model's day row (last in the lock order): its amount out (unless
 -- reclaimed), its real cost in.
-create or replace function limits_settle(p_reservation_id uuid, p_cost_micros bigint, p_tokens bigint)
-returns table (settled integer, tokens_after bigint, settled_after bigint, app_settled_after bigint)
+-- It also returns the model row's settled amount after (for the model cap's notifications), so the
+-- function is dropped and created again (a new result column).
+drop function limits_settle(uuid, bigint, bigint);
+create function limits_settle(p_reservation_id uuid, p_cost_micros bigint, p_tokens bigint)
+returns table (settled integer, tokens_after bigint, settled_after bigint, app_settled_after bigint,
+	model_settled_after bigint)
 language plpgsql as $$
 #variable_conflict use_column
 begin
@@ -451,13 +455,14 @@ begin
 				settled_micros = m.settled_micros + p_cost_micros
 			from res left join spend on true left join app on true left join token_month on true
 			where m.user_id = res.user_id and m.model = res.spend_model and m.day = res.day
-			returning 1
+			returning m.settled_micros
 		)
 		select
 			(select count(*) from res)::integer as settled,
 			(select tokens from hour) as tokens_after,
 			(select settled_micros from spend) as settled_after,
-			(select settled_micros from app) as app_settled_after;
+			(select settled_micros from app) as app_settled_after,
+			(select settled_micros from model_day) as model_settled_after;
 end
 $$;
 

@@ -258,6 +258,40 @@ describeEachDatabase('weekly, monthly and per-model spending caps (issue 21)', (
 		await release(db, uncapped);
 	});
 
+	it('makes 80 % and 100 % notifications due for weekly, monthly and model caps, once per window', async () => {
+		const user = await createUser(db);
+		await callerFor(user).limits.set({ provider: 'openai', weeklyCapUsd: 1, monthlyCapUsd: 2 });
+		const model = 'openai/gpt-4o';
+		await callerFor(user).limits.setModelCap({ model, dailyCapUsd: 0.5 });
+		const spendOn = async (iso: string, micros: number, onModel: string | null = model) => {
+			const a = await admit(db, defaults, request(user.id, at(iso), micros, onModel ? { model: onModel } : {}));
+			return (await settle(db, a, { costMicros: micros, totalTokens: 10 })).crossed;
+		};
+		expect(await spendOn('2030-07-01T10:00:00Z', 300_000)).toEqual([]);
+		const at80 = await spendOn('2030-07-02T10:00:00Z', 500_000);
+		expect(at80.map((n) => [n.kind, n.windowKey])).toEqual([
+			['cap_80', 'model_daily_cap:2030-07-02:openai/gpt-4o'],
+			['cap_100', 'model_daily_cap:2030-07-02:openai/gpt-4o'],
+			['cap_80', 'weekly_cap:2030-07-01']
+		]);
+		expect(at80[2]?.message).toBe(
+			'You have used 80% of your weekly OpenAI spending cap on your own key ($0.80 of $1.00). It resets at 00:00 UTC on 2030-07-08.'
+		);
+		const full = await spendOn('2030-07-03T10:00:00Z', 200_000);
+		expect(full.map((n) => [n.kind, n.windowKey])).toEqual([
+			['cap_100', 'weekly_cap:2030-07-01'],
+			['key_paused', 'weekly_cap:2030-07-01']
+		]);
+		expect(full[1]?.message).toBe(
+			"Your own OpenAI key is paused until 00:00 UTC on 2030-07-08: this week's spending cap ($1.00) is reached. It resumes by itself."
+		);
+		// The month ($2.00): $1.00 in the first week, $0.20 and $0.40 in the next: 80 % on 07-15.
+		expect(await spendOn('2030-07-10T10:00:00Z', 200_000)).toEqual([]);
+		const month = await spendOn('2030-07-15T10:00:00Z', 400_000, null);
+		expect(month.map((n) => [n.kind, n.windowKey])).toEqual([['cap_80', 'monthly_cap:2030-07-01']]);
+		expect(month[0]?.message).toContain('It resets at 00:00 UTC on 2030-08-01.');
+	});
+
 	it('keeps weekly and monthly caps within the admin ceiling, and refuses bad input with nothing changed', async () => {
 		const admin = await createUser(db, 'admin');
 		const user = await createUser(db);

@@ -146,6 +146,8 @@ export async function admissionOf(db: Kysely<Database>, request: AdmitRequest, r
 		day: row.day,
 		limits: limitValues,
 		appBudgetMicros: row.app_budget_micros,
+		model: request.model ?? null,
+		modelDailyCapMicros: row.model_daily_cap_micros,
 		crossed: thresholdNotifications({
 			userId,
 			provider,
@@ -201,6 +203,8 @@ async function existingAdmission(
 		day: existing.day,
 		limits: await getLimitValues(db, limits, request.userId, request.provider, request.keySource),
 		appBudgetMicros: request.keySource === 'app' ? limits.appDailyBudgetMicros : null,
+		model: request.model ?? null,
+		modelDailyCapMicros: null,
 		crossed: []
 	};
 }

@@ -55,6 +55,9 @@ export interface Admission {
 	day: string;
 	/** The limits at admission; settle uses them to notice a threshold being crossed. */
 	limits: LimitValues;
+	/** The request's model and that model's daily cap (null: none) at admission (settle notifies at 80 % / 100 %). */
+	model: string | null;
+	modelDailyCapMicros: number | null;
 	/** The app key's daily budget it counts against, if any (settle tells admins when it runs low). */
 	appBudgetMicros: number | null;
 	/** The notifications admitting it made due (the caller sends them). */
