@@ -12,6 +12,12 @@ const limits: SourceLimitView = {
 	requestsPerHour: 100,
 	ceilingRequestsPerHour: 100,
 	requestsThisHour: 0,
+	weeklyCapMicros: null,
+	ceilingWeeklyCapMicros: null,
+	usedThisWeekMicros: 0,
+	monthlyCapMicros: null,
+	ceilingMonthlyCapMicros: null,
+	usedThisMonthMicros: 0,
 	paused: false,
 	pausedUntil: null
 };
@@ -39,7 +45,8 @@ const openaiPanel: ProviderPanel = {
 	allowFallback: true,
 	own: limits,
 	app: limits,
-	usage: { own: { requests: 0, costMicros: 0 }, app: { requests: 0, costMicros: 0 } }
+	usage: { own: { requests: 0, costMicros: 0 }, app: { requests: 0, costMicros: 0 } },
+	modelCaps: []
 };
 
 const saved: KeyActionResult = {

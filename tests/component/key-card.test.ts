@@ -58,6 +58,12 @@ function limits(overrides: Partial<SourceLimitView> = {}): SourceLimitView {
 		requestsPerHour: 100,
 		ceilingRequestsPerHour: 100,
 		requestsThisHour: 3,
+		weeklyCapMicros: null,
+		ceilingWeeklyCapMicros: null,
+		usedThisWeekMicros: 0,
+		monthlyCapMicros: null,
+		ceilingMonthlyCapMicros: null,
+		usedThisMonthMicros: 0,
 		paused: false,
 		pausedUntil: null,
 		...overrides
@@ -74,6 +80,7 @@ function panel(overrides: Partial<ProviderPanel> = {}): ProviderPanel {
 		own: limits(),
 		app: limits({ dailyCapMicros: 500_000, ceilingDailyCapMicros: 500_000, usedTodayMicros: 0 }),
 		usage: { own: { requests: 12, costMicros: 42_500 }, app: { requests: 0, costMicros: 0 } },
+		modelCaps: [],
 		...overrides
 	};
 }

@@ -200,12 +200,79 @@ describe.skipIf(Boolean(browserSkipReason))(
 			const client = new TestClient(app.url);
 			await client.trpc.auth.signIn.mutate({ email: EMAIL, password: PASSWORD });
 			const openai = (await client.trpc.limits.get.query()).providers.find((p) => p.provider === 'openai');
+			const unset = { weeklyCapMicros: null, monthlyCapMicros: null };
 			expect(openai?.own.userSetting).toEqual({
 				dailyCapMicros: 2_500_000,
 				requestsPerHour: null,
-				tokensPerHour: null
+				tokensPerHour: null,
+				...unset
 			});
-			expect(openai?.app.userSetting).toEqual({ dailyCapMicros: null, requestsPerHour: null, tokensPerHour: null });
+			expect(openai?.app.userSetting).toEqual({
+				dailyCapMicros: null,
+				requestsPerHour: null,
+				tokensPerHour: null,
+				...unset
+			});
+		});
+
+		it('sets a weekly cap and a model cap, shown against their resets on the keys and usage pages', async () => {
+			const { page } = browser;
+			await openLimits('openai');
+			const weekly = card('openai').getByLabel('Weekly cap on your key (USD)');
+			expect(await weekly.inputValue()).toBe('');
+			expect(await card('openai').innerText()).toContain('$0.00 this week · no cap');
+			await weekly.fill('-3');
+			await card('openai').getByRole('button', { name: 'Save limits for OpenAI' }).click();
+			await card('openai').getByRole('alert').filter({ hasText: 'weeklyCapUsd must be an amount' }).waitFor();
+			expect(await weekly.getAttribute('aria-invalid')).toBe('true');
+
+			await weekly.fill('10');
+			await card('openai').getByRole('button', { name: 'Save limits for OpenAI' }).click();
+			await card('openai')
+				.getByRole('status')
+				.filter({ hasText: "$2.50 a day on your own key, $0.50 a day on the app's key, $10.00 a week on your own key" })
+				.waitFor();
+			await page.reload();
+			await openLimits('openai');
+			expect(await card('openai').getByLabel('Weekly cap on your key (USD)').inputValue()).toBe('10.00');
+			expect(await card('openai').innerText()).toContain('$0.00 this week of $10.00');
+			await browser.screenshot('keys-08b-weekly-cap');
+
+			const client = new TestClient(app.url);
+			await client.trpc.auth.signIn.mutate({ email: EMAIL, password: PASSWORD });
+			const openai = (await client.trpc.limits.get.query()).providers.find((p) => p.provider === 'openai');
+			expect(openai?.own).toMatchObject({ weeklyCapMicros: 10_000_000, monthlyCapMicros: null });
+			// Only the weekly cap changed: the daily cap set before stays.
+			expect(openai?.own.userSetting).toMatchObject({ dailyCapMicros: 2_500_000, weeklyCapMicros: 10_000_000 });
+
+			// A daily cap on one model, set in the same panel.
+			await openLimits('openai');
+			const modelId = card('openai').getByLabel('Model id');
+			await modelId.fill('gpt-4o');
+			await card('openai').getByLabel('Daily cap (USD)').fill('0.5');
+			await card('openai').getByRole('button', { name: 'Save model cap for OpenAI' }).click();
+			await card('openai').getByRole('alert').filter({ hasText: 'model must be a model id' }).waitFor();
+			expect(await modelId.getAttribute('aria-invalid')).toBe('true');
+			await modelId.fill('openai/gpt-4o');
+			await card('openai').getByRole('button', { name: 'Save model cap for OpenAI' }).click();
+			await card('openai')
+				.getByRole('status')
+				.filter({ hasText: 'Saved: at most $0.50 a day on openai/gpt-4o.' })
+				.waitFor();
+			await card('openai').getByText('$0.00 of $0.50 today · resets 00:00 UTC').waitFor();
+
+			await page.goto(`${app.url}/usage`);
+			expect(await page.getByRole('meter', { name: 'openai/gpt-4o' }).getAttribute('aria-valuetext')).toBe(
+				'$0.00 of $0.50'
+			);
+			const meter = page.getByRole('meter', { name: "This week's spending" });
+			expect(await meter.getAttribute('aria-valuetext')).toBe('$0.00 of $10.00');
+			expect(await page.locator('.resets').innerText()).toMatch(/weekly caps at 00:00 UTC on \d{4}-\d{2}-\d{2}/);
+			await page.goto(`${app.url}/keys`);
+			await openLimits('openai');
+			await card('openai').getByRole('button', { name: 'Remove the cap on openai/gpt-4o' }).click();
+			await card('openai').getByRole('status').filter({ hasText: 'Removed the daily cap on openai/gpt-4o.' }).waitFor();
+			expect((await client.trpc.limits.get.query()).modelCaps).toEqual([]);
 		});
 
 		it('shows the key as paused until 00:00 UTC once today’s own-key cap is reached', async () => {

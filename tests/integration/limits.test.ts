@@ -347,6 +347,9 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 		const limits = await getEffectiveLimits(db, defaults, userId, { now });
 		expect(limits.hourResetsAt).toEqual(at('2030-02-09T16:00:00Z'));
 		expect(limits.dayResetsAt).toEqual(at('2030-02-10T00:00:00Z'));
+		expect(limits.weekResetsAt).toEqual(at('2030-02-11T00:00:00Z'));
+		expect(limits.monthResetsAt).toEqual(at('2030-03-01T00:00:00Z'));
+		expect(limits.modelCaps).toEqual([]);
 		expect(limits.providers.map((p) => p.provider)).toEqual(['openai', 'anthropic', 'google', 'openrouter']);
 		const google = limits.providers.find((p) => p.provider === 'google');
 		expect(google?.own).toEqual({
@@ -354,15 +357,39 @@ describeEachDatabase('rate limits and spending caps', (database) => {
 			requestsPerHour: 100,
 			tokensPerHour: 200_000,
 			dailyCapMicros: 5_000_000,
-			userSetting: { requestsPerHour: null, tokensPerHour: null, dailyCapMicros: null },
-			adminCeiling: { requestsPerHour: null, tokensPerHour: null, dailyCapMicros: null },
-			ceiling: { requestsPerHour: 100, tokensPerHour: 200_000, dailyCapMicros: 5_000_000 },
+			weeklyCapMicros: null,
+			monthlyCapMicros: null,
+			userSetting: {
+				requestsPerHour: null,
+				tokensPerHour: null,
+				dailyCapMicros: null,
+				weeklyCapMicros: null,
+				monthlyCapMicros: null
+			},
+			adminCeiling: {
+				requestsPerHour: null,
+				tokensPerHour: null,
+				dailyCapMicros: null,
+				weeklyCapMicros: null,
+				monthlyCapMicros: null
+			},
+			ceiling: {
+				requestsPerHour: 100,
+				tokensPerHour: 200_000,
+				dailyCapMicros: 5_000_000,
+				weeklyCapMicros: null,
+				monthlyCapMicros: null
+			},
 			used: {
 				requestsThisHour: 2,
 				tokensThisHour: 777,
 				reservedTokensThisHour: 100,
 				settledTodayMicros: 12_345,
-				reservedTodayMicros: 5_000
+				reservedTodayMicros: 5_000,
+				settledThisWeekMicros: 12_345,
+				reservedThisWeekMicros: 5_000,
+				settledThisMonthMicros: 12_345,
+				reservedThisMonthMicros: 5_000
 			},
 			paused: false,
 			pausedUntil: null

@@ -2,7 +2,9 @@
  * One "app instance" for tests/e2e/limits-multiprocess.test.ts: connects to DATABASE_URL with its
  * own pool, prints "ready", waits for "go" on stdin (so both instances fire together), then runs
  * REQUESTS concurrent admit+settle calls for USER_ID (reserving RESERVE_MICROS and RESERVE_TOKENS, default
- * 100, and settling exactly those) and prints one JSON line with what happened.
+ * 100, and settling exactly those) and prints one JSON line with what happened. Optional: MODEL (the
+ * request's model id, for per-model caps) and NOW (an ISO time admissions count at, for weekly and
+ * monthly caps over earlier days).
  */
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -24,6 +26,8 @@ const provider = required('PROVIDER') as Provider;
 const requests = Number(required('REQUESTS'));
 const reserveMicros = Number(required('RESERVE_MICROS'));
 const reserveTokens = Number(process.env.RESERVE_TOKENS ?? '100');
+const model = process.env.MODEL || null;
+const now = process.env.NOW ? new Date(process.env.NOW) : undefined;
 const limits = {
 	requestsPerHour: 100_000,
 	tokensPerHour: 1_000_000_000,
@@ -49,6 +53,7 @@ await new Promise<void>((resolve) => {
 let admitted = 0;
 let settledMicros = 0;
 const refused: Record<string, number> = {};
+const reasons: Record<string, number> = {};
 await Promise.all(
 	Array.from({ length: requests }, async () => {
 		try {
@@ -58,7 +63,9 @@ await Promise.all(
 				keySource: 'user',
 				reserveMicros,
 				reserveTokens,
-				requestId: randomUUID()
+				requestId: randomUUID(),
+				model,
+				now
 			});
 			admitted += 1;
 			// The worst case, exactly: nothing comes back for another request to take.
@@ -70,8 +77,10 @@ await Promise.all(
 		} catch (error) {
 			const code = isAppError(error) ? error.code : `unexpected: ${String(error)}`;
 			refused[code] = (refused[code] ?? 0) + 1;
+			const reason = isAppError(error) ? (error.reason ?? code) : 'unexpected';
+			reasons[reason] = (reasons[reason] ?? 0) + 1;
 		}
 	})
 );
 await handle.close();
-process.stdout.write(`${JSON.stringify({ admitted, settledMicros, refused })}\n`);
+process.stdout.write(`${JSON.stringify({ admitted, settledMicros, refused, reasons })}\n`);

@@ -36,9 +36,26 @@ export interface SourceLimitView {
 	requestsPerHour: number;
 	ceilingRequestsPerHour: number;
 	requestsThisHour: number;
+	/** Weekly and monthly caps (null: none), their most allowed (null: no limit) and this week's / month's spend. */
+	weeklyCapMicros: number | null;
+	ceilingWeeklyCapMicros: number | null;
+	usedThisWeekMicros: number;
+	monthlyCapMicros: number | null;
+	ceilingMonthlyCapMicros: number | null;
+	usedThisMonthMicros: number;
 	/** Today's cap is reached; it resumes at `pausedUntil` (null: a $0 cap, off until changed). */
 	paused: boolean;
 	pausedUntil: Date | null;
+}
+
+/** A daily cap on one model of the provider (issue 21), with today's spend on it. */
+export interface ModelCapView {
+	model: string;
+	/** In force (null: none, only possible while an admin's ceiling is being cleared). */
+	dailyCapMicros: number | null;
+	adminCeiling: number | null;
+	usedTodayMicros: number;
+	paused: boolean;
 }
 
 export interface MonthUsage {
@@ -57,6 +74,8 @@ export interface ProviderPanel {
 	own: SourceLimitView;
 	app: SourceLimitView;
 	usage: { own: MonthUsage; app: MonthUsage };
+	/** The user's daily caps on this provider's models. */
+	modelCaps: ModelCapView[];
 }
 
 export type KeyAction = 'add' | 'test' | 'setActive' | 'setExpiry' | 'remove' | 'fallback' | 'limits';

@@ -125,7 +125,30 @@ export interface LimitSettingsTable {
 	admin_requests_per_hour: NullableNumber;
 	admin_tokens_per_hour: NullableNumber;
 	admin_daily_cap_micros: NullableNumber;
+	/** Weekly / monthly caps (migration 0022); NULL in both = no cap. */
+	weekly_cap_micros: NullableNumber;
+	monthly_cap_micros: NullableNumber;
+	admin_weekly_cap_micros: NullableNumber;
+	admin_monthly_cap_micros: NullableNumber;
 	updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** A user's daily cap for one model id (migration 0022): theirs, within the admin's ceiling. */
+export interface LimitModelCapsTable {
+	user_id: string;
+	model: string;
+	daily_cap_micros: NullableNumber;
+	admin_daily_cap_micros: NullableNumber;
+	updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Money per user, model and UTC day (migration 0022), like limit_daily_spend. */
+export interface LimitModelSpendTable {
+	user_id: string;
+	model: string;
+	day: ColumnType<Date, string, string>;
+	settled_micros: ColumnType<number, number | undefined, number>;
+	reserved_micros: ColumnType<number, number | undefined, number>;
 }
 
 export interface LimitHourlyTable {
@@ -178,6 +201,9 @@ export interface LimitReservationsTable {
 	token_id: ColumnType<string | null, string | null | undefined, string | null>;
 	/** Took from that token's budget rows in `token_spend` (migration 0020). */
 	counts_token_budget: ColumnType<boolean, boolean | undefined, boolean>;
+	/** The request's model; counts_model_spend: took from its `limit_model_spend` row (migration 0022). */
+	model: ColumnType<string | null, string | null | undefined, string | null>;
+	counts_model_spend: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 /** A budgeted token's spend per UTC day or month (migration 0020). */
@@ -392,6 +418,8 @@ export interface Database extends CatalogTables {
 	limit_hourly: LimitHourlyTable;
 	limit_daily_spend: LimitDailySpendTable;
 	limit_reservations: LimitReservationsTable;
+	limit_model_caps: LimitModelCapsTable;
+	limit_model_spend: LimitModelSpendTable;
 	app_daily_spend: AppDailySpendTable;
 	notifications: NotificationsTable;
 	// alerts (0019)

@@ -6,6 +6,7 @@ import { getLimitValues } from './settings';
 import { thresholdNotifications } from './thresholds';
 import { appBudgetRefusal, capRefusal, hourlyRefusal } from './refusals';
 import { tokenBudgetRefusal } from './token-budget';
+import { modelCapRefusal, periodCapRefusal } from './period-caps';
 import type { Admission, AdmitRequest, LimitDefaults, LimitValues } from './types';
 
 const HOUR_MS = 3_600_000;
@@ -41,6 +42,19 @@ export interface AdmitRow {
 	snapshot_token_day_reserved: number | null;
 	snapshot_token_month_settled: number | null;
 	snapshot_token_month_reserved: number | null;
+	/** Weekly / monthly caps in force (null: none) and the earlier days' spend of this week / month. */
+	weekly_cap_micros: number | null;
+	monthly_cap_micros: number | null;
+	week_start: string;
+	prior_week_settled: number | null;
+	prior_week_reserved: number | null;
+	prior_month_settled: number | null;
+	prior_month_reserved: number | null;
+	/** The request's model's daily cap (null: none) and its day row. */
+	model_daily_cap_micros: number | null;
+	model_settled_after: number | null;
+	snapshot_model_settled: number | null;
+	snapshot_model_reserved: number | null;
 }
 
 // Bad arguments here are the caller's bug, not the user's: plain errors (a generic 500), not AppErrors.
@@ -53,6 +67,8 @@ function checkRequest(request: Omit<AdmitRequest, 'userId' | 'tokenId'>): void {
 		throw new TypeError('admit: reserveTokens must be a whole, non-negative number of tokens');
 	if (request.requestId.length < 1 || request.requestId.length > 200)
 		throw new TypeError('admit: requestId must have 1 to 200 characters');
+	if (request.model != null && !request.model.startsWith(`${request.provider}/`))
+		throw new TypeError("admit: model must be one of the provider's models");
 }
 
 /**
@@ -92,7 +108,7 @@ export function admitCall(
 		${reserveTokens}::bigint, ${requestId}::text,
 		${request.now ?? null}::timestamptz,
 		${limits.requestsPerHour}::integer, ${limits.tokensPerHour}::bigint, ${defaultCap}::bigint,
-		${appBudget}::bigint, ${request.tokenId ?? null}::uuid
+		${appBudget}::bigint, ${request.tokenId ?? null}::uuid, ${request.model ?? null}::text
 	)`;
 }
 
@@ -102,15 +118,22 @@ export async function admissionOf(db: Kysely<Database>, request: AdmitRequest, r
 	const limitValues: LimitValues = {
 		requestsPerHour: row.requests_per_hour,
 		tokensPerHour: row.tokens_per_hour,
-		dailyCapMicros: row.daily_cap_micros
+		dailyCapMicros: row.daily_cap_micros,
+		weeklyCapMicros: row.weekly_cap_micros,
+		monthlyCapMicros: row.monthly_cap_micros
 	};
 	const hourEnd = new Date(row.hour_start.getTime() + HOUR_MS);
 	const dayEnd = new Date(Date.parse(`${row.day}T00:00:00Z`) + DAY_MS);
 	if (row.requests_after === null) throw await hourlyRefusal(db, request, row, hourEnd);
-	if (row.settled_micros === null) throw capRefusal(request, row, dayEnd);
+	if (row.settled_micros === null) throw periodCapRefusal(request, row) ?? capRefusal(request, row, dayEnd);
 	if (row.app_budget_micros !== null && row.app_settled_after === null)
 		throw await appBudgetRefusal(db, request, row, dayEnd);
-	if (row.reservation_id === null) throw tokenBudgetRefusal(request, row, dayEnd);
+	if (
+		row.token_month_settled_after === null &&
+		(row.token_daily_budget_micros ?? row.token_monthly_budget_micros) !== null
+	)
+		throw tokenBudgetRefusal(request, row, dayEnd);
+	if (row.reservation_id === null) throw modelCapRefusal(request, row, dayEnd);
 	return {
 		reservationId: row.reservation_id,
 		requestId,
@@ -123,6 +146,8 @@ export async function admissionOf(db: Kysely<Database>, request: AdmitRequest, r
 		day: row.day,
 		limits: limitValues,
 		appBudgetMicros: row.app_budget_micros,
+		model: request.model ?? null,
+		modelDailyCapMicros: row.model_daily_cap_micros,
 		crossed: thresholdNotifications({
 			userId,
 			provider,
@@ -178,6 +203,8 @@ async function existingAdmission(
 		day: existing.day,
 		limits: await getLimitValues(db, limits, request.userId, request.provider, request.keySource),
 		appBudgetMicros: request.keySource === 'app' ? limits.appDailyBudgetMicros : null,
+		model: request.model ?? null,
+		modelDailyCapMicros: null,
 		crossed: []
 	};
 }

@@ -23,9 +23,21 @@ export {
 	MAX_REQUESTS_PER_HOUR,
 	MAX_TOKENS_PER_HOUR,
 	MAX_DAILY_CAP_USD,
+	MAX_PERIOD_CAP_USD,
 	type SetLimitsInput,
 	type AdminSetLimitsInput
 } from './settings-input';
+export {
+	getModelCaps,
+	setUserModelCap,
+	setAdminModelCap,
+	setModelCapInput,
+	adminSetModelCapInput,
+	MAX_MODEL_CAPS,
+	type SetModelCapInput,
+	type AdminSetModelCapInput
+} from './model-caps';
+export { nextWeekStart, nextMonthStart } from './period-caps';
 export { startLimitsMaintenance, type LimitsMaintenanceOptions } from './maintenance';
 export { keySources } from './types';
 export type {
@@ -39,5 +51,6 @@ export type {
 	ReclaimedReservation,
 	SourceLimits,
 	ProviderLimits,
-	EffectiveLimits
+	EffectiveLimits,
+	ModelCap
 } from './types';

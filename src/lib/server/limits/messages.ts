@@ -111,5 +111,12 @@ export function limitsSavedNotice(provider: Provider, limits: EffectiveLimits): 
 	const saved = limits.providers.find((p) => p.provider === provider);
 	if (!saved) return `Saved your ${providerName(provider)} limits.`;
 	const { own, app } = saved;
-	return `Saved your ${providerName(provider)} limits: ${formatUsd(own.dailyCapMicros)} a day on your own key, ${formatUsd(app.dailyCapMicros)} a day on the app's key, ${formatCount(own.requestsPerHour)} requests an hour.`;
+	const periods = [
+		[own.weeklyCapMicros, 'a week on your own key'],
+		[own.monthlyCapMicros, 'a month on your own key'],
+		[app.weeklyCapMicros, "a week on the app's key"],
+		[app.monthlyCapMicros, "a month on the app's key"]
+	] as const;
+	const more = periods.flatMap(([cap, what]) => (cap === null ? [] : [`, ${formatUsd(cap)} ${what}`])).join('');
+	return `Saved your ${providerName(provider)} limits: ${formatUsd(own.dailyCapMicros)} a day on your own key, ${formatUsd(app.dailyCapMicros)} a day on the app's key${more}, ${formatCount(own.requestsPerHour)} requests an hour.`;
 }

@@ -85,9 +85,13 @@ export async function pruneLimitHistory(
 		.deleteFrom('limit_daily_spend')
 		.where('day', '<', sql<Date>`${cutoffDay}::date`)
 		.executeTakeFirst();
+	const modelDays = await db
+		.deleteFrom('limit_model_spend')
+		.where('day', '<', sql<Date>`${cutoffDay}::date`)
+		.executeTakeFirst();
 	return {
 		reservations: Number(reservations.numDeletedRows),
 		hourlyWindows: Number(hourly.numDeletedRows),
-		dailyRows: Number(daily.numDeletedRows)
+		dailyRows: Number(daily.numDeletedRows) + Number(modelDays.numDeletedRows)
 	};
 }

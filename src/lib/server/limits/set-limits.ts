@@ -44,19 +44,23 @@ async function lockSettings(
 }
 
 /** The `limits.set` input field a stored limit comes from. */
+const capPeriods = { dailyCapMicros: 'Daily', weeklyCapMicros: 'Weekly', monthlyCapMicros: 'Monthly' } as const;
+
 function inputFieldOf(field: Field, keySource: KeySource): keyof SetLimitsInput {
-	if (field !== 'dailyCapMicros') return field;
-	return keySource === 'user' ? 'dailyCapUsd' : 'appDailyCapUsd';
+	if (field === 'requestsPerHour' || field === 'tokensPerHour') return field;
+	const period = capPeriods[field];
+	return keySource === 'user' ? `${period.toLowerCase() as Lowercase<typeof period>}CapUsd` : `app${period}CapUsd`;
 }
 
 function describeLimit(field: Field, keySource: KeySource): string {
 	if (field === 'requestsPerHour') return 'requests-per-hour limit';
 	if (field === 'tokensPerHour') return 'tokens-per-hour limit';
-	return keySource === 'user' ? 'daily spending cap on your own key' : "daily spending cap on the app's key";
+	const period = capPeriods[field].toLowerCase();
+	return keySource === 'user' ? `${period} spending cap on your own key` : `${period} spending cap on the app's key`;
 }
 
 const formatValue = (field: Field, value: number) =>
-	field === 'dailyCapMicros' ? formatUsd(value) : formatCount(value);
+	field === 'requestsPerHour' || field === 'tokensPerHour' ? formatCount(value) : formatUsd(value);
 
 /** A user lowers (or clears) their own limits, never above the ceiling; all-or-nothing, one value too high is a 400. */
 export async function setUserLimits(
@@ -75,19 +79,20 @@ export async function setUserLimits(
 				const change = changes[keySource];
 				for (const field of Object.keys(change) as Field[]) {
 					const value = change[field];
-					if (value === undefined || value === null || value <= ceiling[field]) continue;
+					const most = ceiling[field];
+					if (value === undefined || value === null || most === null || value <= most) continue;
 					const byAdmin = adminCeilingOf(rows.get(keySource))[field] !== null;
 					throw new AppError(
 						'bad_request',
 						`You can lower your ${providerName(input.provider)} ${describeLimit(field, keySource)} but not raise it above ` +
-							`${formatValue(field, ceiling[field])} (${byAdmin ? 'the limit an admin set' : 'the default'}). Ask an admin to raise it.`,
+							`${formatValue(field, most)} (${byAdmin ? 'the limit an admin set' : 'the default'}). Ask an admin to raise it.`,
 						{
 							reason: 'above_ceiling',
 							details: {
 								field: inputFieldOf(field, keySource),
 								provider: input.provider,
 								keySource,
-								ceiling: ceiling[field]
+								ceiling: most
 							}
 						}
 					);
@@ -169,15 +174,16 @@ export async function setAdminLimits(
 
 function columnsOf(change: Partial<LimitSettingValues>, prefix: '' | 'admin_'): Updateable<LimitSettingsTable> {
 	const out: Updateable<LimitSettingsTable> = {};
-	const { requestsPerHour, tokensPerHour, dailyCapMicros } = change;
-	if (prefix === '') {
-		if (requestsPerHour !== undefined) out.requests_per_hour = requestsPerHour;
-		if (tokensPerHour !== undefined) out.tokens_per_hour = tokensPerHour;
-		if (dailyCapMicros !== undefined) out.daily_cap_micros = dailyCapMicros;
-	} else {
-		if (requestsPerHour !== undefined) out.admin_requests_per_hour = requestsPerHour;
-		if (tokensPerHour !== undefined) out.admin_tokens_per_hour = tokensPerHour;
-		if (dailyCapMicros !== undefined) out.admin_daily_cap_micros = dailyCapMicros;
+	const columns = {
+		requestsPerHour: 'requests_per_hour',
+		tokensPerHour: 'tokens_per_hour',
+		dailyCapMicros: 'daily_cap_micros',
+		weeklyCapMicros: 'weekly_cap_micros',
+		monthlyCapMicros: 'monthly_cap_micros'
+	} as const;
+	for (const field of Object.keys(columns) as Field[]) {
+		const value = change[field];
+		if (value !== undefined) out[`${prefix}${columns[field]}`] = value;
 	}
 	return out;
 }

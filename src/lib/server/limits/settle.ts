@@ -3,6 +3,7 @@ import type { Database } from '$lib/server/db';
 import type { NewNotification } from '$lib/server/notifications';
 import { appBudgetNotices } from './app-budget';
 import { thresholdNotifications } from './thresholds';
+import { periodCapNotices } from './period-notices';
 import type { ActualUsage, Admission } from './types';
 
 const HOUR_MS = 3_600_000;
@@ -33,6 +34,7 @@ export async function settle(db: Kysely<Database>, admission: Admission, actual:
 		tokens_after: number | null;
 		settled_after: number | null;
 		app_settled_after: number | null;
+		model_settled_after: number | null;
 	}>`
 		select * from limits_settle(
 			${admission.reservationId}::uuid, ${actual.costMicros}::bigint, ${actual.totalTokens}::bigint
@@ -80,6 +82,7 @@ export async function settle(db: Kysely<Database>, admission: Admission, actual:
 			...(await appBudgetNotices(db, { budgetMicros, before: after - actual.costMicros, after, day: admission.day }))
 		);
 	}
+	crossed.push(...(await periodCapNotices(db, admission, actual.costMicros, row.model_settled_after)));
 	return { settled: true, crossed };
 }
 

@@ -2,13 +2,8 @@ import { formatUsd } from '$lib/money';
 import type { AdmitRow } from './admit';
 import { formatResetTime } from './messages';
 import { LimitRefusal } from './refusals';
+import { nextMonthStart } from './period-caps';
 import type { AdmitRequest } from './types';
-
-/** UTC midnight starting the month after the one `day` (YYYY-MM-DD) is in. */
-function nextMonthStart(day: string): Date {
-	const [year, month] = day.split('-').map(Number);
-	return new Date(Date.UTC(year ?? 1970, month ?? 1, 1));
-}
 
 /**
  * The access token's own budget refused (issue 21): spent for this UTC day or month, or this

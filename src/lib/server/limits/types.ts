@@ -22,6 +22,8 @@ export interface AdmitRequest {
 	reserveTokens: number;
 	/** Unique per request; admitting the same id twice returns the first admission. */
 	requestId: string;
+	/** The model id (`provider/model`): its day's spend is counted, and its daily cap (if any) holds. */
+	model?: string | null;
 	/** The access token of an API request: its own budgets (if any) hold this request too. */
 	tokenId?: string | null;
 	/** Tests only: the moment of admission (defaults to the database's clock, shared by every instance). */
@@ -33,6 +35,9 @@ export interface LimitValues {
 	requestsPerHour: number;
 	tokensPerHour: number;
 	dailyCapMicros: number;
+	/** Per UTC week (Monday to Monday) and UTC month; null = no cap. */
+	weeklyCapMicros: number | null;
+	monthlyCapMicros: number | null;
 }
 
 export interface Admission {
@@ -50,6 +55,9 @@ export interface Admission {
 	day: string;
 	/** The limits at admission; settle uses them to notice a threshold being crossed. */
 	limits: LimitValues;
+	/** The request's model and that model's daily cap (null: none) at admission (settle notifies at 80 % / 100 %). */
+	model: string | null;
+	modelDailyCapMicros: number | null;
 	/** The app key's daily budget it counts against, if any (settle tells admins when it runs low). */
 	appBudgetMicros: number | null;
 	/** The notifications admitting it made due (the caller sends them). */
@@ -79,6 +87,8 @@ export interface LimitSettingValues {
 	requestsPerHour: number | null;
 	tokensPerHour: number | null;
 	dailyCapMicros: number | null;
+	weeklyCapMicros: number | null;
+	monthlyCapMicros: number | null;
 }
 
 export interface SourceLimits extends LimitValues {
@@ -97,6 +107,11 @@ export interface SourceLimits extends LimitValues {
 		reservedTokensThisHour: number;
 		settledTodayMicros: number;
 		reservedTodayMicros: number;
+		/** This UTC week's and month's spend so far (today included). */
+		settledThisWeekMicros: number;
+		reservedThisWeekMicros: number;
+		settledThisMonthMicros: number;
+		reservedThisMonthMicros: number;
 	};
 	paused: boolean;
 	pausedUntil: Date | null;
@@ -116,5 +131,21 @@ export interface EffectiveLimits {
 	hourResetsAt: Date;
 	/** When the daily caps restart (next UTC midnight). */
 	dayResetsAt: Date;
+	/** When the weekly caps restart (next Monday 00:00 UTC) and the monthly ones (the 1st, 00:00 UTC). */
+	weekResetsAt: Date;
+	monthResetsAt: Date;
 	providers: ProviderLimits[];
+	/** The user's per-model daily caps, with today's spend on each model. */
+	modelCaps: ModelCap[];
+}
+
+export interface ModelCap {
+	model: string;
+	/** In force: the lower of the user's setting and the admin's ceiling; null = none (only a ceiling cleared). */
+	dailyCapMicros: number | null;
+	userSetting: number | null;
+	adminCeiling: number | null;
+	settledTodayMicros: number;
+	reservedTodayMicros: number;
+	paused: boolean;
 }

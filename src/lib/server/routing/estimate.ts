@@ -97,6 +97,7 @@ export function admissionRequestOf(
 ): Omit<AdmitRequest, 'userId'> {
 	return {
 		provider: estimate.model.provider,
+		model: estimate.model.id,
 		keySource,
 		reserveMicros: estimate.reserveMicros,
 		reserveTokens: estimate.reserveTokens,

@@ -14,6 +14,12 @@ const toView = (limits: SourceLimits): SourceLimitView => ({
 	requestsPerHour: limits.requestsPerHour,
 	ceilingRequestsPerHour: limits.ceiling.requestsPerHour,
 	requestsThisHour: limits.used.requestsThisHour,
+	weeklyCapMicros: limits.weeklyCapMicros,
+	ceilingWeeklyCapMicros: limits.ceiling.weeklyCapMicros,
+	usedThisWeekMicros: limits.used.settledThisWeekMicros,
+	monthlyCapMicros: limits.monthlyCapMicros,
+	ceilingMonthlyCapMicros: limits.ceiling.monthlyCapMicros,
+	usedThisMonthMicros: limits.used.settledThisMonthMicros,
 	paused: limits.paused,
 	pausedUntil: limits.pausedUntil
 });
@@ -42,7 +48,16 @@ export const load: PageServerLoad = async ({ locals, url }) => {
 		allowFallback: fallback[provider],
 		own: toView(own),
 		app: toView(app),
-		usage: { own: usageOf(provider, 'user'), app: usageOf(provider, 'app') }
+		usage: { own: usageOf(provider, 'user'), app: usageOf(provider, 'app') },
+		modelCaps: limits.modelCaps
+			.filter((cap) => cap.model.startsWith(`${provider}/`))
+			.map((cap) => ({
+				model: cap.model,
+				dailyCapMicros: cap.dailyCapMicros,
+				adminCeiling: cap.adminCeiling,
+				usedTodayMicros: cap.settledTodayMicros,
+				paused: cap.paused
+			}))
 	}));
 	const wanted = url.searchParams.get('provider');
 	return {

@@ -19,7 +19,13 @@ import {
 	listUsers
 } from '$lib/server/admin';
 import { adminRoleInput, createInvite, grantAdmin, listInvites, revokeAdmin, revokeInvite } from '$lib/server/auth';
-import { adminSetLimitsInput, setAdminLimits } from '$lib/server/limits';
+import {
+	adminSetLimitsInput,
+	adminSetModelCapInput,
+	getEffectiveLimits,
+	setAdminLimits,
+	setAdminModelCap
+} from '$lib/server/limits';
 import {
 	appModelRulesInput,
 	appModelRulesView,
@@ -69,6 +75,11 @@ export const adminRouter = router({
 			ip: ctx.ip
 		});
 		return { ...limits, notice };
+	}),
+	/** The ceiling of one user's daily cap for one model (null clears it); audited. */
+	setModelCap: adminProcedure.input(adminSetModelCapInput).mutation(async ({ ctx, input }) => {
+		await setAdminModelCap(ctx.services.db, input, { actorUserId: ctx.user.id, ip: ctx.ip });
+		return getEffectiveLimits(ctx.services.db, ctx.services.config.limitDefaults, input.userId);
 	}),
 	/** Incident response: switches off one key of any user; audited. Unknown key: NOT_FOUND. */
 	disableKey: adminProcedure

@@ -1,4 +1,10 @@
-import { getEffectiveLimits, setLimitsInput, setUserLimits } from '$lib/server/limits';
+import {
+	getEffectiveLimits,
+	setLimitsInput,
+	setModelCapInput,
+	setUserLimits,
+	setUserModelCap
+} from '$lib/server/limits';
 import { protectedProcedure, router } from '../trpc';
 
 export const limitsRouter = router({
@@ -9,5 +15,12 @@ export const limitsRouter = router({
 	/** Lower (or clear) the caller's own limits for one provider; raising above the ceiling is a 400. */
 	set: protectedProcedure
 		.input(setLimitsInput)
-		.mutation(({ ctx, input }) => setUserLimits(ctx.services.db, ctx.services.config.limitDefaults, ctx.user.id, input))
+		.mutation(({ ctx, input }) =>
+			setUserLimits(ctx.services.db, ctx.services.config.limitDefaults, ctx.user.id, input)
+		),
+	/** Set (or with null remove) the caller's daily cap for one model; above an admin's ceiling is a 400. */
+	setModelCap: protectedProcedure.input(setModelCapInput).mutation(async ({ ctx, input }) => {
+		await setUserModelCap(ctx.services.db, ctx.user.id, input);
+		return getEffectiveLimits(ctx.services.db, ctx.services.config.limitDefaults, ctx.user.id);
+	})
 });
