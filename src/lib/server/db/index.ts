@@ -9,5 +9,7 @@ export {
 export { migrate, readMigrations, MigrationError, type Migration, type MigrationResult } from './migrate';
 export type * from './schema';
 export type * from './schema-catalog';
+export type * from './schema-limits';
+export type * from './schema-alerts';
 export { isUniqueViolation, isDatabaseUnavailable } from './errors';
 export { lastUseIsStale } from './last-use';

@@ -1,14 +1,14 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { ProviderId } from '$lib/providers';
+import type { AlertsTables } from './schema-alerts';
 import type { CatalogTables } from './schema-catalog';
+import type { CreatedAt, Timestamp } from './schema-columns';
+import type { LimitsTables } from './schema-limits';
 
 /**
  * The one `Database` interface Kysely types every query with. Each table mirrors its migration
  * in `migrations/`; constraints live there. Sections follow the domains that own the tables.
  */
-
-type Timestamp = ColumnType<Date, Date | string, Date | string>;
-type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 
 // ---- db ----------------------------------------------------------------------------------------
 export interface SchemaMigrationsTable {
@@ -106,186 +106,6 @@ export interface AuditLogTable {
 	ip: string | null;
 	/** jsonb object; written as a JSON string. */
 	details: ColumnType<Record<string, unknown>, string | undefined, never>;
-}
-
-// ---- limits, notifications (migration 0003) ----------------------------------------------------
-// The key source is spelled out here (not imported) so this file depends on nothing server-side.
-type LimitsKeySource = 'user' | 'app';
-type NullableNumber = ColumnType<number | null, number | null | undefined, number | null>;
-
-export interface LimitSettingsTable {
-	user_id: string;
-	provider: ProviderId;
-	key_source: LimitsKeySource;
-	/** The user's own (lower) settings; NULL = not set. */
-	requests_per_hour: NullableNumber;
-	tokens_per_hour: NullableNumber;
-	daily_cap_micros: NullableNumber;
-	/** Ceilings an admin set; NULL = the configured default is the ceiling. */
-	admin_requests_per_hour: NullableNumber;
-	admin_tokens_per_hour: NullableNumber;
-	admin_daily_cap_micros: NullableNumber;
-	/** Weekly / monthly caps (migration 0022); NULL in both = no cap. */
-	weekly_cap_micros: NullableNumber;
-	monthly_cap_micros: NullableNumber;
-	admin_weekly_cap_micros: NullableNumber;
-	admin_monthly_cap_micros: NullableNumber;
-	updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
-}
-
-/** A user's daily cap for one model id (migration 0022): theirs, within the admin's ceiling. */
-export interface LimitModelCapsTable {
-	user_id: string;
-	model: string;
-	daily_cap_micros: NullableNumber;
-	admin_daily_cap_micros: NullableNumber;
-	updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
-}
-
-/** Money per user, model and UTC day (migration 0022), like limit_daily_spend. */
-export interface LimitModelSpendTable {
-	user_id: string;
-	model: string;
-	day: ColumnType<Date, string, string>;
-	settled_micros: ColumnType<number, number | undefined, number>;
-	reserved_micros: ColumnType<number, number | undefined, number>;
-}
-
-export interface LimitHourlyTable {
-	user_id: string;
-	provider: ProviderId;
-	key_source: LimitsKeySource;
-	/** Start of the UTC hour. */
-	window_start: Timestamp;
-	requests: ColumnType<number, number | undefined, number>;
-	/** Tokens of requests settled (real counts). */
-	tokens: ColumnType<number, number | undefined, number>;
-	/** Worst-case tokens of admitted requests not yet settled, released or reclaimed (migration 0007). */
-	reserved_tokens: ColumnType<number, number | undefined, number>;
-}
-
-export interface LimitDailySpendTable {
-	user_id: string;
-	provider: ProviderId;
-	key_source: LimitsKeySource;
-	/** UTC day; select it as text (`to_char(day, 'YYYY-MM-DD')`), `pg` turns dates into local midnights. */
-	day: ColumnType<Date, string, string>;
-	settled_micros: ColumnType<number, number | undefined, number>;
-	reserved_micros: ColumnType<number, number | undefined, number>;
-}
-
-export interface LimitReservationsTable {
-	id: Generated<string>;
-	request_id: string;
-	user_id: string;
-	provider: ProviderId;
-	key_source: LimitsKeySource;
-	day: ColumnType<Date, string, string>;
-	window_start: Timestamp;
-	amount_micros: number;
-	/** Worst-case tokens reserved in the admission hour (migration 0007; 0 for older rows). */
-	reserved_tokens: ColumnType<number, number | undefined, number>;
-	created_at: CreatedAt;
-	outcome: ColumnType<
-		'settled' | 'released' | 'reclaimed' | null,
-		'settled' | 'released' | 'reclaimed' | null | undefined,
-		'settled' | 'released' | 'reclaimed' | null
-	>;
-	settled_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-	reclaimed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-	cost_micros: NullableNumber;
-	tokens: NullableNumber;
-	/** Took from the app key's daily budget (migration 0008). */
-	counts_app_budget: ColumnType<boolean, boolean | undefined, boolean>;
-	/** The access token the request came with (migration 0020). */
-	token_id: ColumnType<string | null, string | null | undefined, string | null>;
-	/** Took from that token's budget rows in `token_spend` (migration 0020). */
-	counts_token_budget: ColumnType<boolean, boolean | undefined, boolean>;
-	/** The request's model; counts_model_spend: took from its `limit_model_spend` row (migration 0022). */
-	model: ColumnType<string | null, string | null | undefined, string | null>;
-	counts_model_spend: ColumnType<boolean, boolean | undefined, boolean>;
-}
-
-/** A budgeted token's spend per UTC day or month (migration 0020). */
-export interface TokenSpendTable {
-	token_id: string;
-	period: 'day' | 'month';
-	period_start: ColumnType<Date, string, string>;
-	settled_micros: ColumnType<number, number | undefined, number>;
-	reserved_micros: ColumnType<number, number | undefined, number>;
-}
-
-/** The app key's spend per UTC day across all users, against APP_DAILY_BUDGET_USD (migration 0008). */
-export interface AppDailySpendTable {
-	day: ColumnType<Date, string, string>;
-	settled_micros: ColumnType<number, number | undefined, number>;
-	reserved_micros: ColumnType<number, number | undefined, number>;
-}
-
-export type NotificationKind =
-	| 'cap_80'
-	| 'cap_100'
-	| 'hourly_80'
-	| 'hourly_100'
-	| 'key_paused'
-	| 'key_invalid'
-	| 'key_expiring'
-	| 'app_budget_80'
-	| 'app_budget_100'
-	| 'unusual_usage';
-
-export interface NotificationsTable {
-	id: Generated<string>;
-	user_id: string;
-	kind: NotificationKind;
-	provider: ProviderId;
-	key_source: LimitsKeySource;
-	window_key: string;
-	message: string;
-	created_at: CreatedAt;
-	read_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-}
-
-// ---- alerts: webhook and e-mail deliveries (migration 0019) ------------------------------------
-export type AlertChannel = 'webhook' | 'email' | 'admin_webhook';
-export type AlertDeliveryStatus = 'pending' | 'delivered' | 'failed';
-
-export interface AlertSettingsTable {
-	user_id: string;
-	webhook_url: string | null;
-	/** The webhook's signing secret, sealed like a provider key (subject: user, 'webhook'). */
-	secret_master_key_id: string | null;
-	secret_nonce: Uint8Array | null;
-	secret_ciphertext: Uint8Array | null;
-	email_enabled: ColumnType<boolean, boolean | undefined, boolean>;
-	updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
-}
-
-export interface AlertDeliveriesTable {
-	id: Generated<string>;
-	/** Null for a test delivery. */
-	notification_id: string | null;
-	/** Null for the admins' channel. */
-	user_id: string | null;
-	channel: AlertChannel;
-	status: ColumnType<AlertDeliveryStatus, AlertDeliveryStatus | undefined, AlertDeliveryStatus>;
-	attempts: ColumnType<number, number | undefined, number>;
-	next_attempt_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-	last_http_status: number | null;
-	last_error: string | null;
-	created_at: CreatedAt;
-	delivered_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-}
-
-export interface AlertDeliveryAttemptsTable {
-	id: Generated<number>;
-	delivery_id: string;
-	attempt: number;
-	attempted_at: CreatedAt;
-	ok: boolean;
-	http_status: number | null;
-	error: string | null;
-	duration_ms: number;
 }
 
 // ---- personal access tokens (migration 0004) ---------------------------------------------------
@@ -402,7 +222,7 @@ export interface InviteCodesTable {
 	revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
-export interface Database extends CatalogTables {
+export interface Database extends CatalogTables, LimitsTables, AlertsTables {
 	schema_migrations: SchemaMigrationsTable;
 	users: UsersTable;
 	invite_codes: InviteCodesTable;
@@ -413,22 +233,8 @@ export interface Database extends CatalogTables {
 	audit_log: AuditLogTable;
 	// admin blocks of key fingerprints (0010)
 	blocked_key_fingerprints: BlockedKeyFingerprintsTable;
-	// limits, notifications (0003)
-	limit_settings: LimitSettingsTable;
-	limit_hourly: LimitHourlyTable;
-	limit_daily_spend: LimitDailySpendTable;
-	limit_reservations: LimitReservationsTable;
-	limit_model_caps: LimitModelCapsTable;
-	limit_model_spend: LimitModelSpendTable;
-	app_daily_spend: AppDailySpendTable;
-	notifications: NotificationsTable;
-	// alerts (0019)
-	alert_settings: AlertSettingsTable;
-	alert_deliveries: AlertDeliveriesTable;
-	alert_delivery_attempts: AlertDeliveryAttemptsTable;
 	// personal access tokens (0004)
 	access_tokens: AccessTokensTable;
-	token_spend: TokenSpendTable;
 	// usage, conversations (0005)
 	usage_records: UsageRecordsTable;
 	routing_preferences: RoutingPreferencesTable;
