@@ -19,7 +19,7 @@ const STEPS = [
 
 export type Attached = { ok: true; dataUrl: string; name: string } | { ok: false; message: string };
 
-function readAsDataUrl(blob: Blob): Promise<string> {
+export function readAsDataUrl(blob: Blob): Promise<string> {
 	return new Promise((resolve, reject) => {
 		const reader = new FileReader();
 		reader.onload = () => resolve(String(reader.result));

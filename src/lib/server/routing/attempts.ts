@@ -13,7 +13,7 @@ import type { ChatEstimate } from './estimate';
 import type { Ledger, Outcome } from './ledger';
 import { SERVER_SHUTDOWN } from './active';
 import { describeFallback, type Fallback } from './messages';
-import { keyIdOf, keysByProvider, planRoute, type RouteAttempt } from './plan';
+import { keyIdOf, ownKeysOf, planRoute, type RouteAttempt } from './plan';
 import type { PreparedChat } from './prepare';
 import type { ChatDeps, ChatRequest } from './types';
 import { linkAbort, openStream, type OpenedStream } from './upstream';
@@ -60,16 +60,7 @@ export async function openRoute(
 	// Only the model's provider and OpenRouter can serve it.
 	const keys = facts.keys.filter((k) => k.provider === model.provider || k.provider === 'openrouter');
 	const keysById = new Map<string, RoutableKey>(keys.map((k) => [k.id, k]));
-	const userKeys = keysByProvider(
-		keys.map((k) => ({
-			keyId: k.id,
-			provider: k.provider,
-			status: k.status,
-			expired: k.expired,
-			pinned: k.pinned,
-			position: k.position
-		}))
-	);
+	const userKeys = ownKeysOf(keys);
 	const allowFallback = !facts.fallbackOff.has(model.provider);
 	const appKeyConfigured = Boolean(deps.config.appOpenRouterKey);
 	const plan = planRoute({ model, userKeys, allowFallback, appKeyConfigured });

@@ -5,7 +5,7 @@ import { listModels, modelsOfKey, MODELS, type CatalogModel } from '$lib/server/
 import { activeKeysOf } from '$lib/server/keys';
 import { getEffectiveLimits, type SourceLimits } from '$lib/server/limits';
 import { PROVIDER_LABELS, type ProviderId } from '$lib/server/providers';
-import { keysByProvider, planRoute, usableKey, type UserKeyState } from './plan';
+import { ownKeysOf, planRoute, usableKey, type UserKeyState } from './plan';
 import { fallbackPreferences } from './preferences';
 
 /** What the model selector shows: per model, which key would serve it right now, and its price. */
@@ -39,16 +39,7 @@ export async function listModelsForUser(db: Kysely<Database>, config: Config, us
 		fallbackPreferences(db, userId),
 		getEffectiveLimits(db, config.limitDefaults, userId)
 	]);
-	const userKeys = keysByProvider(
-		keys.map((k) => ({
-			keyId: k.id,
-			provider: k.provider,
-			status: k.status,
-			expired: k.expired,
-			pinned: k.pinned,
-			position: k.position
-		}))
-	);
+	const userKeys = ownKeysOf(keys);
 	// Which (provider, key source) cannot take a request right now, and why.
 	const blocked = new Map<string, 'day' | 'hour'>();
 	for (const provider of limits.providers) {

@@ -126,6 +126,29 @@ export function planRoute({ model, userKeys, allowFallback, appKeyConfigured }: 
 	return { attempts, skipped };
 }
 
+/** A user's stored keys (metadata, in any order) as `planRoute` takes them. */
+export function ownKeysOf(
+	keys: readonly {
+		id: string;
+		provider: ProviderId;
+		status: UserKeyState['status'];
+		expired: boolean;
+		pinned: boolean;
+		position: number;
+	}[]
+): Map<ProviderId, UserKeyState[]> {
+	return keysByProvider(
+		keys.map((k) => ({
+			keyId: k.id,
+			provider: k.provider,
+			status: k.status,
+			expired: k.expired,
+			pinned: k.pinned,
+			position: k.position
+		}))
+	);
+}
+
 /** Keys by provider, each provider's in the user's order: the shape `planRoute` takes. */
 export function keysByProvider<K extends UserKeyState & { position?: number }>(
 	keys: readonly K[]
