@@ -43,7 +43,8 @@ import { floors, peer, requestOf, startFloorProxy, startKitFloor, type AppPath, 
 import { PORTKEY_VERSION, startPortkey } from './portkey';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? '10');
-const levels = (process.env.BENCH_LEVELS ?? '50').split(',').map(Number);
+/** Empty (`BENCH_LEVELS=`) runs only the capacity phase. */
+const levels = (process.env.BENCH_LEVELS ?? '50').split(',').filter(Boolean).map(Number);
 const paths = (process.env.BENCH_PATHS ?? 'v1,web,portkey').split(',') as AppPath[];
 const userCount = Number(process.env.BENCH_USERS ?? '50');
 const poolSize = process.env.BENCH_POOL_SIZE ?? '10';

@@ -16,6 +16,8 @@ export interface CallControl {
 class CallGuard implements CallControl {
 	private readonly controller = new AbortController();
 	private timer: ReturnType<typeof setTimeout> | undefined;
+	/** While waiting for the provider: when the idle timeout fires. */
+	private deadline: number | undefined;
 	private timedOut = false;
 	private textYielded = false;
 	/** The provider's answer was read to its end: nothing is left to close. */
@@ -34,19 +36,31 @@ class CallGuard implements CallControl {
 		this.controller.abort();
 	};
 
-	/** The idle timer runs only while we wait for the provider, not while the caller consumes an event. */
+	/**
+	 * The idle timer runs only while we wait for the provider, not while the caller consumes an
+	 * event. One timer re-armed lazily: touching on every chunk moves a deadline, not a timer.
+	 */
 	touch(): void {
-		this.pause();
-		this.timer = setTimeout(() => {
-			this.timedOut = true;
-			this.controller.abort();
-		}, this.call.timeoutMs);
+		this.deadline = Date.now() + this.call.timeoutMs;
+		this.timer ??= setTimeout(this.onTimer, this.call.timeoutMs);
 	}
 
 	pause(): void {
-		if (this.timer !== undefined) clearTimeout(this.timer);
-		this.timer = undefined;
+		this.deadline = undefined;
 	}
+
+	private readonly onTimer = (): void => {
+		this.timer = undefined;
+		// Paused: the next touch arms it again.
+		if (this.deadline === undefined) return;
+		const left = this.deadline - Date.now();
+		if (left > 0) {
+			this.timer = setTimeout(this.onTimer, left);
+			return;
+		}
+		this.timedOut = true;
+		this.controller.abort();
+	};
 
 	noteText(): void {
 		this.textYielded = true;
@@ -72,6 +86,7 @@ class CallGuard implements CallControl {
 	 */
 	dispose(): void {
 		this.pause();
+		if (this.timer !== undefined) clearTimeout(this.timer);
 		this.call.signal.removeEventListener('abort', this.onCallerAbort);
 		if (!this.drained) this.controller.abort();
 	}

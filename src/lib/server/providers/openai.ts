@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import type {
 	ChatCompletion,
+	ChatCompletionChunk,
 	ChatCompletionCreateParamsNonStreaming,
 	ChatCompletionCreateParamsStreaming
 } from 'openai/resources/chat/completions';
@@ -18,6 +19,7 @@ import { checkKeyWith } from './key-check';
 import { modelListUrl } from './model-lists';
 import { openAIMessages, openAIOptionFields, toolCallEvents } from './openai-request';
 import { normalizeKeyShape } from './key-format';
+import { sseJsonBatches } from './sse';
 import { loadedSdks, loadSdks } from './sdk';
 import type { ChatCall, FinishReason, ProviderAdapter, ProviderEvent } from './types';
 
@@ -176,17 +178,26 @@ async function* streamChat(
 		// Without this OpenAI sends no usage at all in a stream.
 		stream_options: { include_usage: true }
 	};
-	const stream = await (await clientFor(call, baseUrl)).chat.completions.create(body, { signal: control.signal });
+	const { OpenAI } = await loadSdks();
+	const client = await clientFor(call, baseUrl);
+	// Opened by the SDK (request, headers, error statuses), read here: see sseJsonBatches.
+	const response = await client.chat.completions.create(body, { signal: control.signal }).asResponse();
+	if (!response.body) throw new SyntaxError('chat completion stream without a body');
 	let finish: FinishReason | undefined;
 	let usage: ProviderEvent | undefined;
-	for await (const chunk of stream) {
+	for await (const batch of sseJsonBatches(response.body)) {
 		control.touch();
-		const choice = chunk.choices[0];
-		const text = choice?.delta.content ?? choice?.delta.refusal;
-		if (text) yield { type: 'delta', text };
-		yield* toolCallEvents(choice?.delta.tool_calls, true);
-		if (choice?.finish_reason) finish = finishReasonOf(choice.finish_reason);
-		usage = usageEvent(chunk.usage, options) ?? usage;
+		for (const { data } of batch) {
+			// An error inside a 200 stream, thrown as the SDK's own stream reader throws it.
+			if (isRecord(data) && data.error) throw new OpenAI.APIError(undefined, data.error, undefined, response.headers);
+			const chunk = data as ChatCompletionChunk;
+			const choice = chunk.choices?.[0];
+			const text = choice?.delta?.content ?? choice?.delta?.refusal;
+			if (text) yield { type: 'delta', text };
+			if (choice?.delta?.tool_calls) yield* toolCallEvents(choice.delta.tool_calls, true);
+			if (choice?.finish_reason) finish = finishReasonOf(choice.finish_reason);
+			usage = usageEvent(chunk.usage, options) ?? usage;
+		}
 	}
 	if (usage) yield usage;
 	yield { type: 'finish', reason: finish ?? 'other' };

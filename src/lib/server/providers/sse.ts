@@ -1,0 +1,60 @@
+import { createParser } from 'eventsource-parser';
+
+/** One Server-Sent Event whose data is JSON. */
+export interface SseJson {
+	event: string | undefined;
+	data: unknown;
+}
+
+/**
+ * The JSON events of a Server-Sent Events body, one batch per network read: one await per read
+ * instead of several per event (the SDKs' nested iterators), which at 50 chunks an answer was most
+ * of a relay's CPU. Ends at `data: [DONE]` (the rest of the body is read and dropped, so the
+ * connection goes back to the pool) or at the body's end. A data line that is not JSON throws.
+ */
+export async function* sseJsonBatches(body: ReadableStream<Uint8Array>): AsyncGenerator<SseJson[], void, undefined> {
+	const decoder = new TextDecoder();
+	let batch: SseJson[] = [];
+	let done = false;
+	/** A data line that is not JSON: thrown after the events before it went out. */
+	let malformed: unknown;
+	const parser = createParser({
+		onEvent(message) {
+			if (done) return;
+			if (message.data.startsWith('[DONE]')) {
+				done = true;
+				return;
+			}
+			try {
+				batch.push({ event: message.event, data: JSON.parse(message.data) as unknown });
+			} catch (error) {
+				done = true;
+				malformed = error;
+			}
+		}
+	});
+	const reader = body.getReader();
+	let ended = false;
+	try {
+		for (;;) {
+			const read = await reader.read();
+			if (read.done) {
+				ended = true;
+				parser.feed(decoder.decode());
+				parser.reset({ consume: true });
+			} else {
+				parser.feed(decoder.decode(read.value, { stream: true }));
+			}
+			if (batch.length > 0) {
+				const ready = batch;
+				batch = [];
+				yield ready;
+			}
+			if (malformed !== undefined) throw malformed;
+			if (ended) return;
+		}
+	} finally {
+		// Stopped early by the consumer: close the body (the caller's abort closes the connection).
+		if (!ended) await reader.cancel().catch(() => undefined);
+	}
+}
