@@ -5,7 +5,7 @@
  * runs `startLimitsMaintenance` (reclaims reservations of dead requests). See docs/limits.md.
  */
 export { admit, admitCall, admissionOf, type AdmitRow } from './admit';
-export { settle, release, releaseRequest, type SettleResult } from './settle';
+export { settle, settleCall, settlementOf, release, releaseRequest, type SettleResult, type SettleRow } from './settle';
 export { LimitRefusal } from './refusals';
 export { appBudgetToday, type AppBudgetToday } from './app-budget';
 export {

@@ -23,23 +23,42 @@ function checkUsage(actual: ActualUsage): void {
 		throw new TypeError('settle: totalTokens must be a whole, non-negative number');
 }
 
+/** The row `limits_settle` returns (see `settle`). */
+export interface SettleRow {
+	settled: number;
+	tokens_after: number | null;
+	settled_after: number | null;
+	app_settled_after: number | null;
+	model_settled_after: number | null;
+}
+
+/**
+ * The call of `limits_settle` for `admission`, on its own (`settle`) or inside another statement
+ * (the chat's settlement, which writes the usage record in the same statement).
+ */
+export function settleCall(admission: Admission, actual: ActualUsage) {
+	checkUsage(actual);
+	return sql<SettleRow>`limits_settle(
+		${admission.reservationId}::uuid, ${actual.costMicros}::bigint, ${actual.totalTokens}::bigint
+	)`;
+}
+
 /**
  * Records the real cost and tokens of an admitted request in ONE statement (`limits_settle`), even
  * above the reservation or after a reclaim: usage is never dropped. Idempotent.
  */
 export async function settle(db: Kysely<Database>, admission: Admission, actual: ActualUsage): Promise<SettleResult> {
-	checkUsage(actual);
-	const result = await sql<{
-		settled: number;
-		tokens_after: number | null;
-		settled_after: number | null;
-		app_settled_after: number | null;
-		model_settled_after: number | null;
-	}>`
-		select * from limits_settle(
-			${admission.reservationId}::uuid, ${actual.costMicros}::bigint, ${actual.totalTokens}::bigint
-		)`.execute(db);
-	const row = result.rows[0];
+	const result = await sql<SettleRow>`select * from ${settleCall(admission, actual)}`.execute(db);
+	return settlementOf(db, admission, actual, result.rows[0]);
+}
+
+/** What `limits_settle`'s `row` means for `admission`: whether it settled, and the notifications due. */
+export async function settlementOf(
+	db: Kysely<Database>,
+	admission: Admission,
+	actual: ActualUsage,
+	row: SettleRow | undefined
+): Promise<SettleResult> {
 	if (!row || row.settled === 0) return { settled: false, crossed: [] };
 
 	const { userId, provider, keySource, limits } = admission;

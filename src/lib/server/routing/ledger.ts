@@ -3,6 +3,7 @@ import { isDatabaseUnavailable } from '$lib/server/db';
 import {
 	admissionOf,
 	admit,
+	type ActualUsage,
 	LimitRefusal,
 	release,
 	releaseRequest,
@@ -14,6 +15,7 @@ import { notify, type NewNotification } from '$lib/server/notifications';
 import type { ProviderId } from '$lib/server/providers';
 import type { UsageRecord } from '$lib/server/usage';
 import { admissionRequestOf, type ChatEstimate } from './estimate';
+import { settleWithRecord } from './settlement';
 import type { ChatDeps, FinalUsage } from './types';
 
 /** What a request holds from the registry of requests in flight (graceful shutdown waits for it). */
@@ -58,6 +60,8 @@ export class Ledger {
 	private outcome: Outcome | undefined;
 	private lastAttempt: Attempt | undefined;
 	private closing: Promise<void> | undefined;
+	/** The record written with the settlement (see `settle`): close() only reports it. */
+	private recorded: UsageRecord | undefined;
 	private readonly started = Date.now();
 
 	constructor(
@@ -106,13 +110,40 @@ export class Ledger {
 	/** Settles the reservation on what was served, retried through an outage; released if the database refuses it. */
 	async settle(admission: Admission, usage: FinalUsage): Promise<void> {
 		if (!this.open.delete(admission.requestId)) return;
-		const totalTokens = usage.promptTokens + usage.completionTokens;
+		const actual = { costMicros: usage.costMicros, totalTokens: usage.promptTokens + usage.completionTokens };
+		if (await this.settleWithRecord(admission, actual)) return;
 		const settled = await this.durably(`settle ${admission.requestId}`, async () => {
-			const { crossed } = await settle(this.deps.db, admission, { costMicros: usage.costMicros, totalTokens });
+			const { crossed } = await settle(this.deps.db, admission, actual);
 			this.notify(crossed);
 		});
 		if (!settled) await this.durably(`release ${admission.requestId}`, () => release(this.deps.db, admission));
 		this.deps.hooks?.reservationClosed?.();
+	}
+
+	/**
+	 * The request ends on this admission (its outcome is known, nothing else is held): the record
+	 * goes in the settlement's statement. Any failure leaves both to the separate, durable writes.
+	 */
+	private async settleWithRecord(admission: Admission, actual: ActualUsage): Promise<boolean> {
+		if (!this.outcome || !this.userId || this.open.size > 0 || this.lost.size > 0) return false;
+		const record = this.recordOf(this.userId, this.outcome);
+		const track = settleWithRecord(this.deps.db, admission, actual, record).then(
+			({ crossed }) => {
+				this.notify(crossed);
+				this.recorded = record;
+				this.deps.hooks?.reservationClosed?.();
+				return true;
+			},
+			(error: unknown) => {
+				this.deps.log.warn(
+					{ err: error, requestId: record.requestId },
+					'settling with the record failed; writing apart'
+				);
+				return false;
+			}
+		);
+		this.track(track);
+		return track;
 	}
 
 	/** The request's one usage record; the first call wins. Written by `close()`. */
@@ -164,10 +195,10 @@ export class Ledger {
 		});
 	}
 
-	private async writeRecord(userId: string, outcome: Outcome): Promise<void> {
+	private recordOf(userId: string, outcome: Outcome): UsageRecord {
 		const { requestId, api, estimate } = this.request;
 		const usage = outcome.usage ?? NO_USAGE;
-		const record: UsageRecord = {
+		return {
 			requestId,
 			userId,
 			tokenId: this.tokenId,
@@ -191,10 +222,17 @@ export class Ledger {
 			latencyMs: Date.now() - this.started,
 			ttftMs: outcome.ttftMs ?? null
 		};
-		try {
-			await this.deps.usageWriter.write(record);
-		} catch (error) {
-			this.deps.log.error({ err: error, requestId }, 'writing a usage record failed');
+	}
+
+	private async writeRecord(userId: string, outcome: Outcome): Promise<void> {
+		// Written with the settlement already when the request ended on its admission.
+		const record = this.recorded ?? this.recordOf(userId, outcome);
+		if (!this.recorded) {
+			try {
+				await this.deps.usageWriter.write(record);
+			} catch (error) {
+				this.deps.log.error({ err: error, requestId: record.requestId }, 'writing a usage record failed');
+			}
 		}
 		// The request logger already carries the request id.
 		const { provider, model, keySource, servedBy, success, errorCode, fallbackReason } = record;

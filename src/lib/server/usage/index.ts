@@ -1,4 +1,4 @@
-export { insertUsageRecord, recordAbandonedRequests, ABANDONED, type UsageRecord } from './records';
+export { insertUsageRecord, usageRecordInsert, recordAbandonedRequests, ABANDONED, type UsageRecord } from './records';
 export { UsageWriter, type UsageWriterOptions, type DurableWrite } from './writer';
 export {
 	summarizeUsage,

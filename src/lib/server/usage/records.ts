@@ -41,7 +41,12 @@ export const ABANDONED = 'abandoned';
  * for a request that turned out to be alive after all: its real record replaces the placeholder.
  */
 export async function insertUsageRecord(db: Kysely<Database>, record: UsageRecord): Promise<void> {
-	await db
+	await usageRecordInsert(db, record).execute();
+}
+
+/** The insert of `insertUsageRecord`, to run on its own or inside another statement. */
+export function usageRecordInsert(db: Kysely<Database>, record: UsageRecord) {
+	return db
 		.insertInto('usage_records')
 		.values({
 			request_id: record.requestId,
@@ -91,8 +96,7 @@ export async function insertUsageRecord(db: Kysely<Database>, record: UsageRecor
 					ttft_ms: eb.ref('excluded.ttft_ms')
 				}))
 				.where('usage_records.error_code', '=', ABANDONED)
-		)
-		.execute();
+		);
 }
 
 /**
