@@ -258,6 +258,31 @@ describeEachDatabase('weekly, monthly and per-model spending caps (issue 21)', (
 		await release(db, uncapped);
 	});
 
+	it('keeps no model row without a cap, and a new cap counts requests still running', async () => {
+		const user = await createUser(db);
+		const haiku = 'anthropic/claude-haiku-4';
+		const key = { provider: 'anthropic' as Provider, model: haiku };
+		const now = at('2030-07-01T09:00:00Z');
+		const done = await admit(db, defaults, request(user.id, now, 50_000, key));
+		await settle(db, done, { costMicros: 40_000, totalTokens: 10 });
+		const running = await admit(db, defaults, request(user.id, now, 60_000, key));
+		expect(await modelRow(user.id, haiku, '2030-07-01')).toBeUndefined();
+
+		// The cap counts what was settled and what is still reserved today.
+		await callerFor(user).limits.setModelCap({ model: haiku, dailyCapUsd: 0.15 });
+		expect(await modelRow(user.id, haiku, '2030-07-01')).toEqual({ settled_micros: 40_000, reserved_micros: 60_000 });
+		// Saving the cap again counts nothing twice.
+		await callerFor(user).limits.setModelCap({ model: haiku, dailyCapUsd: 0.15 });
+		expect(await modelRow(user.id, haiku, '2030-07-01')).toEqual({ settled_micros: 40_000, reserved_micros: 60_000 });
+
+		// The running request settles into the model's row; the next one no longer fits.
+		await settle(db, running, { costMicros: 70_000, totalTokens: 10 });
+		expect(await modelRow(user.id, haiku, '2030-07-01')).toEqual({ settled_micros: 110_000, reserved_micros: 0 });
+		const refused = await appErrorFrom(admit(db, defaults, request(user.id, now, 50_000, key)));
+		expect(refused.reason).toBe('model_daily_cap');
+		expect(await spendSum(user.id, '2030-07-01', '2030-07-01')).toEqual({ settled: 110_000, reserved: 0 });
+	});
+
 	it('makes 80 % and 100 % notifications due for weekly, monthly and model caps, once per window', async () => {
 		const user = await createUser(db);
 		await callerFor(user).limits.set({ provider: 'openai', weeklyCapUsd: 1, monthlyCapUsd: 2 });

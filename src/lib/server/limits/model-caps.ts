@@ -92,6 +92,31 @@ async function lockModelCap(db: Kysely<Database>, userId: string, model: string)
 		.executeTakeFirstOrThrow();
 }
 
+/**
+ * Admission reserves in a model's day row only while the model has a cap (migration 0024), so a
+ * new cap first counts the day so far: every reservation of today (or later) for this model that
+ * did not count moves in, settled cost as settled, open amounts as reserved, and from now on
+ * settles, releases and reclaims there too. A request admitted in the same instant the cap is
+ * saved may miss it. Idempotent; in the caller's transaction.
+ */
+async function countModelSpendSoFar(db: Kysely<Database>, userId: string, model: string): Promise<void> {
+	await sql`
+		with moved as (
+			update limit_reservations r
+			set counts_model_spend = true
+			where r.user_id = ${userId}::uuid and r.model = ${model}::text and not r.counts_model_spend
+				and r.day >= (now() at time zone 'UTC')::date
+			returning r.day,
+				case when r.outcome = 'settled' then r.cost_micros else 0 end as settled,
+				case when r.outcome is null then r.amount_micros else 0 end as reserved
+		)
+		insert into limit_model_spend as m (user_id, model, day, settled_micros, reserved_micros)
+		select ${userId}::uuid, ${model}::text, day, sum(settled), sum(reserved) from moved group by day
+		on conflict (user_id, model, day) do update
+			set settled_micros = m.settled_micros + excluded.settled_micros,
+				reserved_micros = m.reserved_micros + excluded.reserved_micros`.execute(db);
+}
+
 /** Deletes rows that no longer cap anything and checks the count; in the caller's transaction. */
 async function tidy(db: Kysely<Database>, userId: string): Promise<void> {
 	await db
@@ -132,6 +157,7 @@ export async function setUserModelCap(db: Kysely<Database>, userId: string, inpu
 			.where('user_id', '=', userId)
 			.where('model', '=', input.model)
 			.execute();
+		if (cap !== null) await countModelSpendSoFar(trx, userId, input.model);
 		await tidy(trx, userId);
 	});
 }
@@ -158,6 +184,7 @@ export async function setAdminModelCap(
 			.where('user_id', '=', input.userId)
 			.where('model', '=', input.model)
 			.execute();
+		if (cap !== null) await countModelSpendSoFar(trx, input.userId, input.model);
 		await tidy(trx, input.userId);
 		await recordAudit(trx, {
 			action: 'limits.set_ceiling',
