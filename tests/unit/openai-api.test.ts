@@ -5,6 +5,7 @@ import { readJsonBody as readBody } from '$lib/server/http';
 import { createLogger } from '$lib/server/log';
 import {
 	chunkBody,
+	contentChunkWriter,
 	completionBody,
 	completionMeta,
 	completionResponse,
@@ -397,6 +398,17 @@ describe('response bodies', () => {
 	] as const)('reports finish reason %s as %s', (reason, expected) => {
 		expect(completionBody(meta, '', reason, usage).choices[0]?.finish_reason).toBe(expected);
 		expect(chunkBody(meta, { kind: 'finish', finishReason: reason }, false).choices[0]?.finish_reason).toBe(expected);
+	});
+
+	it('writes a content chunk exactly as serialising its object would, whatever the text', () => {
+		const texts = ['Hel', '', 'say "hi"\n\tthere \\ done', 'é ✓ 🙂 \u2028 \u0000', '\u0000latchkey\u0000', '"}]}'];
+		for (const includeUsage of [false, true]) {
+			const write = contentChunkWriter(meta, includeUsage);
+			for (const text of texts) {
+				const expected = `data: ${JSON.stringify(chunkBody(meta, { kind: 'content', text }, includeUsage))}\n\n`;
+				expect(write(text)).toBe(expected);
+			}
+		}
 	});
 
 	it('builds chunks that match the schema, with usage: null only when include_usage is set', () => {

@@ -10,6 +10,7 @@ export {
 	completionMeta,
 	completionBody,
 	chunkBody,
+	contentChunkWriter,
 	modelListBody,
 	usageBody,
 	openAiFinishReason,

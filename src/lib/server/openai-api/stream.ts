@@ -3,7 +3,7 @@ import { TurnBatcher, type Batch } from '$lib/server/http';
 import type { Logger } from '$lib/server/log';
 import type { ToolCall } from '$lib/server/providers';
 import type { ChatSession, SessionEvent } from '$lib/server/routing';
-import { chunkBody, completionBody, type CompletionMeta } from './responses';
+import { chunkBody, completionBody, contentChunkWriter, type CompletionMeta } from './responses';
 
 /**
  * Turns a chat session into OpenAI's answers: Server-Sent Events of `chat.completion.chunk`s
@@ -57,6 +57,7 @@ export function completionStream(
 ): ReadableStream<Uint8Array> {
 	const { includeUsage } = options;
 	const batcher = new TurnBatcher(session.events);
+	const contentChunk = contentChunkWriter(meta, includeUsage);
 	return new ReadableStream<Uint8Array>({
 		start(controller) {
 			controller.enqueue(sse(chunkBody(meta, { kind: 'role' }, includeUsage)));
@@ -67,7 +68,7 @@ export function completionStream(
 			let text = '';
 			for (const event of batch.values) {
 				if (event.type === 'delta') {
-					text += sseText(chunkBody(meta, { kind: 'content', text: event.text }, includeUsage));
+					text += contentChunk(event.text);
 				} else if (event.type === 'tool_call') {
 					text += sseText(chunkBody(meta, { ...event, kind: 'tool_call' }, includeUsage));
 				} else {
