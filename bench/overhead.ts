@@ -76,7 +76,8 @@ interface Measured {
  * BENCH_BASELINE: another build's index.js (e.g. `git worktree add /tmp/base <commit>`, `npm ci`
  * and `npx vite build` there), served beside this checkout's for an A/B interleaved like every
  * other row: paths `v1@base` and `web@base`. It gets its own database (its own migrations) and
- * its own users, so a build from before a schema change still runs.
+ * its own users, so a build from before a schema change still runs. BENCH_BASELINE_NODE_ARGS: Node
+ * flags for the baseline only (the same build with another flag is an A/B of that flag).
  */
 const baselineEntry = process.env.BENCH_BASELINE;
 let baseline: AppServer | undefined;
@@ -163,7 +164,14 @@ try {
 	if (paths.some((p) => p.endsWith('@base'))) {
 		if (!baselineEntry) throw new Error('paths …@base need BENCH_BASELINE=/path/to/other/build/index.js');
 		baselineDatabase = await createBenchDatabase('overhead_base');
-		baseline = await startBenchApp(baselineDatabase.url, fake, { DATABASE_POOL_SIZE: poolSize }, [], baselineEntry);
+		const baselineNodeArgs = process.env.BENCH_BASELINE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+		baseline = await startBenchApp(
+			baselineDatabase.url,
+			fake,
+			{ DATABASE_POOL_SIZE: poolSize },
+			baselineNodeArgs,
+			baselineEntry
+		);
 	}
 	if (paths.includes('portkey')) peer.portkey = await startPortkey(benchNodeArgs());
 	for (const path of paths.filter((p) => p.startsWith('floor') || p.startsWith('kit'))) {
