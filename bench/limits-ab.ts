@@ -1,0 +1,116 @@
+/**
+ * A/B of the limits functions themselves, interleaved in ONE database: admit + settle at
+ * concurrency 50 over 1,000 users, with the `limits_admit` / `limits_settle` of an older migration
+ * and of the newest swapped in turn (`create or replace`, same signatures), so the machine's drift
+ * falls on both alike. Creates and drops its own database.
+ *
+ *   npx tsx bench/limits-ab.ts                                  (0022's functions vs the newest)
+ *   BENCH_AB_OLD=0022_period_model_caps BENCH_AB_MODEL=openai/gpt-4o-mini npx tsx bench/limits-ab.ts
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import pg from 'pg';
+import { sql } from 'kysely';
+import { connectDatabase, migrate, readMigrations } from '../src/lib/server/db';
+import { admit, settle, type LimitDefaults } from '../src/lib/server/limits';
+
+const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const oldMigration = process.env.BENCH_AB_OLD ?? '0022_period_model_caps';
+/** The model the admissions name (routing always names one); empty: none. */
+const model = process.env.BENCH_AB_MODEL || null;
+const rounds = Number(process.env.BENCH_ROUNDS ?? '4');
+const sliceMs = Number(process.env.BENCH_SLICE_MS ?? '3000');
+const limits: LimitDefaults = {
+	requestsPerHour: 1_000_000,
+	tokensPerHour: 1_000_000_000,
+	dailyCapMicros: 10_000_000_000,
+	appDailyCapMicros: 10_000_000_000,
+	appDailyBudgetMicros: null
+};
+
+/** `create function name(` … `$$;` of a migration, as `create or replace`. */
+function functionIn(text: string, name: string): string {
+	const start = text.indexOf(`create function ${name}(`);
+	if (start < 0) throw new Error(`${name} is not created in ${oldMigration}`);
+	const end = text.indexOf('$$;', text.indexOf('$$', start) + 2) + 3;
+	return text.slice(start, end).replace('create function', 'create or replace function');
+}
+
+const migrations = readMigrations();
+const newest = migrations.at(-1)!;
+const old = readFileSync(`migrations/${oldMigration}.sql`, 'utf8');
+const variants: Record<string, string[]> = {
+	[oldMigration]: [functionIn(old, 'limits_admit'), functionIn(old, 'limits_settle')],
+	[`newest (${newest.name})`]: migrations
+		.filter((m) => m.name > oldMigration && /function limits_(admit|settle)\(/.test(m.sql))
+		.map((m) => m.sql)
+};
+
+const name = `lk_ab_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+const admin = new pg.Client({ connectionString: baseUrl });
+await admin.connect();
+await admin.query(`create database "${name}"`);
+const url = new URL(baseUrl);
+url.pathname = `/${name}`;
+const handle = await connectDatabase({ databaseUrl: url.toString(), poolSize: 10, applicationName: 'latchkey-bench' });
+try {
+	await migrate(handle);
+	const users = await handle.db
+		.insertInto('users')
+		.values(Array.from({ length: 1_000 }, (_, i) => ({ email: `ab-${i}@example.com`, password_hash: 'not used' })))
+		.returning('id')
+		.execute();
+	const slice = async (ms: number) => {
+		let done = 0;
+		const end = performance.now() + ms;
+		await Promise.all(
+			Array.from({ length: 50 }, async () => {
+				while (performance.now() < end) {
+					const userId = users[Math.floor(Math.random() * users.length)]!.id;
+					const admission = await admit(handle.db, limits, {
+						userId,
+						provider: 'openai',
+						keySource: 'user',
+						reserveMicros: 1_000,
+						reserveTokens: 500,
+						requestId: randomUUID(),
+						model
+					});
+					await settle(handle.db, admission, { costMicros: 800, totalTokens: 100 });
+					done += 1;
+				}
+			})
+		);
+		return done;
+	};
+	console.log(`limits A/B: admit + settle, 1,000 users, concurrency 50, model ${model ?? 'none'}`);
+	console.log(
+		`load average at start: ${loadavg()
+			.map((n) => n.toFixed(2))
+			.join(' ')}`
+	);
+	const totals = new Map<string, number>();
+	for (let round = 0; round < rounds; round++) {
+		for (const [variant, statements] of Object.entries(variants)) {
+			for (const statement of statements) await sql.raw(statement).execute(handle.db);
+			await slice(500);
+			totals.set(variant, (totals.get(variant) ?? 0) + (await slice(sliceMs)));
+		}
+	}
+	for (const [variant, done] of totals) {
+		console.log(`${variant.padEnd(36)} ${((done * 1000) / (rounds * sliceMs)).toFixed(0).padStart(6)} admit+settle/s`);
+	}
+	console.log(
+		`load average at end: ${loadavg()
+			.map((n) => n.toFixed(2))
+			.join(' ')}`
+	);
+	console.log(
+		'repeat: npx tsx bench/limits-ab.ts   (BENCH_AB_OLD, BENCH_AB_MODEL, BENCH_ROUNDS, BENCH_SLICE_MS, BENCH_DATABASE_URL)'
+	);
+} finally {
+	await handle.close();
+	await admin.query(`drop database if exists "${name}" with (force)`);
+	await admin.end();
+}
