@@ -8,7 +8,9 @@
 -- the step takes nothing, which was most of an admission's cost.
 --
 -- limits_settle: the same updates in the same lock order (reservation, hour, day, app, token day,
--- token month, model), each its own statement run only when it applies.
+-- token month, model), each its own statement run only when it applies. A reservation that did not
+-- count its model's spend, settled while that model has a cap, counts its cost now: it was admitted
+-- in the instant the cap was saved, after the cap's count of the day.
 
 create or replace function limits_admit(
 	p_user_id uuid,
@@ -472,7 +474,8 @@ begin
 		case when r.reclaimed_at is null then r.reserved_tokens else 0 end as held_tokens,
 		(r.reclaimed_at is not null) as was_reclaimed, r.counts_app_budget,
 		case when r.counts_token_budget then r.token_id end as budget_token_id,
-		case when r.counts_model_spend then r.model end as spend_model
+		case when r.counts_model_spend then r.model end as spend_model,
+		case when not r.counts_model_spend then r.model end as uncounted_model
 	into res;
 	if not found then
 		return query select 0, null::bigint, null::bigint, null::bigint, null::bigint;
@@ -516,6 +519,16 @@ begin
 		update limit_model_spend m
 		set reserved_micros = m.reserved_micros - v_out, settled_micros = m.settled_micros + p_cost_micros
 		where m.user_id = res.user_id and m.model = res.spend_model and m.day = res.day
+		returning m.settled_micros into v_model_after;
+	elsif res.uncounted_model is not null and exists (
+		select 1 from limit_model_caps c where c.user_id = res.user_id and c.model = res.uncounted_model
+	) then
+		-- Admitted while the model's cap was being saved (after that count's snapshot): its cost
+		-- counts now. Nothing of it was reserved in the model's row.
+		update limit_reservations r set counts_model_spend = true where r.id = p_reservation_id;
+		insert into limit_model_spend as m (user_id, model, day, settled_micros, reserved_micros)
+		values (res.user_id, res.uncounted_model, res.day, p_cost_micros, 0)
+		on conflict (user_id, model, day) do update set settled_micros = m.settled_micros + p_cost_micros
 		returning m.settled_micros into v_model_after;
 	end if;
 

@@ -283,6 +283,20 @@ describeEachDatabase('weekly, monthly and per-model spending caps (issue 21)', (
 		expect(await spendSum(user.id, '2030-07-01', '2030-07-01')).toEqual({ settled: 110_000, reserved: 0 });
 	});
 
+	it('counts a request admitted while its model cap was being saved when it settles', async () => {
+		const user = await createUser(db);
+		const model = 'openai/gpt-4.1';
+		const now = at('2030-07-02T09:00:00Z');
+		const racing = await admit(db, defaults, request(user.id, now, 50_000, { provider: 'openai', model }));
+		// The cap lands after the admission read "no cap" and after the cap's count of the day.
+		await db.insertInto('limit_model_caps').values({ user_id: user.id, model, daily_cap_micros: 100_000 }).execute();
+		await settle(db, racing, { costMicros: 30_000, totalTokens: 10 });
+		expect(await modelRow(user.id, model, '2030-07-02')).toEqual({ settled_micros: 30_000, reserved_micros: 0 });
+		// Settling again changes nothing.
+		await settle(db, racing, { costMicros: 30_000, totalTokens: 10 });
+		expect(await modelRow(user.id, model, '2030-07-02')).toEqual({ settled_micros: 30_000, reserved_micros: 0 });
+	});
+
 	it('makes 80 % and 100 % notifications due for weekly, monthly and model caps, once per window', async () => {
 		const user = await createUser(db);
 		await callerFor(user).limits.set({ provider: 'openai', weeklyCapUsd: 1, monthlyCapUsd: 2 });

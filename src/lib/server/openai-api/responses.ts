@@ -115,7 +115,11 @@ export function chunkBody(meta: CompletionMeta, part: ChunkPart, includeUsage: b
 export function contentChunkWriter(meta: CompletionMeta, includeUsage: boolean): (text: string) => string {
 	const marker = '\u0000latchkey\u0000';
 	const whole = `data: ${JSON.stringify(chunkBody(meta, { kind: 'content', text: marker }, includeUsage))}\n\n`;
-	const [before, after] = whole.split(JSON.stringify(marker)) as [string, string];
+	const halves = whole.split(JSON.stringify(marker));
+	if (halves.length !== 2) {
+		return (text) => `data: ${JSON.stringify(chunkBody(meta, { kind: 'content', text }, includeUsage))}\n\n`;
+	}
+	const [before, after] = halves as [string, string];
 	return (text) => before + JSON.stringify(text) + after;
 }
 

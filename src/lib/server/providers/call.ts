@@ -41,7 +41,7 @@ class CallGuard implements CallControl {
 	 * event. One timer re-armed lazily: touching on every chunk moves a deadline, not a timer.
 	 */
 	touch(): void {
-		this.deadline = Date.now() + this.call.timeoutMs;
+		this.deadline = performance.now() + this.call.timeoutMs;
 		this.timer ??= setTimeout(this.onTimer, this.call.timeoutMs);
 	}
 
@@ -53,7 +53,7 @@ class CallGuard implements CallControl {
 		this.timer = undefined;
 		// Paused: the next touch arms it again.
 		if (this.deadline === undefined) return;
-		const left = this.deadline - Date.now();
+		const left = this.deadline - performance.now();
 		if (left > 0) {
 			this.timer = setTimeout(this.onTimer, left);
 			return;

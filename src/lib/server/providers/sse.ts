@@ -1,5 +1,8 @@
 import { createParser } from 'eventsource-parser';
 
+/** Far above any chat chunk (the largest carry one tool call's arguments). */
+const MAX_EVENT_BYTES = 8 * 1024 * 1024;
+
 /** One Server-Sent Event whose data is JSON. */
 export interface SseJson {
 	event: string | undefined;
@@ -19,6 +22,13 @@ export async function* sseJsonBatches(body: ReadableStream<Uint8Array>): AsyncGe
 	/** A data line that is not JSON: thrown after the events before it went out. */
 	let malformed: unknown;
 	const parser = createParser({
+		// One event beyond this is not a chat chunk: fail it rather than buffer without end.
+		maxBufferSize: MAX_EVENT_BYTES,
+		onError(error) {
+			if (error.type !== 'max-buffer-size-exceeded' || malformed !== undefined) return;
+			done = true;
+			malformed = error;
+		},
 		onEvent(message) {
 			if (done) return;
 			if (message.data.startsWith('[DONE]')) {
@@ -39,9 +49,9 @@ export async function* sseJsonBatches(body: ReadableStream<Uint8Array>): AsyncGe
 		for (;;) {
 			const read = await reader.read();
 			if (read.done) {
+				// An unterminated last event is dropped, as the SDKs' readers drop it.
 				ended = true;
 				parser.feed(decoder.decode());
-				parser.reset({ consume: true });
 			} else {
 				parser.feed(decoder.decode(read.value, { stream: true }));
 			}

@@ -108,26 +108,25 @@ export class Ledger {
 	}
 
 	/** Settles the reservation on what was served, retried through an outage; released if the database refuses it. */
-	async settle(admission: Admission, usage: FinalUsage): Promise<void> {
-		if (!this.open.delete(admission.requestId)) return;
+	settle(admission: Admission, usage: FinalUsage): Promise<void> {
+		if (!this.open.delete(admission.requestId)) return Promise.resolve();
 		const actual = { costMicros: usage.costMicros, totalTokens: usage.promptTokens + usage.completionTokens };
-		if (await this.settleWithRecord(admission, actual)) return;
-		const settled = await this.durably(`settle ${admission.requestId}`, async () => {
-			const { crossed } = await settle(this.deps.db, admission, actual);
-			this.notify(crossed);
-		});
-		if (!settled) await this.durably(`release ${admission.requestId}`, () => release(this.deps.db, admission));
-		this.deps.hooks?.reservationClosed?.();
+		// Tracked whole, fallback included, so close() cannot pass between its steps.
+		const done = this.settleWithRecord(admission, actual).then((settled) =>
+			settled ? undefined : this.settleApart(admission, actual)
+		);
+		this.track(done);
+		return done;
 	}
 
 	/**
 	 * The request ends on this admission (its outcome is known, nothing else is held): the record
 	 * goes in the settlement's statement. Any failure leaves both to the separate, durable writes.
 	 */
-	private async settleWithRecord(admission: Admission, actual: ActualUsage): Promise<boolean> {
-		if (!this.outcome || !this.userId || this.open.size > 0 || this.lost.size > 0) return false;
+	private settleWithRecord(admission: Admission, actual: ActualUsage): Promise<boolean> {
+		if (!this.outcome || !this.userId || this.open.size > 0 || this.lost.size > 0) return Promise.resolve(false);
 		const record = this.recordOf(this.userId, this.outcome);
-		const track = settleWithRecord(this.deps.db, admission, actual, record).then(
+		return settleWithRecord(this.deps.db, admission, actual, record).then(
 			({ crossed }) => {
 				this.notify(crossed);
 				this.recorded = record;
@@ -142,8 +141,15 @@ export class Ledger {
 				return false;
 			}
 		);
-		this.track(track);
-		return track;
+	}
+
+	private async settleApart(admission: Admission, actual: ActualUsage): Promise<void> {
+		const settled = await this.durably(`settle ${admission.requestId}`, async () => {
+			const { crossed } = await settle(this.deps.db, admission, actual);
+			this.notify(crossed);
+		});
+		if (!settled) await this.durably(`release ${admission.requestId}`, () => release(this.deps.db, admission));
+		this.deps.hooks?.reservationClosed?.();
 	}
 
 	/** The request's one usage record; the first call wins. Written by `close()`. */
