@@ -14,7 +14,8 @@ export const PROMPT = 'Say thirty words, please.';
  * `floorN` = bench/floor-proxy.ts with N trivial PostgreSQL round trips before forwarding: the
  * cost of any app in between on this machine, which Latchkey cannot go below. `floorNsdk`: the
  * same, streaming through the official `openai` SDK and re-encoding each chunk. `kitN`: that,
- * as a SvelteKit endpoint on adapter-node (bench/kit-floor): the floor of the stack the app is
+ * as a SvelteKit endpoint on adapter-node (bench/kit-floor; `kitNbytes`: the SDK only opens the call
+ * and the body passes as bytes): the floor of the stack the app is
  * built on.
  */
 export type AppPath =
@@ -24,7 +25,8 @@ export type AppPath =
 	| `${'v1' | 'web'}@base`
 	| `floor${number}`
 	| `floor${number}${'http' | 'sdk'}`
-	| `kit${number}`;
+	| `kit${number}`
+	| `kit${number}bytes`;
 export type Target = 'direct' | AppPath;
 
 export interface Timing {
@@ -88,7 +90,12 @@ const KIT_FLOOR = 'bench/kit-floor';
 const KIT_FLOOR_ENTRY = 'bench/out/kit-floor/build/index.js';
 
 /** Builds bench/kit-floor (unless BENCH_SKIP_BUILD=1 and a build is there) and starts it on adapter-node. */
-export async function startKitFloor(queries: number, databaseUrl: string, upstream: string): Promise<FloorProxy> {
+export async function startKitFloor(
+	queries: number,
+	databaseUrl: string,
+	upstream: string,
+	relay: 'sdk' | 'bytes' = 'sdk'
+): Promise<FloorProxy> {
 	if (process.env.BENCH_SKIP_BUILD !== '1' || !existsSync(KIT_FLOOR_ENTRY)) {
 		const built = spawnSync('npx', ['vite', 'build', '--emptyOutDir', '--logLevel', 'error'], {
 			cwd: KIT_FLOOR,
@@ -107,6 +114,7 @@ export async function startKitFloor(queries: number, databaseUrl: string, upstre
 			HOST: '127.0.0.1',
 			PORT: String(port),
 			FLOOR_QUERIES: String(queries),
+			FLOOR_RELAY: relay,
 			FLOOR_UPSTREAM: upstream,
 			DATABASE_URL: databaseUrl
 		},

@@ -179,7 +179,7 @@ try {
 		floors.set(
 			path,
 			path.startsWith('kit')
-				? await startKitFloor(queries, database.url, fake.baseUrls.openai)
+				? await startKitFloor(queries, database.url, fake.baseUrls.openai, path.endsWith('bytes') ? 'bytes' : 'sdk')
 				: await startFloorProxy(queries, /(http|sdk)$/.exec(path)?.[1] ?? 'fetch', database.url, fake.baseUrls.openai)
 		);
 	}

@@ -6,6 +6,8 @@ import pg from 'pg';
  * trivial PostgreSQL round trips (`SELECT 1`), then the SDK streams the answer from FLOOR_UPSTREAM (a
  * client per request, as the app makes one per call) and each chunk is re-encoded as an SSE event
  * into a web-stream Response, as the app's endpoints answer. No hooks, no authentication, no limits.
+ * FLOOR_RELAY=bytes: the SDK only opens the call (`.asResponse()`) and the body passes as bytes,
+ * the least any endpoint on this stack can do.
  */
 const queries = Number(process.env.FLOOR_QUERIES ?? '0');
 const pool = queries > 0 ? new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 }) : undefined;
@@ -21,6 +23,10 @@ export async function POST({ request }) {
 		maxRetries: 0,
 		logLevel: 'off'
 	});
+	if (process.env.FLOOR_RELAY === 'bytes') {
+		const upstream = await sdk.chat.completions.create({ ...body, stream: true }).asResponse();
+		return new Response(upstream.body, { headers: { 'content-type': 'text/event-stream' } });
+	}
 	const stream = await sdk.chat.completions.create({ ...body, stream: true });
 	const iterator = stream[Symbol.asyncIterator]();
 	return new Response(
