@@ -97,7 +97,8 @@ async function lockModelCap(db: Kysely<Database>, userId: string, model: string)
  * new cap first counts the day so far: every reservation of today (or later) for this model that
  * did not count moves in, settled cost as settled, open amounts as reserved, and from now on
  * settles, releases and reclaims there too. A request admitted in the same instant the cap is
- * saved may miss it. Idempotent; in the caller's transaction.
+ * saved, after this count, is counted when it settles (limits_settle). Idempotent; in the
+ * caller's transaction.
  */
 async function countModelSpendSoFar(db: Kysely<Database>, userId: string, model: string): Promise<void> {
 	await sql`

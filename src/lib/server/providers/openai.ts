@@ -187,7 +187,7 @@ async function* streamChat(
 	let usage: ProviderEvent | undefined;
 	for await (const batch of sseJsonBatches(response.body)) {
 		control.touch();
-		for (const { data } of batch) {
+		for (const data of batch) {
 			// An error inside a 200 stream, thrown as the SDK's own stream reader throws it.
 			if (isRecord(data) && data.error) throw new OpenAI.APIError(undefined, data.error, undefined, response.headers);
 			const chunk = data as ChatCompletionChunk;

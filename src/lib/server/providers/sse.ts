@@ -3,21 +3,15 @@ import { createParser } from 'eventsource-parser';
 /** Far above any chat chunk (the largest carry one tool call's arguments). */
 const MAX_EVENT_BYTES = 8 * 1024 * 1024;
 
-/** One Server-Sent Event whose data is JSON. */
-export interface SseJson {
-	event: string | undefined;
-	data: unknown;
-}
-
 /**
- * The JSON events of a Server-Sent Events body, one batch per network read: one await per read
+ * The JSON data of a Server-Sent Events body's events, one batch per network read: one await per read
  * instead of several per event (the SDKs' nested iterators), which at 50 chunks an answer was most
  * of a relay's CPU. Ends at `data: [DONE]` (the rest of the body is read and dropped, so the
  * connection goes back to the pool) or at the body's end. A data line that is not JSON throws.
  */
-export async function* sseJsonBatches(body: ReadableStream<Uint8Array>): AsyncGenerator<SseJson[], void, undefined> {
+export async function* sseJsonBatches(body: ReadableStream<Uint8Array>): AsyncGenerator<unknown[], void, undefined> {
 	const decoder = new TextDecoder();
-	let batch: SseJson[] = [];
+	let batch: unknown[] = [];
 	let done = false;
 	/** A data line that is not JSON: thrown after the events before it went out. */
 	let malformed: unknown;
@@ -36,7 +30,7 @@ export async function* sseJsonBatches(body: ReadableStream<Uint8Array>): AsyncGe
 				return;
 			}
 			try {
-				batch.push({ event: message.event, data: JSON.parse(message.data) as unknown });
+				batch.push(JSON.parse(message.data) as unknown);
 			} catch (error) {
 				done = true;
 				malformed = error;
