@@ -29,22 +29,25 @@ const limits: LimitDefaults = {
 	appDailyBudgetMicros: null
 };
 
-/** `create function name(` … `$$;` of a migration, as `create or replace`. */
-function functionIn(text: string, name: string): string {
-	const start = text.indexOf(`create function ${name}(`);
-	if (start < 0) throw new Error(`${name} is not created in ${oldMigration}`);
-	const end = text.indexOf('$$;', text.indexOf('$$', start) + 2) + 3;
-	return text.slice(start, end).replace('create function', 'create or replace function');
+/** The definition of function `name` in a migration's text, as `create or replace`. */
+function functionIn(text: string, name: string, migration: string): string {
+	const found = new RegExp(`create (or replace )?function ${name}\\(`).exec(text);
+	if (!found) throw new Error(`${name} is not created in ${migration}`);
+	const end = text.indexOf('$$;', text.indexOf('$$', found.index) + 2) + 3;
+	return text.slice(found.index, end).replace(/^create (or replace )?function/, 'create or replace function');
 }
 
 const migrations = readMigrations();
 const newest = migrations.at(-1)!;
 const old = readFileSync(`migrations/${oldMigration}.sql`, 'utf8');
+/** The newest definition of each function among the migrations. */
+const newestOf = (name: string) => {
+	const migration = migrations.findLast((m) => new RegExp(`create (or replace )?function ${name}\\(`).test(m.sql))!;
+	return functionIn(migration.sql, name, migration.name);
+};
 const variants: Record<string, string[]> = {
-	[oldMigration]: [functionIn(old, 'limits_admit'), functionIn(old, 'limits_settle')],
-	[`newest (${newest.name})`]: migrations
-		.filter((m) => m.name > oldMigration && /function limits_(admit|settle)\(/.test(m.sql))
-		.map((m) => m.sql)
+	[oldMigration]: ['limits_admit', 'limits_settle'].map((name) => functionIn(old, name, oldMigration)),
+	[`newest (${newest.name})`]: ['limits_admit', 'limits_settle'].map(newestOf)
 };
 
 const name = `lk_ab_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;

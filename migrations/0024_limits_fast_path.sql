@@ -1,16 +1,20 @@
 -- Admission and settlement in less work (issue 20).
 --
--- limits_admit: the model's day row (limit_model_spend) is reserved in only when the user has a cap
--- for that model; setting a cap counts the day so far from the reservations (limits/model-caps.ts),
--- so a cap set at noon still counts the morning. And the common case (no app budget, token budget,
--- model cap, weekly or monthly cap) runs a short statement of the hour and today's rows only: the
--- full statement sets up every step's insert (and its check constraints) on every call, even when
--- the step takes nothing, which was most of an admission's cost.
+-- limits_admit: the common case (no app budget, token budget, model cap, weekly or monthly cap)
+-- runs a short statement of the hour and today's rows only; the rest goes to 0022's function, kept
+-- whole under the name limits_admit_all_steps, which sets up every step's insert (and its check
+-- constraints) on every call even when the step takes nothing: that was most of an admission's
+-- cost. The model's day row (limit_model_spend) is reserved in only when the user has a cap for
+-- that model: 0022's function gets the model only then, and the reservation is given its model's
+-- name afterwards, so saving a cap (limits/model-caps.ts) can count the day so far.
 --
 -- limits_settle: the same updates in the same lock order (reservation, hour, day, app, token day,
 -- token month, model), each its own statement run only when it applies. A reservation that did not
 -- count its model's spend, settled while that model has a cap, counts its cost now: it was admitted
 -- in the instant the cap was saved, after the cap's count of the day.
+
+alter function limits_admit(uuid, text, text, bigint, bigint, text, timestamptz, integer, bigint, bigint, bigint, uuid, text)
+	rename to limits_admit_all_steps;
 
 create or replace function limits_admit(
 	p_user_id uuid,
@@ -68,150 +72,46 @@ create or replace function limits_admit(
 #variable_conflict use_column
 declare
 	r record;
-	counts_budget boolean := p_key_source = 'app' and p_app_budget_micros is not null;
-	v_token_daily bigint;
-	v_token_monthly bigint;
-	counts_token boolean := false;
-	v_model_cap bigint;
 	counts_model boolean := false;
 begin
-	-- A token's budgets never change after it is created, so reading them first races with nothing.
-	if p_token_id is not null then
-		select t.daily_budget_micros, t.monthly_budget_micros into v_token_daily, v_token_monthly
-		from access_tokens t where t.id = p_token_id;
-		counts_token := v_token_daily is not null or v_token_monthly is not null;
-	end if;
-	-- A setting, read like limit_settings below (a concurrent change applies from the next request).
+	-- Settings, read like limit_settings in the statements (a concurrent change applies from the
+	-- next request); a token's budgets never change after it is created.
 	if p_model is not null then
-		select least(c.daily_cap_micros, c.admin_daily_cap_micros) into v_model_cap
-		from limit_model_caps c where c.user_id = p_user_id and c.model = p_model;
-		counts_model := v_model_cap is not null;
+		counts_model := exists (select 1 from limit_model_caps c where c.user_id = p_user_id and c.model = p_model);
 	end if;
-
-	-- The common case: no app budget, token budget, model cap, weekly or monthly cap applies. Only
-	-- the hour and today's rows are taken; the full statement below sets up every step's update
-	-- (and its constraints) even when it takes nothing, which was most of an admission's cost.
-	if not counts_budget and not counts_token and not counts_model and not exists (
+	if (p_key_source = 'app' and p_app_budget_micros is not null) or counts_model or exists (
+		select 1 from access_tokens t
+		where t.id = p_token_id and (t.daily_budget_micros is not null or t.monthly_budget_micros is not null)
+	) or exists (
 		select 1 from limit_settings s
 		where s.user_id = p_user_id and s.provider = p_provider and s.key_source = p_key_source
 			and coalesce(s.weekly_cap_micros, s.admin_weekly_cap_micros, s.monthly_cap_micros,
 				s.admin_monthly_cap_micros) is not null
 	) then
-		with
-		clock as (select coalesce(p_now, now()) as ts),
-		win as (
-			select ts,
-				date_trunc('hour', ts at time zone 'UTC') at time zone 'UTC' as hour_start,
-				(ts at time zone 'UTC')::date as day
-			from clock
-		),
-		lim as (
-			select
-				least(s.requests_per_hour, coalesce(s.admin_requests_per_hour, p_default_requests_per_hour)) as requests_per_hour,
-				least(s.tokens_per_hour, coalesce(s.admin_tokens_per_hour, p_default_tokens_per_hour)) as tokens_per_hour,
-				least(s.daily_cap_micros, coalesce(s.admin_daily_cap_micros, p_default_daily_cap_micros)) as daily_cap_micros
-			from (select 1) as one
-			left join limit_settings s
-				on s.user_id = p_user_id and s.provider = p_provider and s.key_source = p_key_source
-		),
-		hour_take as (
-			insert into limit_hourly as h (user_id, provider, key_source, window_start, requests, tokens, reserved_tokens)
-			select p_user_id, p_provider, p_key_source, win.hour_start, 1, 0, p_reserve_tokens
-			from win, lim
-			where lim.requests_per_hour > 0 and lim.tokens_per_hour > 0 and p_reserve_tokens <= lim.tokens_per_hour
-			on conflict (user_id, provider, key_source, window_start) do update
-				set requests = h.requests + 1,
-					reserved_tokens = h.reserved_tokens + excluded.reserved_tokens
-				where h.requests < (select requests_per_hour from lim)
-					and h.tokens < (select tokens_per_hour from lim)
-					and h.tokens + h.reserved_tokens + excluded.reserved_tokens <= (select tokens_per_hour from lim)
-			returning h.requests
-		),
-		spend_take as (
-			insert into limit_daily_spend as d (user_id, provider, key_source, day, settled_micros, reserved_micros)
-			select p_user_id, p_provider, p_key_source, win.day, 0, p_reserve_micros
-			from win, lim, hour_take
-			where lim.daily_cap_micros > 0 and p_reserve_micros <= lim.daily_cap_micros
-			on conflict (user_id, provider, key_source, day) do update
-				set reserved_micros = d.reserved_micros + excluded.reserved_micros
-				where d.settled_micros < (select daily_cap_micros from lim)
-					and d.settled_micros + d.reserved_micros + excluded.reserved_micros <= (select daily_cap_micros from lim)
-			returning d.settled_micros
-		),
-		reservation as (
-			insert into limit_reservations
-				(request_id, user_id, provider, key_source, day, window_start, amount_micros, reserved_tokens, created_at,
-					counts_app_budget, token_id, counts_token_budget, model, counts_model_spend)
-			select p_request_id, p_user_id, p_provider, p_key_source, win.day, win.hour_start,
-				p_reserve_micros, p_reserve_tokens, win.ts, false, p_token_id, false, p_model, false
-			from win, spend_take
-			returning id
-		)
-		select
-			win.ts as now,
-			win.hour_start,
-			to_char(win.day, 'YYYY-MM-DD') as day,
-			lim.requests_per_hour,
-			lim.tokens_per_hour,
-			lim.daily_cap_micros,
-			(select requests from hour_take) as requests_after,
-			(select settled_micros from spend_take) as settled_micros,
-			(select id from reservation) as reservation_id,
-			h0.requests as snapshot_requests,
-			h0.tokens as snapshot_tokens,
-			h0.reserved_tokens as snapshot_reserved_tokens,
-			d0.settled_micros as snapshot_settled,
-			d0.reserved_micros as snapshot_reserved,
-			null::bigint as app_budget_micros,
-			null::bigint as app_settled_after,
-			null::bigint as snapshot_app_settled,
-			null::bigint as snapshot_app_reserved,
-			v_token_daily as token_daily_budget_micros,
-			v_token_monthly as token_monthly_budget_micros,
-			null::bigint as token_day_settled_after,
-			null::bigint as token_month_settled_after,
-			null::bigint as snapshot_token_day_settled,
-			null::bigint as snapshot_token_day_reserved,
-			null::bigint as snapshot_token_month_settled,
-			null::bigint as snapshot_token_month_reserved,
-			null::bigint as weekly_cap_micros,
-			null::bigint as monthly_cap_micros,
-			to_char(date_trunc('week', win.ts at time zone 'UTC')::date, 'YYYY-MM-DD') as week_start,
-			0::bigint as prior_week_settled,
-			0::bigint as prior_week_reserved,
-			0::bigint as prior_month_settled,
-			0::bigint as prior_month_reserved,
-			null::bigint as model_daily_cap_micros,
-			null::bigint as model_settled_after,
-			null::bigint as snapshot_model_settled,
-			null::bigint as snapshot_model_reserved
-		into r
-		from win cross join lim
-		left join limit_hourly h0
-			on h0.user_id = p_user_id and h0.provider = p_provider and h0.key_source = p_key_source
-			and h0.window_start = win.hour_start
-		left join limit_daily_spend d0
-			on d0.user_id = p_user_id and d0.provider = p_provider and d0.key_source = p_key_source
-			and d0.day = win.day;
-	else
+		return query select * from limits_admit_all_steps(p_user_id, p_provider, p_key_source, p_reserve_micros,
+			p_reserve_tokens, p_request_id, p_now, p_default_requests_per_hour, p_default_tokens_per_hour,
+			p_default_daily_cap_micros, p_app_budget_micros, p_token_id, case when counts_model then p_model end);
+		-- Without a cap the reservation still names its model, for a cap saved while it runs.
+		if p_model is not null and not counts_model then
+			update limit_reservations lr set model = p_model where lr.request_id = p_request_id and lr.model is null;
+		end if;
+		return;
+	end if;
 
+	-- The common case: only the hour and today's rows.
 	with
 	clock as (select coalesce(p_now, now()) as ts),
 	win as (
 		select ts,
 			date_trunc('hour', ts at time zone 'UTC') at time zone 'UTC' as hour_start,
-			(ts at time zone 'UTC')::date as day,
-			date_trunc('week', ts at time zone 'UTC')::date as week,
-			date_trunc('month', ts at time zone 'UTC')::date as month
+			(ts at time zone 'UTC')::date as day
 		from clock
 	),
 	lim as (
 		select
 			least(s.requests_per_hour, coalesce(s.admin_requests_per_hour, p_default_requests_per_hour)) as requests_per_hour,
 			least(s.tokens_per_hour, coalesce(s.admin_tokens_per_hour, p_default_tokens_per_hour)) as tokens_per_hour,
-			least(s.daily_cap_micros, coalesce(s.admin_daily_cap_micros, p_default_daily_cap_micros)) as daily_cap_micros,
-			least(s.weekly_cap_micros, s.admin_weekly_cap_micros) as weekly_cap_micros,
-			least(s.monthly_cap_micros, s.admin_monthly_cap_micros) as monthly_cap_micros
+			least(s.daily_cap_micros, coalesce(s.admin_daily_cap_micros, p_default_daily_cap_micros)) as daily_cap_micros
 		from (select 1) as one
 		left join limit_settings s
 			on s.user_id = p_user_id and s.provider = p_provider and s.key_source = p_key_source
@@ -229,115 +129,24 @@ begin
 				and h.tokens + h.reserved_tokens + excluded.reserved_tokens <= (select tokens_per_hour from lim)
 		returning h.requests
 	),
-	-- The earlier days of this week and month (only with such a cap), locked after the hour row and in
-	-- day order, so a request admitted just before midnight and committing later is seen, not missed.
-	prior_rows as (
-		select d.day, d.settled_micros, d.reserved_micros
-		from limit_daily_spend d, win, lim, hour_take
-		where (lim.weekly_cap_micros is not null or lim.monthly_cap_micros is not null)
-			and d.user_id = p_user_id and d.provider = p_provider and d.key_source = p_key_source
-			and d.day >= least(win.week, win.month) and d.day < win.day
-		order by d.day
-		for share of d
-	),
-	prior as (
-		select
-			coalesce(sum(p.settled_micros) filter (where p.day >= win.week), 0)::bigint as week_settled,
-			coalesce(sum(p.reserved_micros) filter (where p.day >= win.week), 0)::bigint as week_reserved,
-			coalesce(sum(p.settled_micros) filter (where p.day >= win.month), 0)::bigint as month_settled,
-			coalesce(sum(p.reserved_micros) filter (where p.day >= win.month), 0)::bigint as month_reserved
-		from win left join prior_rows p on true
-		group by win.week, win.month
-	),
 	spend_take as (
 		insert into limit_daily_spend as d (user_id, provider, key_source, day, settled_micros, reserved_micros)
 		select p_user_id, p_provider, p_key_source, win.day, 0, p_reserve_micros
-		from win, lim, hour_take, prior
+		from win, lim, hour_take
 		where lim.daily_cap_micros > 0 and p_reserve_micros <= lim.daily_cap_micros
-			and (lim.weekly_cap_micros is null or (prior.week_settled < lim.weekly_cap_micros
-				and prior.week_settled + prior.week_reserved + p_reserve_micros <= lim.weekly_cap_micros))
-			and (lim.monthly_cap_micros is null or (prior.month_settled < lim.monthly_cap_micros
-				and prior.month_settled + prior.month_reserved + p_reserve_micros <= lim.monthly_cap_micros))
 		on conflict (user_id, provider, key_source, day) do update
 			set reserved_micros = d.reserved_micros + excluded.reserved_micros
 			where d.settled_micros < (select daily_cap_micros from lim)
 				and d.settled_micros + d.reserved_micros + excluded.reserved_micros <= (select daily_cap_micros from lim)
-				and ((select weekly_cap_micros from lim) is null or (
-					d.settled_micros + (select week_settled from prior) < (select weekly_cap_micros from lim)
-					and d.settled_micros + d.reserved_micros + excluded.reserved_micros
-						+ (select week_settled + week_reserved from prior) <= (select weekly_cap_micros from lim)))
-				and ((select monthly_cap_micros from lim) is null or (
-					d.settled_micros + (select month_settled from prior) < (select monthly_cap_micros from lim)
-					and d.settled_micros + d.reserved_micros + excluded.reserved_micros
-						+ (select month_settled + month_reserved from prior) <= (select monthly_cap_micros from lim)))
 		returning d.settled_micros
-	),
-	app_take as (
-		insert into app_daily_spend as a (day, settled_micros, reserved_micros)
-		select win.day, 0, p_reserve_micros
-		from win, spend_take
-		where counts_budget and p_app_budget_micros > 0 and p_reserve_micros <= p_app_budget_micros
-		on conflict (day) do update
-			set reserved_micros = a.reserved_micros + excluded.reserved_micros
-			where a.settled_micros < p_app_budget_micros
-				and a.settled_micros + a.reserved_micros + excluded.reserved_micros <= p_app_budget_micros
-		returning a.settled_micros
-	),
-	-- What the steps so far admitted: the cap, and the app budget when it counts.
-	through_app as (
-		select 1 as ok from spend_take where not counts_budget or exists (select 1 from app_take)
-	),
-	token_day_take as (
-		insert into token_spend as s (token_id, period, period_start, settled_micros, reserved_micros)
-		select p_token_id, 'day', win.day, 0, p_reserve_micros
-		from win, through_app
-		where counts_token
-			and (v_token_daily is null or (v_token_daily > 0 and p_reserve_micros <= v_token_daily))
-		on conflict (token_id, period, period_start) do update
-			set reserved_micros = s.reserved_micros + excluded.reserved_micros
-			where v_token_daily is null or (
-				s.settled_micros < v_token_daily
-				and s.settled_micros + s.reserved_micros + excluded.reserved_micros <= v_token_daily
-			)
-		returning s.settled_micros
-	),
-	token_month_take as (
-		insert into token_spend as s (token_id, period, period_start, settled_micros, reserved_micros)
-		select p_token_id, 'month', win.month, 0, p_reserve_micros
-		from win, token_day_take
-		where v_token_monthly is null or (v_token_monthly > 0 and p_reserve_micros <= v_token_monthly)
-		on conflict (token_id, period, period_start) do update
-			set reserved_micros = s.reserved_micros + excluded.reserved_micros
-			where v_token_monthly is null or (
-				s.settled_micros < v_token_monthly
-				and s.settled_micros + s.reserved_micros + excluded.reserved_micros <= v_token_monthly
-			)
-		returning s.settled_micros
-	),
-	-- What the steps so far admitted: also the token's budgets when they count.
-	through_token as (
-		select 1 as ok from through_app where not counts_token or exists (select 1 from token_month_take)
-	),
-	model_take as (
-		insert into limit_model_spend as m (user_id, model, day, settled_micros, reserved_micros)
-		select p_user_id, p_model, win.day, 0, p_reserve_micros
-		from win, through_token
-		where counts_model and v_model_cap > 0 and p_reserve_micros <= v_model_cap
-		on conflict (user_id, model, day) do update
-			set reserved_micros = m.reserved_micros + excluded.reserved_micros
-			where m.settled_micros < v_model_cap
-				and m.settled_micros + m.reserved_micros + excluded.reserved_micros <= v_model_cap
-		returning m.settled_micros
 	),
 	reservation as (
 		insert into limit_reservations
 			(request_id, user_id, provider, key_source, day, window_start, amount_micros, reserved_tokens, created_at,
 				counts_app_budget, token_id, counts_token_budget, model, counts_model_spend)
 		select p_request_id, p_user_id, p_provider, p_key_source, win.day, win.hour_start,
-			p_reserve_micros, p_reserve_tokens, win.ts, counts_budget, p_token_id, counts_token,
-			p_model, counts_model
-		from win, through_token
-		where not counts_model or exists (select 1 from model_take)
+			p_reserve_micros, p_reserve_tokens, win.ts, false, p_token_id, false, p_model, false
+		from win, spend_take
 		returning id
 	)
 	select
@@ -355,29 +164,29 @@ begin
 		h0.reserved_tokens as snapshot_reserved_tokens,
 		d0.settled_micros as snapshot_settled,
 		d0.reserved_micros as snapshot_reserved,
-		case when counts_budget then p_app_budget_micros end as app_budget_micros,
-		(select settled_micros from app_take) as app_settled_after,
-		a0.settled_micros as snapshot_app_settled,
-		a0.reserved_micros as snapshot_app_reserved,
-		v_token_daily as token_daily_budget_micros,
-		v_token_monthly as token_monthly_budget_micros,
-		(select settled_micros from token_day_take) as token_day_settled_after,
-		(select settled_micros from token_month_take) as token_month_settled_after,
-		td0.settled_micros as snapshot_token_day_settled,
-		td0.reserved_micros as snapshot_token_day_reserved,
-		tm0.settled_micros as snapshot_token_month_settled,
-		tm0.reserved_micros as snapshot_token_month_reserved,
-		lim.weekly_cap_micros,
-		lim.monthly_cap_micros,
-		to_char(win.week, 'YYYY-MM-DD') as week_start,
-		(select week_settled from prior) as prior_week_settled,
-		(select week_reserved from prior) as prior_week_reserved,
-		(select month_settled from prior) as prior_month_settled,
-		(select month_reserved from prior) as prior_month_reserved,
-		v_model_cap as model_daily_cap_micros,
-		(select settled_micros from model_take) as model_settled_after,
-		m0.settled_micros as snapshot_model_settled,
-		m0.reserved_micros as snapshot_model_reserved
+		null::bigint as app_budget_micros,
+		null::bigint as app_settled_after,
+		null::bigint as snapshot_app_settled,
+		null::bigint as snapshot_app_reserved,
+		null::bigint as token_daily_budget_micros,
+		null::bigint as token_monthly_budget_micros,
+		null::bigint as token_day_settled_after,
+		null::bigint as token_month_settled_after,
+		null::bigint as snapshot_token_day_settled,
+		null::bigint as snapshot_token_day_reserved,
+		null::bigint as snapshot_token_month_settled,
+		null::bigint as snapshot_token_month_reserved,
+		null::bigint as weekly_cap_micros,
+		null::bigint as monthly_cap_micros,
+		to_char(date_trunc('week', win.ts at time zone 'UTC')::date, 'YYYY-MM-DD') as week_start,
+		0::bigint as prior_week_settled,
+		0::bigint as prior_week_reserved,
+		0::bigint as prior_month_settled,
+		0::bigint as prior_month_reserved,
+		null::bigint as model_daily_cap_micros,
+		null::bigint as model_settled_after,
+		null::bigint as snapshot_model_settled,
+		null::bigint as snapshot_model_reserved
 	into r
 	from win cross join lim
 	left join limit_hourly h0
@@ -385,58 +194,20 @@ begin
 		and h0.window_start = win.hour_start
 	left join limit_daily_spend d0
 		on d0.user_id = p_user_id and d0.provider = p_provider and d0.key_source = p_key_source
-		and d0.day = win.day
-	left join app_daily_spend a0 on counts_budget and a0.day = win.day
-	left join token_spend td0 on counts_token and td0.token_id = p_token_id and td0.period = 'day'
-		and td0.period_start = win.day
-	left join token_spend tm0 on counts_token and tm0.token_id = p_token_id and tm0.period = 'month'
-		and tm0.period_start = win.month
-	left join limit_model_spend m0 on m0.user_id = p_user_id and m0.model = p_model and m0.day = win.day;
+		and d0.day = win.day;
 
-	end if;
-
-	-- A later step refused: give back what the earlier ones took (rows this call already holds locked).
-	if r.reservation_id is null then
-		-- Which cap refused is told from the rows as they are now (a new statement sees what concurrent
-		-- requests committed after this one's snapshot): today's spend row, the model's row.
-		if r.requests_after is not null and r.settled_micros is null then
-			select d.settled_micros, d.reserved_micros into r.snapshot_settled, r.snapshot_reserved
-			from limit_daily_spend d
-			where d.user_id = p_user_id and d.provider = p_provider and d.key_source = p_key_source
-				and d.day = r.day::date;
-		end if;
-		if counts_model and r.model_settled_after is null then
-			select m.settled_micros, m.reserved_micros into r.snapshot_model_settled, r.snapshot_model_reserved
-			from limit_model_spend m
-			where m.user_id = p_user_id and m.model = p_model and m.day = r.day::date;
-		end if;
-		if r.requests_after is not null and p_reserve_tokens > 0 then
+	-- Today's row refused: give the hour row's reserved tokens back, and tell the cap from today's
+	-- row as it is now (a new statement sees what concurrent requests committed after the snapshot).
+	if r.requests_after is not null and r.settled_micros is null then
+		select d.settled_micros, d.reserved_micros into r.snapshot_settled, r.snapshot_reserved
+		from limit_daily_spend d
+		where d.user_id = p_user_id and d.provider = p_provider and d.key_source = p_key_source
+			and d.day = r.day::date;
+		if p_reserve_tokens > 0 then
 			update limit_hourly h
 			set reserved_tokens = h.reserved_tokens - p_reserve_tokens
 			where h.user_id = p_user_id and h.provider = p_provider and h.key_source = p_key_source
 				and h.window_start = r.hour_start;
-		end if;
-		if r.settled_micros is not null and p_reserve_micros > 0 then
-			update limit_daily_spend d
-			set reserved_micros = d.reserved_micros - p_reserve_micros
-			where d.user_id = p_user_id and d.provider = p_provider and d.key_source = p_key_source
-				and d.day = r.day::date;
-		end if;
-		if r.app_settled_after is not null and p_reserve_micros > 0 then
-			update app_daily_spend a
-			set reserved_micros = a.reserved_micros - p_reserve_micros
-			where a.day = r.day::date;
-		end if;
-		if r.token_day_settled_after is not null and p_reserve_micros > 0 then
-			update token_spend s
-			set reserved_micros = s.reserved_micros - p_reserve_micros
-			where s.token_id = p_token_id and s.period = 'day' and s.period_start = r.day::date;
-		end if;
-		if r.token_month_settled_after is not null and p_reserve_micros > 0 then
-			update token_spend s
-			set reserved_micros = s.reserved_micros - p_reserve_micros
-			where s.token_id = p_token_id and s.period = 'month'
-				and s.period_start = date_trunc('month', r.day::date)::date;
 		end if;
 	end if;
 

@@ -297,6 +297,20 @@ describeEachDatabase('weekly, monthly and per-model spending caps (issue 21)', (
 		expect(await modelRow(user.id, model, '2030-07-02')).toEqual({ settled_micros: 30_000, reserved_micros: 0 });
 	});
 
+	it('counts a running request admitted under a weekly cap when its model cap is saved', async () => {
+		const user = await createUser(db);
+		const model = 'openai/o3';
+		const now = at('2030-07-03T09:00:00Z');
+		// A weekly cap sends admission through every step; the reservation still names its model.
+		await callerFor(user).limits.set({ provider: 'openai', weeklyCapUsd: 1 });
+		const running = await admit(db, defaults, request(user.id, now, 40_000, { provider: 'openai', model }));
+		expect(await modelRow(user.id, model, '2030-07-03')).toBeUndefined();
+		await callerFor(user).limits.setModelCap({ model, dailyCapUsd: 0.5 });
+		expect(await modelRow(user.id, model, '2030-07-03')).toEqual({ settled_micros: 0, reserved_micros: 40_000 });
+		await settle(db, running, { costMicros: 25_000, totalTokens: 10 });
+		expect(await modelRow(user.id, model, '2030-07-03')).toEqual({ settled_micros: 25_000, reserved_micros: 0 });
+	});
+
 	it('makes 80 % and 100 % notifications due for weekly, monthly and model caps, once per window', async () => {
 		const user = await createUser(db);
 		await callerFor(user).limits.set({ provider: 'openai', weeklyCapUsd: 1, monthlyCapUsd: 2 });
