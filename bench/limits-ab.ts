@@ -4,21 +4,27 @@
  * and of the newest swapped in turn (`create or replace`, same signatures), so the machine's drift
  * falls on both alike. Creates and drops its own database.
  *
+ * With `BENCH_AB_MIGRATED_TO` it compares schemas instead: one database migrated up to that
+ * migration, one to the newest, slices alternating between the two.
+ *
  *   npx tsx bench/limits-ab.ts                                  (0022's functions vs the newest)
  *   BENCH_AB_OLD=0022_period_model_caps BENCH_AB_MODEL=openai/gpt-4o-mini npx tsx bench/limits-ab.ts
+ *   BENCH_AB_MIGRATED_TO=0024_limits_fast_path npx tsx bench/limits-ab.ts
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import pg from 'pg';
 import { sql } from 'kysely';
-import { connectDatabase, migrate, readMigrations } from '../src/lib/server/db';
+import { connectDatabase, migrate, readMigrations, type DbHandle, type Migration } from '../src/lib/server/db';
 import { admit, settle, type LimitDefaults } from '../src/lib/server/limits';
 
 const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const oldMigration = process.env.BENCH_AB_OLD ?? '0022_period_model_caps';
 /** The model the admissions name (routing always names one); empty: none. */
 const model = process.env.BENCH_AB_MODEL || null;
+/** Compare this migration's schema with the newest (two databases) instead of two functions' versions. */
+const migratedTo = process.env.BENCH_AB_MIGRATED_TO || null;
 const rounds = Number(process.env.BENCH_ROUNDS ?? '4');
 const sliceMs = Number(process.env.BENCH_SLICE_MS ?? '3000');
 const limits: LimitDefaults = {
@@ -39,38 +45,76 @@ function functionIn(text: string, name: string, migration: string): string {
 
 const migrations = readMigrations();
 const newest = migrations.at(-1)!;
-const old = readFileSync(`migrations/${oldMigration}.sql`, 'utf8');
 /** The newest definition of each function among the migrations. */
 const newestOf = (name: string) => {
 	const migration = migrations.findLast((m) => new RegExp(`create (or replace )?function ${name}\\(`).test(m.sql))!;
 	return functionIn(migration.sql, name, migration.name);
 };
-const variants: Record<string, string[]> = {
-	[oldMigration]: ['limits_admit', 'limits_settle'].map((name) => functionIn(old, name, oldMigration)),
-	[`newest (${newest.name})`]: ['limits_admit', 'limits_settle'].map(newestOf)
-};
+interface Variant {
+	name: string;
+	handle: DbHandle;
+	userIds: string[];
+	/** Run before each of its slices. */
+	enter: () => Promise<void>;
+}
 
-const name = `lk_ab_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 const admin = new pg.Client({ connectionString: baseUrl });
 await admin.connect();
-await admin.query(`create database "${name}"`);
-const url = new URL(baseUrl);
-url.pathname = `/${name}`;
-const handle = await connectDatabase({ databaseUrl: url.toString(), poolSize: 10, applicationName: 'latchkey-bench' });
-try {
-	await migrate(handle);
+const databases: string[] = [];
+const handles: DbHandle[] = [];
+
+/** A new database migrated with `list`, and its 1,000 users. */
+async function database(list: Migration[]): Promise<{ handle: DbHandle; userIds: string[] }> {
+	const name = `lk_ab_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+	await admin.query(`create database "${name}"`);
+	databases.push(name);
+	const url = new URL(baseUrl);
+	url.pathname = `/${name}`;
+	const handle = await connectDatabase({
+		databaseUrl: url.toString(),
+		poolSize: 10,
+		applicationName: 'latchkey-bench'
+	});
+	handles.push(handle);
+	await migrate(handle, list);
 	const users = await handle.db
 		.insertInto('users')
 		.values(Array.from({ length: 1_000 }, (_, i) => ({ email: `ab-${i}@example.com`, password_hash: 'not used' })))
 		.returning('id')
 		.execute();
-	const slice = async (ms: number) => {
+	return { handle, userIds: users.map((u) => u.id) };
+}
+
+const variants: Variant[] = [];
+try {
+	if (migratedTo) {
+		const upTo = migrations.findIndex((m) => m.name === migratedTo);
+		if (upTo < 0) throw new Error(`no migration ${migratedTo}`);
+		const before = await database(migrations.slice(0, upTo + 1));
+		const after = await database(migrations);
+		variants.push({ name: `migrated to ${migratedTo}`, ...before, enter: async () => {} });
+		variants.push({ name: `newest (${newest.name})`, ...after, enter: async () => {} });
+	} else {
+		const one = await database(migrations);
+		const swapIn = (statements: string[]) => async () => {
+			for (const statement of statements) await sql.raw(statement).execute(one.handle.db);
+		};
+		const old = readFileSync(`migrations/${oldMigration}.sql`, 'utf8');
+		const oldFunctions = ['limits_admit', 'limits_settle'].map((name) => functionIn(old, name, oldMigration));
+		variants.push({ name: oldMigration, ...one, enter: swapIn(oldFunctions) });
+		variants.push({
+			name: `newest (${newest.name})`,
+			...one,
+			enter: swapIn(['limits_admit', 'limits_settle'].map(newestOf))
+		});
+	}
+	const slice = async ({ handle, userIds }: Variant, ms: number) => {
 		let done = 0;
 		const end = performance.now() + ms;
 		await Promise.all(
 			Array.from({ length: 50 }, async () => {
 				while (performance.now() < end) {
-					const userId = users[Math.floor(Math.random() * users.length)]!.id;
+					const userId = userIds[Math.floor(Math.random() * userIds.length)]!;
 					const admission = await admit(handle.db, limits, {
 						userId,
 						provider: 'openai',
@@ -95,10 +139,10 @@ try {
 	);
 	const totals = new Map<string, number>();
 	for (let round = 0; round < rounds; round++) {
-		for (const [variant, statements] of Object.entries(variants)) {
-			for (const statement of statements) await sql.raw(statement).execute(handle.db);
-			await slice(500);
-			totals.set(variant, (totals.get(variant) ?? 0) + (await slice(sliceMs)));
+		for (const variant of variants) {
+			await variant.enter();
+			await slice(variant, 500);
+			totals.set(variant.name, (totals.get(variant.name) ?? 0) + (await slice(variant, sliceMs)));
 		}
 	}
 	for (const [variant, done] of totals) {
@@ -110,10 +154,10 @@ try {
 			.join(' ')}`
 	);
 	console.log(
-		'repeat: npx tsx bench/limits-ab.ts   (BENCH_AB_OLD, BENCH_AB_MODEL, BENCH_ROUNDS, BENCH_SLICE_MS, BENCH_DATABASE_URL)'
+		'repeat: npx tsx bench/limits-ab.ts   (BENCH_AB_OLD, BENCH_AB_MIGRATED_TO, BENCH_AB_MODEL, BENCH_ROUNDS, BENCH_SLICE_MS, BENCH_DATABASE_URL)'
 	);
 } finally {
-	await handle.close();
-	await admin.query(`drop database if exists "${name}" with (force)`);
+	for (const handle of handles) await handle.close();
+	for (const name of databases) await admin.query(`drop database if exists "${name}" with (force)`);
 	await admin.end();
 }
