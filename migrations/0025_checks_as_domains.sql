@@ -5,12 +5,19 @@
 -- it parses each stored expression from its text and plans it. A perf profile of admit + settle
 -- put 17 % of PostgreSQL's CPU there, for expressions that never change. A domain's checks are
 -- parsed and planned once per connection (the type cache) and only bound per statement. The rules
--- stay in the schema, with the same effect on every write; the checks that compare two columns stay
--- table checks.
+-- stay in the schema, with the same effect on every write.
 --
--- Each domain is created without its check, the columns move to it (same base type: no rewrite),
--- and the check is added to the domain afterwards, which validates the rows already there (a scan,
--- not a rewrite). Then the table checks go.
+-- Table checks still: those across two columns, and those on columns a PL/pgSQL function returns
+-- with RETURN QUERY, which wants the declared types exactly (a domain is another type):
+-- limit_hourly's requests, tokens and reserved_tokens and limit_daily_spend's settled_micros and
+-- reserved_micros (limits_admit), limit_reservations' request_id, provider, key_source,
+-- amount_micros and reserved_tokens (limits_reclaim). Moving those means redefining the functions.
+--
+-- The four tables are locked first, in one statement. The table checks go before the columns change
+-- type (so they are not rebuilt on the way out); each domain gets its check after its columns moved
+-- to it, which validates the rows already there by a scan. Nothing is rewritten.
+
+lock table limit_hourly, limit_daily_spend, limit_reservations, usage_records in access exclusive mode;
 
 create domain provider_name as text;
 create domain key_source_name as text;
@@ -21,6 +28,37 @@ create domain reservation_outcome as text;
 create domain model_id_text as text;
 create domain short_code as text;
 create domain api_name as text;
+
+alter table limit_hourly
+	drop constraint limit_hourly_key_source_check,
+	drop constraint limit_hourly_provider_check,
+	drop constraint limit_hourly_window_start_check;
+
+alter table limit_daily_spend
+	drop constraint limit_daily_spend_key_source_check,
+	drop constraint limit_daily_spend_provider_check;
+
+alter table limit_reservations
+	drop constraint limit_reservations_cost_micros_check,
+	drop constraint limit_reservations_outcome_check,
+	drop constraint limit_reservations_tokens_check;
+
+alter table usage_records
+	drop constraint usage_records_api_check,
+	drop constraint usage_records_cache_write_tokens_check,
+	drop constraint usage_records_cached_read_tokens_check,
+	drop constraint usage_records_completion_tokens_check,
+	drop constraint usage_records_cost_micros_check,
+	drop constraint usage_records_error_code_check,
+	drop constraint usage_records_fallback_reason_check,
+	drop constraint usage_records_key_source_check,
+	drop constraint usage_records_latency_ms_check,
+	drop constraint usage_records_model_check,
+	drop constraint usage_records_prompt_tokens_check,
+	drop constraint usage_records_provider_check,
+	drop constraint usage_records_reasoning_tokens_check,
+	drop constraint usage_records_served_by_check,
+	drop constraint usage_records_ttft_ms_check;
 
 alter table limit_hourly
 	alter column provider type provider_name,
@@ -65,34 +103,3 @@ alter domain reservation_outcome add constraint reservation_outcome_known
 alter domain model_id_text add constraint model_id_text_length check (length(value) between 1 and 200);
 alter domain short_code add constraint short_code_length check (length(value) <= 100);
 alter domain api_name add constraint api_name_known check (value in ('web', 'openai'));
-
-alter table limit_hourly
-	drop constraint limit_hourly_key_source_check,
-	drop constraint limit_hourly_provider_check,
-	drop constraint limit_hourly_window_start_check;
-
-alter table limit_daily_spend
-	drop constraint limit_daily_spend_key_source_check,
-	drop constraint limit_daily_spend_provider_check;
-
-alter table limit_reservations
-	drop constraint limit_reservations_cost_micros_check,
-	drop constraint limit_reservations_outcome_check,
-	drop constraint limit_reservations_tokens_check;
-
-alter table usage_records
-	drop constraint usage_records_api_check,
-	drop constraint usage_records_cache_write_tokens_check,
-	drop constraint usage_records_cached_read_tokens_check,
-	drop constraint usage_records_completion_tokens_check,
-	drop constraint usage_records_cost_micros_check,
-	drop constraint usage_records_error_code_check,
-	drop constraint usage_records_fallback_reason_check,
-	drop constraint usage_records_key_source_check,
-	drop constraint usage_records_latency_ms_check,
-	drop constraint usage_records_model_check,
-	drop constraint usage_records_prompt_tokens_check,
-	drop constraint usage_records_provider_check,
-	drop constraint usage_records_reasoning_tokens_check,
-	drop constraint usage_records_served_by_check,
-	drop constraint usage_records_ttft_ms_check;

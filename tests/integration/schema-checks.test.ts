@@ -41,12 +41,14 @@ function usageRow(userId: string, overrides: Record<string, unknown> = {}) {
 	};
 }
 
+/** The rule a write broke: the check violation's constraint, or undefined when it was stored. */
 async function refusal(write: Promise<unknown>): Promise<string | undefined> {
 	try {
 		await write;
 		return undefined;
 	} catch (error) {
-		return (error as { code?: string }).code;
+		const { code, constraint } = error as { code?: string; constraint?: string };
+		return code === CHECK_VIOLATION ? constraint : `not a check violation: ${String(code)}`;
 	}
 }
 
@@ -54,28 +56,31 @@ describeEachDatabase('the schema refuses impossible usage and limit rows', (data
 	it('refuses a usage record with an unknown provider, a negative count or cost, or an overlong code', async () => {
 		const db = untyped(database().handle.db);
 		const userId = await newUser(db);
-		const bad = [
-			{ provider: 'acme' },
-			{ served_by: 'acme' },
-			{ key_source: 'borrowed' },
-			{ api: 'soap' },
-			{ model: '' },
-			{ prompt_tokens: -1 },
-			{ completion_tokens: -1 },
-			{ cost_micros: -1 },
-			{ latency_ms: -5 },
-			{ ttft_ms: -5 },
-			{ cached_read_tokens: -1 },
-			{ reasoning_tokens: -1 },
-			{ error_code: 'x'.repeat(101) },
-			{ fallback_reason: 'x'.repeat(101) },
+		const bad: Array<[Record<string, unknown>, string]> = [
+			[{ provider: 'acme' }, 'provider_name_known'],
+			[{ served_by: 'acme' }, 'provider_name_known'],
+			[{ key_source: 'borrowed' }, 'key_source_name_known'],
+			[{ api: 'soap' }, 'api_name_known'],
+			[{ model: '' }, 'model_id_text_length'],
+			[{ model: 'm'.repeat(201) }, 'model_id_text_length'],
+			[{ prompt_tokens: -1 }, 'nonnegative_integer_check'],
+			[{ completion_tokens: -1 }, 'nonnegative_integer_check'],
+			[{ cost_micros: -1 }, 'nonnegative_bigint_check'],
+			[{ latency_ms: -5 }, 'nonnegative_integer_check'],
+			[{ ttft_ms: -5 }, 'nonnegative_integer_check'],
+			[{ cached_read_tokens: -1 }, 'nonnegative_bigint_check'],
+			[{ cache_write_tokens: -1 }, 'nonnegative_bigint_check'],
+			[{ reasoning_tokens: -1 }, 'nonnegative_bigint_check'],
+			[{ error_code: 'x'.repeat(101) }, 'short_code_length'],
+			[{ fallback_reason: 'x'.repeat(101) }, 'short_code_length'],
 			// The rules across two columns are table checks still.
-			{ reasoning_tokens: 6 },
-			{ cost_known: false }
+			[{ reasoning_tokens: 6 }, 'usage_records_reasoning_within_completion'],
+			[{ cached_read_tokens: 8, cache_write_tokens: 8 }, 'usage_records_cache_within_prompt'],
+			[{ cost_known: false }, 'usage_records_unknown_cost_is_zero']
 		];
-		for (const overrides of bad) {
-			const code = await refusal(db.insertInto('usage_records').values(usageRow(userId, overrides)).execute());
-			expect({ overrides, code }).toEqual({ overrides, code: CHECK_VIOLATION });
+		for (const [overrides, rule] of bad) {
+			const broke = await refusal(db.insertInto('usage_records').values(usageRow(userId, overrides)).execute());
+			expect({ overrides, broke }).toEqual({ overrides, broke: rule });
 		}
 		await db
 			.insertInto('usage_records')
@@ -89,33 +94,38 @@ describeEachDatabase('the schema refuses impossible usage and limit rows', (data
 		const db = untyped(database().handle.db);
 		const userId = await newUser(db);
 		const hour = { user_id: userId, provider: 'openai', key_source: 'user', window_start: '2026-12-04T10:00:00Z' };
-		for (const overrides of [{ window_start: '2026-12-04T10:30:00Z' }, { provider: 'acme' }, { key_source: 'x' }]) {
-			const code = await refusal(
+		const badHours: Array<[Record<string, unknown>, string]> = [
+			[{ window_start: '2026-12-04T10:30:00Z' }, 'utc_hour_whole'],
+			[{ provider: 'acme' }, 'provider_name_known'],
+			[{ key_source: 'x' }, 'key_source_name_known'],
+			// A counter a function returns: a table check still.
+			[{ requests: -1 }, 'limit_hourly_requests_check']
+		];
+		for (const [overrides, rule] of badHours) {
+			const broke = await refusal(
 				db
 					.insertInto('limit_hourly')
 					.values({ ...hour, ...overrides })
 					.execute()
 			);
-			expect({ overrides, code }).toEqual({ overrides, code: CHECK_VIOLATION });
+			expect({ overrides, broke }).toEqual({ overrides, broke: rule });
 		}
 		await db.insertInto('limit_hourly').values(hour).execute();
 		const day = { user_id: userId, provider: 'openai', key_source: 'user', day: '2026-12-04' };
-		expect(
-			await refusal(
+		const badDays: Array<[Record<string, unknown>, string]> = [
+			[{ provider: 'acme' }, 'provider_name_known'],
+			[{ key_source: 'x' }, 'key_source_name_known'],
+			[{ settled_micros: -1 }, 'limit_daily_spend_settled_micros_check']
+		];
+		for (const [overrides, rule] of badDays) {
+			const broke = await refusal(
 				db
 					.insertInto('limit_daily_spend')
-					.values({ ...day, provider: 'acme' })
+					.values({ ...day, ...overrides })
 					.execute()
-			)
-		).toBe(CHECK_VIOLATION);
-		expect(
-			await refusal(
-				db
-					.insertInto('limit_daily_spend')
-					.values({ ...day, settled_micros: -1 })
-					.execute()
-			)
-		).toBe(CHECK_VIOLATION);
+			);
+			expect({ overrides, broke }).toEqual({ overrides, broke: rule });
+		}
 		const reservation = {
 			request_id: randomUUID(),
 			user_id: userId,
@@ -128,11 +138,11 @@ describeEachDatabase('the schema refuses impossible usage and limit rows', (data
 		await db.insertInto('limit_reservations').values(reservation).execute();
 		const settle = (values: Record<string, unknown>) =>
 			db.updateTable('limit_reservations').set(values).where('request_id', '=', reservation.request_id).execute();
-		expect(await refusal(settle({ outcome: 'forgotten', settled_at: new Date() }))).toBe(CHECK_VIOLATION);
-		expect(await refusal(settle({ outcome: 'settled', settled_at: new Date(), cost_micros: -1 }))).toBe(
-			CHECK_VIOLATION
-		);
-		expect(await refusal(settle({ outcome: 'settled', settled_at: new Date(), tokens: -1 }))).toBe(CHECK_VIOLATION);
+		const settled = { outcome: 'settled', settled_at: new Date() };
+		expect(await refusal(settle({ ...settled, outcome: 'forgotten' }))).toBe('reservation_outcome_known');
+		expect(await refusal(settle({ ...settled, cost_micros: -1 }))).toBe('nonnegative_bigint_check');
+		expect(await refusal(settle({ ...settled, tokens: -1 }))).toBe('nonnegative_bigint_check');
+		expect(await refusal(settle({ outcome: 'settled' }))).toBe('limit_reservations_outcome_consistent');
 		const left = await db
 			.selectFrom('limit_reservations')
 			.select(['outcome', 'cost_micros'])
@@ -140,10 +150,45 @@ describeEachDatabase('the schema refuses impossible usage and limit rows', (data
 			.executeTakeFirstOrThrow();
 		expect(left).toEqual({ outcome: null, cost_micros: null });
 	});
+
+	it('gives each moved column its domain', async () => {
+		const { rows } = await sql<{ table_name: string; column_name: string; domain_name: string | null }>`
+			select table_name, column_name, domain_name from information_schema.columns
+			where table_name in ('usage_records', 'limit_hourly', 'limit_daily_spend', 'limit_reservations')
+				and domain_name is not null
+			order by table_name, column_name`.execute(database().handle.db);
+		const domains = Object.fromEntries(rows.map((r) => [`${r.table_name}.${r.column_name}`, r.domain_name]));
+		expect(domains).toEqual({
+			'limit_daily_spend.key_source': 'key_source_name',
+			'limit_daily_spend.provider': 'provider_name',
+			'limit_hourly.key_source': 'key_source_name',
+			'limit_hourly.provider': 'provider_name',
+			'limit_hourly.window_start': 'utc_hour',
+			'limit_reservations.cost_micros': 'nonnegative_bigint',
+			'limit_reservations.outcome': 'reservation_outcome',
+			'limit_reservations.tokens': 'nonnegative_bigint',
+			'usage_records.api': 'api_name',
+			'usage_records.cache_write_tokens': 'nonnegative_bigint',
+			'usage_records.cached_read_tokens': 'nonnegative_bigint',
+			'usage_records.completion_tokens': 'nonnegative_integer',
+			'usage_records.cost_micros': 'nonnegative_bigint',
+			'usage_records.error_code': 'short_code',
+			'usage_records.fallback_reason': 'short_code',
+			'usage_records.key_source': 'key_source_name',
+			'usage_records.latency_ms': 'nonnegative_integer',
+			'usage_records.model': 'model_id_text',
+			'usage_records.prompt_tokens': 'nonnegative_integer',
+			'usage_records.provider': 'provider_name',
+			'usage_records.reasoning_tokens': 'nonnegative_bigint',
+			'usage_records.served_by': 'provider_name',
+			'usage_records.ttft_ms': 'nonnegative_integer'
+		});
+	});
 });
 
 const all = readMigrations();
 const domains = all.findIndex((m) => m.name === '0025_checks_as_domains');
+if (domains < 0) throw new Error('migration 0025_checks_as_domains not found');
 
 describe.each(DATABASE_KINDS)('moving the checks into domains [%s]', (kind) => {
 	const skip = kind === 'postgres' && !testDatabaseUrl;
