@@ -11,13 +11,13 @@
  *   BENCH_AB_OLD=0022_period_model_caps BENCH_AB_MODEL=openai/gpt-4o-mini npx tsx bench/limits-ab.ts
  *   BENCH_AB_MIGRATED_TO=0024_limits_fast_path npx tsx bench/limits-ab.ts
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import pg from 'pg';
 import { sql } from 'kysely';
 import { connectDatabase, migrate, readMigrations, type DbHandle, type Migration } from '../src/lib/server/db';
-import { admit, settle, type LimitDefaults } from '../src/lib/server/limits';
+import { admitAndSettle } from './limits-operation';
 
 const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const oldMigration = process.env.BENCH_AB_OLD ?? '0022_period_model_caps';
@@ -27,13 +27,6 @@ const model = process.env.BENCH_AB_MODEL || null;
 const migratedTo = process.env.BENCH_AB_MIGRATED_TO || null;
 const rounds = Number(process.env.BENCH_ROUNDS ?? '4');
 const sliceMs = Number(process.env.BENCH_SLICE_MS ?? '3000');
-const limits: LimitDefaults = {
-	requestsPerHour: 1_000_000,
-	tokensPerHour: 1_000_000_000,
-	dailyCapMicros: 10_000_000_000,
-	appDailyCapMicros: 10_000_000_000,
-	appDailyBudgetMicros: null
-};
 
 /** The definition of function `name` in a migration's text, as `create or replace`. */
 function functionIn(text: string, name: string, migration: string): string {
@@ -118,17 +111,7 @@ try {
 		await Promise.all(
 			Array.from({ length: 50 }, async () => {
 				while (performance.now() < end) {
-					const userId = userIds[Math.floor(Math.random() * userIds.length)]!;
-					const admission = await admit(handle.db, limits, {
-						userId,
-						provider: 'openai',
-						keySource: 'user',
-						reserveMicros: 1_000,
-						reserveTokens: 500,
-						requestId: randomUUID(),
-						model
-					});
-					await settle(handle.db, admission, { costMicros: 800, totalTokens: 100 });
+					await admitAndSettle(handle.db, userIds[Math.floor(Math.random() * userIds.length)]!, model);
 					done += 1;
 				}
 			})

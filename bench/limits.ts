@@ -6,27 +6,18 @@
  *   npx tsx bench/limits.ts
  *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test BENCH_SECONDS=5 BENCH_POOL_SIZE=10 npx tsx bench/limits.ts
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { cpus, loadavg, totalmem } from 'node:os';
 import pg from 'pg';
 import { sql } from 'kysely';
 import { connectDatabase, migrate, type DbHandle } from '../src/lib/server/db';
-import { admit, settle, type LimitDefaults } from '../src/lib/server/limits';
+import { admitAndSettle } from './limits-operation';
 
 const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const seconds = Number(process.env.BENCH_SECONDS ?? '5');
 const poolSize = Number(process.env.BENCH_POOL_SIZE ?? '10');
 const userCount = 1_000;
 const concurrencies = [1, 20, 50];
-
-// Limits high enough that nothing is refused: this measures the admitted path.
-const limits: LimitDefaults = {
-	requestsPerHour: 1_000_000,
-	tokensPerHour: 1_000_000_000,
-	dailyCapMicros: 10_000_000_000,
-	appDailyCapMicros: 10_000_000_000,
-	appDailyBudgetMicros: null
-};
 
 async function withAdmin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
 	const client = new pg.Client({ connectionString: baseUrl });
@@ -55,15 +46,7 @@ async function run(handle: DbHandle, userIds: string[], hot: boolean, concurrenc
 	const pick = () => (hot ? userIds[0]! : userIds[Math.floor(Math.random() * userIds.length)]!);
 	const once = async () => {
 		const started = performance.now();
-		const admission = await admit(handle.db, limits, {
-			userId: pick(),
-			provider: 'openai',
-			keySource: 'user',
-			reserveMicros: 1_000,
-			reserveTokens: 500,
-			requestId: randomUUID()
-		});
-		await settle(handle.db, admission, { costMicros: 800, totalTokens: 100 });
+		await admitAndSettle(handle.db, pick());
 		return performance.now() - started;
 	};
 	// Warm-up: connections open, plans cached.
