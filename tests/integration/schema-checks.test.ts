@@ -52,11 +52,26 @@ async function refusal(write: Promise<unknown>): Promise<string | undefined> {
 	}
 }
 
+type Refusals = Array<[overrides: Record<string, unknown>, rule: string]>;
+
+/** Inserts `base` changed by each case's fields: each insert must be refused by the case's rule. */
+async function expectInsertsRefused(db: Kysely<Untyped>, table: string, base: object, cases: Refusals) {
+	for (const [overrides, rule] of cases) {
+		const broke = await refusal(
+			db
+				.insertInto(table)
+				.values({ ...base, ...overrides })
+				.execute()
+		);
+		expect({ overrides, broke }).toEqual({ overrides, broke: rule });
+	}
+}
+
 describeEachDatabase('the schema refuses impossible usage and limit rows', (database) => {
 	it('refuses a usage record with an unknown provider, a negative count or cost, or an overlong code', async () => {
 		const db = untyped(database().handle.db);
 		const userId = await newUser(db);
-		const bad: Array<[Record<string, unknown>, string]> = [
+		await expectInsertsRefused(db, 'usage_records', usageRow(userId), [
 			[{ provider: 'acme' }, 'provider_name_known'],
 			[{ served_by: 'acme' }, 'provider_name_known'],
 			[{ key_source: 'borrowed' }, 'key_source_name_known'],
@@ -77,11 +92,7 @@ describeEachDatabase('the schema refuses impossible usage and limit rows', (data
 			[{ reasoning_tokens: 6 }, 'usage_records_reasoning_within_completion'],
 			[{ cached_read_tokens: 8, cache_write_tokens: 8 }, 'usage_records_cache_within_prompt'],
 			[{ cost_known: false }, 'usage_records_unknown_cost_is_zero']
-		];
-		for (const [overrides, rule] of bad) {
-			const broke = await refusal(db.insertInto('usage_records').values(usageRow(userId, overrides)).execute());
-			expect({ overrides, broke }).toEqual({ overrides, broke: rule });
-		}
+		]);
 		await db
 			.insertInto('usage_records')
 			.values(usageRow(userId, { ttft_ms: null, error_code: null }))
@@ -94,38 +105,20 @@ describeEachDatabase('the schema refuses impossible usage and limit rows', (data
 		const db = untyped(database().handle.db);
 		const userId = await newUser(db);
 		const hour = { user_id: userId, provider: 'openai', key_source: 'user', window_start: '2026-12-04T10:00:00Z' };
-		const badHours: Array<[Record<string, unknown>, string]> = [
+		await expectInsertsRefused(db, 'limit_hourly', hour, [
 			[{ window_start: '2026-12-04T10:30:00Z' }, 'utc_hour_whole'],
 			[{ provider: 'acme' }, 'provider_name_known'],
 			[{ key_source: 'x' }, 'key_source_name_known'],
 			// A counter a function returns: a table check still.
 			[{ requests: -1 }, 'limit_hourly_requests_check']
-		];
-		for (const [overrides, rule] of badHours) {
-			const broke = await refusal(
-				db
-					.insertInto('limit_hourly')
-					.values({ ...hour, ...overrides })
-					.execute()
-			);
-			expect({ overrides, broke }).toEqual({ overrides, broke: rule });
-		}
+		]);
 		await db.insertInto('limit_hourly').values(hour).execute();
 		const day = { user_id: userId, provider: 'openai', key_source: 'user', day: '2026-12-04' };
-		const badDays: Array<[Record<string, unknown>, string]> = [
+		await expectInsertsRefused(db, 'limit_daily_spend', day, [
 			[{ provider: 'acme' }, 'provider_name_known'],
 			[{ key_source: 'x' }, 'key_source_name_known'],
 			[{ settled_micros: -1 }, 'limit_daily_spend_settled_micros_check']
-		];
-		for (const [overrides, rule] of badDays) {
-			const broke = await refusal(
-				db
-					.insertInto('limit_daily_spend')
-					.values({ ...day, ...overrides })
-					.execute()
-			);
-			expect({ overrides, broke }).toEqual({ overrides, broke: rule });
-		}
+		]);
 		const reservation = {
 			request_id: randomUUID(),
 			user_id: userId,
