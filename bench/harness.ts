@@ -163,11 +163,12 @@ export async function startFakeProcess(): Promise<FakeProcess> {
 }
 
 /**
- * Arguments for node itself in every server the benches start, from BENCH_NODE_ARGS, e.g.
- * "--cpu-prof --cpu-prof-dir=/tmp/latchkey-prof" to profile (written when the server exits; Node
- * refuses --cpu-prof in NODE_OPTIONS).
+ * Arguments for node itself in every server the benches start, from BENCH_NODE_ARGS (or the
+ * variable named), e.g. "--cpu-prof --cpu-prof-dir=/tmp/latchkey-prof" to profile (written when
+ * the server exits; Node refuses --cpu-prof in NODE_OPTIONS).
  */
-export const benchNodeArgs = (): string[] => process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+export const benchNodeArgs = (variable = 'BENCH_NODE_ARGS'): string[] =>
+	process.env[variable]?.split(' ').filter(Boolean) ?? [];
 
 /** The built server on `databaseUrl`, its providers pointed at the fakes, limits out of the way. */
 export async function startBenchApp(

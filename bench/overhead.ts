@@ -164,7 +164,7 @@ try {
 	if (paths.some((p) => p.endsWith('@base'))) {
 		if (!baselineEntry) throw new Error('paths …@base need BENCH_BASELINE=/path/to/other/build/index.js');
 		baselineDatabase = await createBenchDatabase('overhead_base');
-		const baselineNodeArgs = process.env.BENCH_BASELINE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+		const baselineNodeArgs = benchNodeArgs('BENCH_BASELINE_NODE_ARGS');
 		baseline = await startBenchApp(
 			baselineDatabase.url,
 			fake,
