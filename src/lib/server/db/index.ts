@@ -6,7 +6,15 @@ export {
 	type DatabaseKind,
 	type ConnectOptions
 } from './connect';
-export { migrate, readMigrations, MigrationError, type Migration, type MigrationResult } from './migrate';
+export {
+	migrate,
+	readMigrations,
+	readDefinitions,
+	MigrationError,
+	type Definition,
+	type Migration,
+	type MigrationResult
+} from './migrate';
 export type * from './schema';
 export type * from './schema-catalog';
 export type * from './schema-limits';

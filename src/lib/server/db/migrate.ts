@@ -10,9 +10,17 @@ export interface Migration {
 	sql: string;
 }
 
+/** A function's current definition: `migrations/functions/<name>.sql`, applied again whenever it changes. */
+export interface Definition {
+	name: string;
+	sql: string;
+}
+
 export interface MigrationResult {
 	applied: string[];
 	alreadyApplied: number;
+	/** The definitions (re)applied: new, or changed since they were last applied. */
+	definitions: string[];
 }
 
 /** Any fixed 64-bit number works; all Latchkey instances must agree on it. */
@@ -28,6 +36,20 @@ export function readMigrations(dir: string = defaultMigrationsDir()): Migration[
 		.map((file) => ({ name: file.replace(/\.sql$/, ''), sql: readFileSync(join(dir, file), 'utf8') }));
 }
 
+export const defaultDefinitionsDir = () => resolve(defaultMigrationsDir(), 'functions');
+
+/**
+ * Reads `functions/<name>.sql` in name order. Each file holds ONE function's whole definition
+ * (`create or replace function`), so a change is a diff of that file rather than a copy in a new
+ * migration; PL/pgSQL bodies are checked when called, so their order does not matter.
+ */
+export function readDefinitions(dir: string = defaultDefinitionsDir()): Definition[] {
+	return readdirSync(dir)
+		.filter((file) => /^[a-z0-9_]+\.sql$/.test(file))
+		.sort()
+		.map((file) => ({ name: file.replace(/\.sql$/, ''), sql: readFileSync(join(dir, file), 'utf8') }));
+}
+
 const checksum = (text: string) => createHash('sha256').update(text).digest('hex');
 
 export class MigrationError extends Error {
@@ -37,9 +59,15 @@ export class MigrationError extends Error {
 /**
  * Applies pending migrations, each in its own transaction, under a session advisory lock so
  * that several instances starting together apply each migration exactly once: the second
- * instance waits for the lock, then finds nothing left to do.
+ * instance waits for the lock, then finds nothing left to do. Then the definitions that are new or
+ * changed, in the same transaction as the last pending migration (a migration that changes a
+ * column's type commits together with the functions that read it), or in one of their own.
  */
-export async function migrate(handle: DbHandle, migrations: Migration[] = readMigrations()): Promise<MigrationResult> {
+export async function migrate(
+	handle: DbHandle,
+	migrations: Migration[] = readMigrations(),
+	definitions: Definition[] = readDefinitions()
+): Promise<MigrationResult> {
 	return handle.db.connection().execute(async (conn) => {
 		await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(conn);
 		try {
@@ -49,41 +77,78 @@ export async function migrate(handle: DbHandle, migrations: Migration[] = readMi
 					checksum text not null,
 					applied_at timestamptz not null default now()
 				)`.execute(conn);
-			const done = new Map(
-				(await conn.selectFrom('schema_migrations').select(['name', 'checksum']).execute()).map((row) => [
-					row.name,
-					row.checksum
-				])
-			);
-			const applied: string[] = [];
-			for (const migration of migrations) {
-				const sum = checksum(migration.sql);
+			await sql`
+				create table if not exists schema_definitions (
+					name text primary key,
+					checksum text not null,
+					applied_at timestamptz not null default now()
+				)`.execute(conn);
+			const done = await checksums(conn, 'schema_migrations');
+			const pending = migrations.filter((migration) => {
 				const recorded = done.get(migration.name);
-				if (recorded !== undefined) {
-					if (recorded !== sum) {
-						throw new MigrationError(
-							`migration ${migration.name} was edited after it was applied; add a new migration instead`
-						);
-					}
-					continue;
+				if (recorded !== undefined && recorded !== checksum(migration.sql)) {
+					throw new MigrationError(
+						`migration ${migration.name} was edited after it was applied; add a new migration instead`
+					);
 				}
-				await applyOne(handle, conn, migration, sum);
-				applied.push(migration.name);
+				return recorded === undefined;
+			});
+			const defined = await checksums(conn, 'schema_definitions');
+			const changed = definitions.filter((definition) => defined.get(definition.name) !== checksum(definition.sql));
+			for (const [i, migration] of pending.entries()) {
+				await applyOne(handle, conn, migration, i === pending.length - 1 ? changed : []);
 			}
-			return { applied, alreadyApplied: done.size };
+			if (pending.length === 0 && changed.length > 0) await applyOne(handle, conn, undefined, changed);
+			return {
+				applied: pending.map((m) => m.name),
+				alreadyApplied: done.size,
+				definitions: changed.map((d) => d.name)
+			};
 		} finally {
 			await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.execute(conn);
 		}
 	});
 }
 
-async function applyOne(handle: DbHandle, conn: Kysely<Database>, migration: Migration, sum: string) {
+async function checksums(
+	conn: Kysely<Database>,
+	table: 'schema_migrations' | 'schema_definitions'
+): Promise<Map<string, string>> {
+	const rows = await conn.selectFrom(table).select(['name', 'checksum']).execute();
+	return new Map(rows.map((row) => [row.name, row.checksum]));
+}
+
+/** One transaction: `migration` (if any), then `definitions`, each recorded with its checksum. */
+async function applyOne(
+	handle: DbHandle,
+	conn: Kysely<Database>,
+	migration: Migration | undefined,
+	definitions: Definition[]
+) {
 	await conn.transaction().execute(async (trx) => {
-		try {
-			await handle.runScript(trx, migration.sql);
-		} catch (error) {
-			throw new MigrationError(`migration ${migration.name} failed: ${(error as Error).message}`);
+		if (migration) {
+			try {
+				await handle.runScript(trx, migration.sql);
+			} catch (error) {
+				throw new MigrationError(`migration ${migration.name} failed: ${(error as Error).message}`);
+			}
+			await trx
+				.insertInto('schema_migrations')
+				.values({ name: migration.name, checksum: checksum(migration.sql) })
+				.execute();
 		}
-		await trx.insertInto('schema_migrations').values({ name: migration.name, checksum: sum }).execute();
+		for (const definition of definitions) {
+			try {
+				await handle.runScript(trx, definition.sql);
+			} catch (error) {
+				throw new MigrationError(`definition ${definition.name} failed: ${(error as Error).message}`);
+			}
+			const sum = checksum(definition.sql);
+			await trx
+				.insertInto('schema_definitions')
+				.values({ name: definition.name, checksum: sum })
+				.onConflict((oc) => oc.column('name').doUpdateSet({ checksum: sum, applied_at: sql`now()` }))
+				.execute();
+		}
 	});
 }

@@ -17,6 +17,13 @@ export interface SchemaMigrationsTable {
 	applied_at: ColumnType<Date, Date | undefined, never>;
 }
 
+/** The checksum of each function definition as last applied (`migrations/functions`). */
+export interface SchemaDefinitionsTable {
+	name: string;
+	checksum: string;
+	applied_at: ColumnType<Date, Date | undefined, Date>;
+}
+
 // ---- auth --------------------------------------------------------------------------------------
 export type Role = 'user' | 'admin';
 
@@ -224,6 +231,7 @@ export interface InviteCodesTable {
 
 export interface Database extends CatalogTables, LimitsTables, AlertsTables {
 	schema_migrations: SchemaMigrationsTable;
+	schema_definitions: SchemaDefinitionsTable;
 	users: UsersTable;
 	invite_codes: InviteCodesTable;
 	sessions: SessionsTable;
