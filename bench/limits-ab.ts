@@ -1,54 +1,39 @@
 /**
- * A/B of the limits functions themselves, interleaved in ONE database: admit + settle at
- * concurrency 50 over 1,000 users, with the `limits_admit` / `limits_settle` of an older migration
- * and of the newest swapped in turn (`create or replace`, same signatures), so the machine's drift
- * falls on both alike. Creates and drops its own database.
+ * A/B of the limits schema and functions: admit + settle at concurrency 50 over 1,000 users, in two
+ * databases, one migrated up to `BENCH_AB_MIGRATED_TO` with the functions as its migrations left
+ * them, one to the newest with migrations/functions; slices alternate between the two (A B, then
+ * B A), so the machine's drift falls on both alike. Creates and drops its own databases.
  *
- * With `BENCH_AB_MIGRATED_TO` it compares schemas instead: one database migrated up to that
- * migration, one to the newest, slices alternating between the two.
- *
- *   npx tsx bench/limits-ab.ts                                  (0022's functions vs the newest)
- *   BENCH_AB_OLD=0022_period_model_caps BENCH_AB_MODEL=openai/gpt-4o-mini npx tsx bench/limits-ab.ts
- *   BENCH_AB_MIGRATED_TO=0024_limits_fast_path npx tsx bench/limits-ab.ts
+ *   npx tsx bench/limits-ab.ts                                  (0025's schema vs the newest)
+ *   BENCH_AB_MIGRATED_TO=0024_limits_fast_path BENCH_AB_MODEL=openai/gpt-4o-mini npx tsx bench/limits-ab.ts
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import pg from 'pg';
-import { sql } from 'kysely';
-import { connectDatabase, migrate, readMigrations, type DbHandle, type Migration } from '../src/lib/server/db';
+import {
+	connectDatabase,
+	migrate,
+	readMigrations,
+	type DbHandle,
+	type Definition,
+	type Migration
+} from '../src/lib/server/db';
 import { admitAndSettle } from './limits-operation';
 
 const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const oldMigration = process.env.BENCH_AB_OLD ?? '0022_period_model_caps';
 /** The model the admissions name (routing always names one); empty: none. */
 const model = process.env.BENCH_AB_MODEL || null;
-/** Compare this migration's schema with the newest (two databases) instead of two functions' versions. */
-const migratedTo = process.env.BENCH_AB_MIGRATED_TO || null;
+/** The older side: the schema and functions as this migration left them. */
+const migratedTo = process.env.BENCH_AB_MIGRATED_TO || '0025_checks_as_domains';
 const rounds = Number(process.env.BENCH_ROUNDS ?? '4');
 const sliceMs = Number(process.env.BENCH_SLICE_MS ?? '3000');
 
-/** The definition of function `name` in a migration's text, as `create or replace`. */
-function functionIn(text: string, name: string, migration: string): string {
-	const found = new RegExp(`create (or replace )?function ${name}\\(`).exec(text);
-	if (!found) throw new Error(`${name} is not created in ${migration}`);
-	const end = text.indexOf('$$;', text.indexOf('$$', found.index) + 2) + 3;
-	return text.slice(found.index, end).replace(/^create (or replace )?function/, 'create or replace function');
-}
-
 const migrations = readMigrations();
 const newest = migrations.at(-1)!;
-/** The newest definition of each function among the migrations. */
-const newestOf = (name: string) => {
-	const migration = migrations.findLast((m) => new RegExp(`create (or replace )?function ${name}\\(`).test(m.sql))!;
-	return functionIn(migration.sql, name, migration.name);
-};
 interface Variant {
 	name: string;
 	handle: DbHandle;
 	userIds: string[];
-	/** Run before each of its slices. */
-	enter: () => Promise<void>;
 }
 
 const admin = new pg.Client({ connectionString: baseUrl });
@@ -56,8 +41,11 @@ await admin.connect();
 const databases: string[] = [];
 const handles: DbHandle[] = [];
 
-/** A new database migrated with `list`, and its 1,000 users. */
-async function database(list: Migration[]): Promise<{ handle: DbHandle; userIds: string[] }> {
+/** A new database migrated with `list` and `definitions` (undefined: the newest), and its 1,000 users. */
+async function database(
+	list: Migration[],
+	definitions?: Definition[]
+): Promise<{ handle: DbHandle; userIds: string[] }> {
 	const name = `lk_ab_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 	await admin.query(`create database "${name}"`);
 	databases.push(name);
@@ -69,7 +57,7 @@ async function database(list: Migration[]): Promise<{ handle: DbHandle; userIds:
 		applicationName: 'latchkey-bench'
 	});
 	handles.push(handle);
-	await migrate(handle, list);
+	await migrate(handle, list, definitions);
 	const users = await handle.db
 		.insertInto('users')
 		.values(Array.from({ length: 1_000 }, (_, i) => ({ email: `ab-${i}@example.com`, password_hash: 'not used' })))
@@ -80,31 +68,16 @@ async function database(list: Migration[]): Promise<{ handle: DbHandle; userIds:
 
 const variants: Variant[] = [];
 try {
-	if (migratedTo) {
-		const upTo = migrations.findIndex((m) => m.name === migratedTo);
-		// Admission with 13 arguments (what `admit` calls) exists from 0022 on.
-		const first = migrations.findIndex((m) => m.name === '0022_period_model_caps');
-		if (upTo < first || upTo === migrations.length - 1) {
-			throw new Error(`BENCH_AB_MIGRATED_TO: name a migration from 0022 on, before the newest (${newest.name})`);
-		}
-		const before = await database(migrations.slice(0, upTo + 1));
-		const after = await database(migrations);
-		variants.push({ name: `migrated to ${migratedTo}`, ...before, enter: async () => {} });
-		variants.push({ name: `newest (${newest.name})`, ...after, enter: async () => {} });
-	} else {
-		const one = await database(migrations);
-		const swapIn = (statements: string[]) => async () => {
-			for (const statement of statements) await sql.raw(statement).execute(one.handle.db);
-		};
-		const old = readFileSync(`migrations/${oldMigration}.sql`, 'utf8');
-		const oldFunctions = ['limits_admit', 'limits_settle'].map((name) => functionIn(old, name, oldMigration));
-		variants.push({ name: oldMigration, ...one, enter: swapIn(oldFunctions) });
-		variants.push({
-			name: `newest (${newest.name})`,
-			...one,
-			enter: swapIn(['limits_admit', 'limits_settle'].map(newestOf))
-		});
+	const upTo = migrations.findIndex((m) => m.name === migratedTo);
+	// Admission with 13 arguments (what `admit` calls) exists from 0022 on.
+	const first = migrations.findIndex((m) => m.name === '0022_period_model_caps');
+	if (upTo < first || upTo === migrations.length - 1) {
+		throw new Error(`BENCH_AB_MIGRATED_TO: name a migration from 0022 on, before the newest (${newest.name})`);
 	}
+	const before = await database(migrations.slice(0, upTo + 1), []);
+	const after = await database(migrations);
+	variants.push({ name: `migrated to ${migratedTo}`, ...before });
+	variants.push({ name: `newest (${newest.name})`, ...after });
 	const slice = async ({ handle, userIds }: Variant, ms: number) => {
 		let done = 0;
 		const end = performance.now() + ms;
@@ -128,7 +101,6 @@ try {
 	for (let round = 0; round < rounds; round++) {
 		// A B, then B A: a machine getting busier during the run falls on both alike.
 		for (const variant of round % 2 === 0 ? variants : [...variants].reverse()) {
-			await variant.enter();
 			await slice(variant, 500);
 			totals.set(variant.name, (totals.get(variant.name) ?? 0) + (await slice(variant, sliceMs)));
 		}
@@ -142,7 +114,7 @@ try {
 			.join(' ')}`
 	);
 	console.log(
-		'repeat: npx tsx bench/limits-ab.ts   (BENCH_AB_OLD, BENCH_AB_MIGRATED_TO, BENCH_AB_MODEL, BENCH_ROUNDS, BENCH_SLICE_MS, BENCH_DATABASE_URL)'
+		'repeat: npx tsx bench/limits-ab.ts   (BENCH_AB_MIGRATED_TO, BENCH_AB_MODEL, BENCH_ROUNDS, BENCH_SLICE_MS, BENCH_DATABASE_URL)'
 	);
 } finally {
 	for (const handle of handles) await handle.close().catch(() => undefined);

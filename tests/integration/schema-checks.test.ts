@@ -1,12 +1,14 @@
 import { sql, type Kysely } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migrate, readMigrations, type Database } from '$lib/server/db';
+import { migrate, readDefinitions, readMigrations, type Database } from '$lib/server/db';
+import { admit, release, settle } from '$lib/server/limits';
 import { createTestDatabase, DATABASE_KINDS, describeEachDatabase, type TestDatabase } from '../helpers/db';
 import { testDatabaseUrl } from '../helpers/env';
 
 // The rules on the tables every chat writes hold in the schema itself, whatever the code sends:
-// since 0025 most of them are domains rather than table checks (issue 20), with the same effect.
+// since 0025 and 0026 the single-column ones are domains rather than table checks (issue 20), with
+// the same effect.
 
 const CHECK_VIOLATION = '23514';
 
@@ -109,15 +111,17 @@ describeEachDatabase('the schema refuses impossible usage and limit rows', (data
 			[{ window_start: '2026-12-04T10:30:00Z' }, 'utc_hour_whole'],
 			[{ provider: 'acme' }, 'provider_name_known'],
 			[{ key_source: 'x' }, 'key_source_name_known'],
-			// A counter a function returns: a table check still.
-			[{ requests: -1 }, 'limit_hourly_requests_check']
+			[{ requests: -1 }, 'nonnegative_integer_check'],
+			[{ tokens: -1 }, 'nonnegative_bigint_check'],
+			[{ reserved_tokens: -1 }, 'nonnegative_bigint_check']
 		]);
 		await db.insertInto('limit_hourly').values(hour).execute();
 		const day = { user_id: userId, provider: 'openai', key_source: 'user', day: '2026-12-04' };
 		await expectInsertsRefused(db, 'limit_daily_spend', day, [
 			[{ provider: 'acme' }, 'provider_name_known'],
 			[{ key_source: 'x' }, 'key_source_name_known'],
-			[{ settled_micros: -1 }, 'limit_daily_spend_settled_micros_check']
+			[{ settled_micros: -1 }, 'nonnegative_bigint_check'],
+			[{ reserved_micros: -1 }, 'nonnegative_bigint_check']
 		]);
 		const reservation = {
 			request_id: randomUUID(),
@@ -128,6 +132,14 @@ describeEachDatabase('the schema refuses impossible usage and limit rows', (data
 			window_start: '2026-12-04T10:00:00Z',
 			amount_micros: 100
 		};
+		await expectInsertsRefused(db, 'limit_reservations', reservation, [
+			[{ request_id: '' }, 'request_id_text_length'],
+			[{ request_id: 'r'.repeat(201) }, 'request_id_text_length'],
+			[{ provider: 'acme' }, 'provider_name_known'],
+			[{ key_source: 'x' }, 'key_source_name_known'],
+			[{ amount_micros: -1 }, 'nonnegative_bigint_check'],
+			[{ reserved_tokens: -1 }, 'nonnegative_bigint_check']
+		]);
 		await db.insertInto('limit_reservations').values(reservation).execute();
 		const settle = (values: Record<string, unknown>) =>
 			db.updateTable('limit_reservations').set(values).where('request_id', '=', reservation.request_id).execute();
@@ -154,11 +166,21 @@ describeEachDatabase('the schema refuses impossible usage and limit rows', (data
 		expect(domains).toEqual({
 			'limit_daily_spend.key_source': 'key_source_name',
 			'limit_daily_spend.provider': 'provider_name',
+			'limit_daily_spend.reserved_micros': 'nonnegative_bigint',
+			'limit_daily_spend.settled_micros': 'nonnegative_bigint',
 			'limit_hourly.key_source': 'key_source_name',
 			'limit_hourly.provider': 'provider_name',
+			'limit_hourly.requests': 'nonnegative_integer',
+			'limit_hourly.reserved_tokens': 'nonnegative_bigint',
+			'limit_hourly.tokens': 'nonnegative_bigint',
 			'limit_hourly.window_start': 'utc_hour',
+			'limit_reservations.amount_micros': 'nonnegative_bigint',
 			'limit_reservations.cost_micros': 'nonnegative_bigint',
+			'limit_reservations.key_source': 'key_source_name',
 			'limit_reservations.outcome': 'reservation_outcome',
+			'limit_reservations.provider': 'provider_name',
+			'limit_reservations.request_id': 'request_id_text',
+			'limit_reservations.reserved_tokens': 'nonnegative_bigint',
 			'limit_reservations.tokens': 'nonnegative_bigint',
 			'usage_records.api': 'api_name',
 			'usage_records.cache_write_tokens': 'nonnegative_bigint',
@@ -183,6 +205,14 @@ const all = readMigrations();
 const domains = all.findIndex((m) => m.name === '0025_checks_as_domains');
 if (domains < 0) throw new Error('migration 0025_checks_as_domains not found');
 
+const limits = {
+	requestsPerHour: 100,
+	tokensPerHour: 100_000,
+	dailyCapMicros: 1_000_000,
+	appDailyCapMicros: 1_000_000,
+	appDailyBudgetMicros: null
+};
+
 describe.each(DATABASE_KINDS)('moving the checks into domains [%s]', (kind) => {
 	const skip = kind === 'postgres' && !testDatabaseUrl;
 	const databases: TestDatabase[] = [];
@@ -190,11 +220,12 @@ describe.each(DATABASE_KINDS)('moving the checks into domains [%s]', (kind) => {
 		for (const database of databases) await database.drop();
 	});
 
-	it.skipIf(skip)('keeps the usage records and limit rows written before it', async () => {
+	it.skipIf(skip)('keeps the rows written before it, and settles a request admitted before it', async () => {
 		const database = await createTestDatabase(kind, { migrate: false });
 		databases.push(database);
 		const db = untyped(database.handle.db);
-		await migrate(database.handle, all.slice(0, domains));
+		// The schema and functions as 0024 left them (no function definitions from migrations/functions).
+		await migrate(database.handle, all.slice(0, domains), []);
 		const userId = await newUser(db);
 		await db
 			.insertInto('usage_records')
@@ -202,10 +233,34 @@ describe.each(DATABASE_KINDS)('moving the checks into domains [%s]', (kind) => {
 			.execute();
 		await sql`insert into limit_hourly (user_id, provider, key_source, window_start, requests)
 			values (${userId}, 'anthropic', 'app', '2026-12-04T09:00:00Z', 3)`.execute(db);
-		await migrate(database.handle, all);
+		const request = { userId, provider: 'openai', keySource: 'user', reserveTokens: 500 } as const;
+		const admitted = await admit(database.handle.db, limits, {
+			...request,
+			reserveMicros: 1_000,
+			requestId: randomUUID()
+		});
+
+		const upgrade = await migrate(database.handle);
+		expect(upgrade.applied).toEqual(all.slice(domains).map((m) => m.name));
+		expect(upgrade.definitions).toEqual(readDefinitions().map((d) => d.name));
+
 		const usage = await db.selectFrom('usage_records').select(['cost_micros', 'provider']).execute();
 		expect(usage).toEqual([{ cost_micros: 42, provider: 'openai' }]);
-		const hours = await db.selectFrom('limit_hourly').select(['provider', 'requests']).execute();
-		expect(hours).toEqual([{ provider: 'anthropic', requests: 3 }]);
+		expect(await settle(database.handle.db, admitted, { costMicros: 800, totalTokens: 120 })).toMatchObject({
+			settled: true
+		});
+		const next = await admit(database.handle.db, limits, { ...request, reserveMicros: 300, requestId: randomUUID() });
+		await release(database.handle.db, next);
+		const hours = await db
+			.selectFrom('limit_hourly')
+			.select(['provider', 'requests', 'tokens', 'reserved_tokens'])
+			.orderBy('provider')
+			.execute();
+		expect(hours).toEqual([
+			{ provider: 'anthropic', requests: 3, tokens: 0, reserved_tokens: 0 },
+			{ provider: 'openai', requests: 2, tokens: 120, reserved_tokens: 0 }
+		]);
+		const days = await db.selectFrom('limit_daily_spend').select(['settled_micros', 'reserved_micros']).execute();
+		expect(days).toEqual([{ settled_micros: 800, reserved_micros: 0 }]);
 	});
 });

@@ -1,0 +1,50 @@
+-- The single-column checks 0025 left on the tables every admission writes become domains too
+-- (issue 20): limit_hourly's counters, limit_daily_spend's amounts, and limit_reservations' request
+-- id, provider, key source, amount and reserved tokens. PostgreSQL prepares a table's CHECK
+-- expressions again for every statement that writes the table; a domain's once per connection.
+--
+-- 0025 kept them because the limits functions returned these columns with RETURN QUERY, which wants
+-- the declared types exactly. The functions now live in migrations/functions/, one file each, and
+-- are (re)defined in this migration's transaction with the casts they need, so no call sees the new
+-- columns with the old functions.
+--
+-- As in 0025: the tables are locked first, the table checks go before the columns change type (no
+-- rebuild), and each new domain gets its check after its columns moved (a validating scan, no rewrite).
+
+lock table limit_hourly, limit_daily_spend, limit_reservations in access exclusive mode;
+
+create domain request_id_text as text;
+
+alter table limit_hourly
+	drop constraint limit_hourly_requests_check,
+	drop constraint limit_hourly_tokens_check,
+	drop constraint limit_hourly_reserved_tokens_nonnegative;
+
+alter table limit_daily_spend
+	drop constraint limit_daily_spend_settled_micros_check,
+	drop constraint limit_daily_spend_reserved_micros_check;
+
+alter table limit_reservations
+	drop constraint limit_reservations_request_id_check,
+	drop constraint limit_reservations_provider_check,
+	drop constraint limit_reservations_key_source_check,
+	drop constraint limit_reservations_amount_micros_check,
+	drop constraint limit_reservations_reserved_tokens_nonnegative;
+
+alter table limit_hourly
+	alter column requests type nonnegative_integer,
+	alter column tokens type nonnegative_bigint,
+	alter column reserved_tokens type nonnegative_bigint;
+
+alter table limit_daily_spend
+	alter column settled_micros type nonnegative_bigint,
+	alter column reserved_micros type nonnegative_bigint;
+
+alter table limit_reservations
+	alter column request_id type request_id_text,
+	alter column provider type provider_name,
+	alter column key_source type key_source_name,
+	alter column amount_micros type nonnegative_bigint,
+	alter column reserved_tokens type nonnegative_bigint;
+
+alter domain request_id_text add constraint request_id_text_length check (length(value) between 1 and 200);
