@@ -13,6 +13,7 @@ import pg from 'pg';
 import {
 	connectDatabase,
 	migrate,
+	readDefinitions,
 	readMigrations,
 	type DbHandle,
 	type Definition,
@@ -57,7 +58,7 @@ async function database(
 		applicationName: 'latchkey-bench'
 	});
 	handles.push(handle);
-	await migrate(handle, list, definitions);
+	await migrate(handle, { migrations: list, definitions: definitions ?? readDefinitions() });
 	const users = await handle.db
 		.insertInto('users')
 		.values(Array.from({ length: 1_000 }, (_, i) => ({ email: `ab-${i}@example.com`, password_hash: 'not used' })))

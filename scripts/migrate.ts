@@ -11,11 +11,14 @@ try {
 	});
 	try {
 		const result = await migrate(handle);
-		console.log(
-			result.applied.length > 0
-				? `Applied ${result.applied.length} migration(s): ${result.applied.join(', ')}`
-				: `Database is up to date (${result.alreadyApplied} migrations applied earlier).`
-		);
+		if (result.applied.length > 0)
+			console.log(`Applied ${result.applied.length} migration(s): ${result.applied.join(', ')}`);
+		if (result.definitions.length > 0)
+			console.log(`Defined ${result.definitions.length} function(s) anew: ${result.definitions.join(', ')}`);
+		if (result.newerRelease)
+			console.log('The database was migrated by a newer release; its functions were left as they are.');
+		if (result.applied.length === 0 && result.definitions.length === 0)
+			console.log(`Database is up to date (${result.alreadyApplied} migrations applied earlier).`);
 	} finally {
 		await handle.close();
 	}

@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate, readDefinitions, readMigrations, type Database } from '$lib/server/db';
-import { admit, release, settle } from '$lib/server/limits';
+import { admit, reclaimExpiredReservations, release, settle } from '$lib/server/limits';
 import { createTestDatabase, DATABASE_KINDS, describeEachDatabase, type TestDatabase } from '../helpers/db';
 import { testDatabaseUrl } from '../helpers/env';
 
@@ -220,12 +220,12 @@ describe.each(DATABASE_KINDS)('moving the checks into domains [%s]', (kind) => {
 		for (const database of databases) await database.drop();
 	});
 
-	it.skipIf(skip)('keeps the rows written before it, and settles a request admitted before it', async () => {
+	it.skipIf(skip)('keeps the rows written before it; settles and reclaims requests admitted before it', async () => {
 		const database = await createTestDatabase(kind, { migrate: false });
 		databases.push(database);
 		const db = untyped(database.handle.db);
 		// The schema and functions as 0024 left them (no function definitions from migrations/functions).
-		await migrate(database.handle, all.slice(0, domains), []);
+		await migrate(database.handle, { migrations: all.slice(0, domains), definitions: [] });
 		const userId = await newUser(db);
 		await db
 			.insertInto('usage_records')
@@ -239,6 +239,7 @@ describe.each(DATABASE_KINDS)('moving the checks into domains [%s]', (kind) => {
 			reserveMicros: 1_000,
 			requestId: randomUUID()
 		});
+		const stale = await admit(database.handle.db, limits, { ...request, reserveMicros: 200, requestId: randomUUID() });
 
 		const upgrade = await migrate(database.handle);
 		expect(upgrade.applied).toEqual(all.slice(domains).map((m) => m.name));
@@ -249,18 +250,38 @@ describe.each(DATABASE_KINDS)('moving the checks into domains [%s]', (kind) => {
 		expect(await settle(database.handle.db, admitted, { costMicros: 800, totalTokens: 120 })).toMatchObject({
 			settled: true
 		});
+		const reclaimed = await reclaimExpiredReservations(database.handle.db, { olderThanSeconds: 0 });
+		expect(reclaimed).toMatchObject([{ requestId: stale.requestId, amountMicros: 200, reservedTokens: 500 }]);
 		const next = await admit(database.handle.db, limits, { ...request, reserveMicros: 300, requestId: randomUUID() });
 		await release(database.handle.db, next);
+		// With an app budget, admission takes every step (limits_admit_all_steps).
+		const onAppKey = await admit(
+			database.handle.db,
+			{ ...limits, appDailyBudgetMicros: 5_000 },
+			{ ...request, keySource: 'app', reserveMicros: 400, requestId: randomUUID() }
+		);
+		expect(onAppKey.appBudgetMicros).toBe(5_000);
+		await settle(database.handle.db, onAppKey, { costMicros: 100, totalTokens: 10 });
 		const hours = await db
 			.selectFrom('limit_hourly')
-			.select(['provider', 'requests', 'tokens', 'reserved_tokens'])
-			.orderBy('provider')
+			.select(['provider', 'key_source', 'requests', 'tokens', 'reserved_tokens'])
+			.orderBy(['provider', 'key_source'])
 			.execute();
 		expect(hours).toEqual([
-			{ provider: 'anthropic', requests: 3, tokens: 0, reserved_tokens: 0 },
-			{ provider: 'openai', requests: 2, tokens: 120, reserved_tokens: 0 }
+			{ provider: 'anthropic', key_source: 'app', requests: 3, tokens: 0, reserved_tokens: 0 },
+			{ provider: 'openai', key_source: 'app', requests: 1, tokens: 10, reserved_tokens: 0 },
+			{ provider: 'openai', key_source: 'user', requests: 3, tokens: 120, reserved_tokens: 0 }
 		]);
-		const days = await db.selectFrom('limit_daily_spend').select(['settled_micros', 'reserved_micros']).execute();
-		expect(days).toEqual([{ settled_micros: 800, reserved_micros: 0 }]);
+		const days = await db
+			.selectFrom('limit_daily_spend')
+			.select(['key_source', 'settled_micros', 'reserved_micros'])
+			.orderBy('key_source')
+			.execute();
+		expect(days).toEqual([
+			{ key_source: 'app', settled_micros: 100, reserved_micros: 0 },
+			{ key_source: 'user', settled_micros: 800, reserved_micros: 0 }
+		]);
+		const app = await db.selectFrom('app_daily_spend').select(['settled_micros', 'reserved_micros']).execute();
+		expect(app).toEqual([{ settled_micros: 100, reserved_micros: 0 }]);
 	});
 });

@@ -62,7 +62,10 @@ export async function createServices(options: CreateServicesOptions): Promise<Se
 		}));
 	if (options.runMigrations ?? true) {
 		const result = await migrate(dbHandle);
-		if (result.applied.length > 0) log.info({ applied: result.applied }, 'database migrations applied');
+		if (result.applied.length > 0 || result.definitions.length > 0)
+			log.info({ applied: result.applied, definitions: result.definitions }, 'database migrations applied');
+		if (result.newerRelease)
+			log.warn('the database was migrated by a newer release; its functions were left as they are');
 	}
 	const db = dbHandle.db;
 	const mailer = config.alerts.smtp ? createMailer(config.alerts.smtp) : undefined;

@@ -10,9 +10,11 @@ export {
 	migrate,
 	readMigrations,
 	readDefinitions,
+	readSchemaFiles,
 	MigrationError,
 	type Definition,
 	type Migration,
+	type SchemaFiles,
 	type MigrationResult
 } from './migrate';
 export type * from './schema';

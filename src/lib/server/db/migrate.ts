@@ -5,15 +5,18 @@ import { sql, type Kysely } from 'kysely';
 import type { DbHandle } from './connect';
 import type { Database } from './schema';
 
-export interface Migration {
+/** One SQL file: a migration (`NNNN_name.sql`) or a function's definition (`functions/<name>.sql`). */
+export interface SqlFile {
 	name: string;
 	sql: string;
 }
+export type Migration = SqlFile;
+export type Definition = SqlFile;
 
-/** A function's current definition: `migrations/functions/<name>.sql`, applied again whenever it changes. */
-export interface Definition {
-	name: string;
-	sql: string;
+/** What `migrate` brings a database to: the migrations in order, and each function's definition. */
+export interface SchemaFiles {
+	migrations: Migration[];
+	definitions: Definition[];
 }
 
 export interface MigrationResult {
@@ -21,6 +24,8 @@ export interface MigrationResult {
 	alreadyApplied: number;
 	/** The definitions (re)applied: new, or changed since they were last applied. */
 	definitions: string[];
+	/** The database holds migrations this code does not know (a newer release): definitions left as they are. */
+	newerRelease: boolean;
 }
 
 /** Any fixed 64-bit number works; all Latchkey instances must agree on it. */
@@ -28,63 +33,63 @@ const MIGRATION_LOCK_KEY = 7_245_913_004_181n;
 
 export const defaultMigrationsDir = () => resolve(process.cwd(), 'migrations');
 
-/** Reads `NNNN_name.sql` files in name order. */
-export function readMigrations(dir: string = defaultMigrationsDir()): Migration[] {
-	return readdirSync(dir)
-		.filter((file) => /^\d{4}_[a-z0-9_]+\.sql$/.test(file))
-		.sort()
-		.map((file) => ({ name: file.replace(/\.sql$/, ''), sql: readFileSync(join(dir, file), 'utf8') }));
-}
-
-export const defaultDefinitionsDir = () => resolve(defaultMigrationsDir(), 'functions');
-
-/**
- * Reads `functions/<name>.sql` in name order. Each file holds ONE function's whole definition
- * (`create or replace function`), so a change is a diff of that file rather than a copy in a new
- * migration; PL/pgSQL bodies are checked when called, so their order does not matter.
- */
-export function readDefinitions(dir: string = defaultDefinitionsDir()): Definition[] {
-	return readdirSync(dir)
-		.filter((file) => /^[a-z0-9_]+\.sql$/.test(file))
-		.sort()
-		.map((file) => ({ name: file.replace(/\.sql$/, ''), sql: readFileSync(join(dir, file), 'utf8') }));
-}
-
-const checksum = (text: string) => createHash('sha256').update(text).digest('hex');
-
 export class MigrationError extends Error {
 	override name = 'MigrationError';
 }
 
+/** The `.sql` files of `dir` in name order; each name must match `pattern`, so no file is skipped unseen. */
+function readSqlFiles(dir: string, pattern: RegExp): SqlFile[] {
+	return readdirSync(dir, { withFileTypes: true })
+		.filter((entry) => entry.isFile() && entry.name.endsWith('.sql'))
+		.map((entry) => {
+			const name = entry.name.replace(/\.sql$/, '');
+			if (!pattern.test(name)) throw new MigrationError(`${join(dir, entry.name)}: not a name ${pattern} allows`);
+			return { name, sql: readFileSync(join(dir, entry.name), 'utf8') };
+		})
+		.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** Reads `NNNN_name.sql` files in name order. */
+export function readMigrations(dir: string = defaultMigrationsDir()): Migration[] {
+	return readSqlFiles(dir, /^\d{4}_[a-z0-9_]+$/);
+}
+
 /**
- * Applies pending migrations, each in its own transaction, under a session advisory lock so
- * that several instances starting together apply each migration exactly once: the second
- * instance waits for the lock, then finds nothing left to do. Then the definitions that are new or
- * changed, in the same transaction as the last pending migration (a migration that changes a
- * column's type commits together with the functions that read it), or in one of their own.
+ * Reads `functions/<name>.sql`: each holds ONE function's whole definition (`create or replace
+ * function`), so a change is a diff of that file rather than a copy in a new migration. They are
+ * applied in name order; a `language sql` body that calls another function must sort after it.
  */
-export async function migrate(
-	handle: DbHandle,
-	migrations: Migration[] = readMigrations(),
-	definitions: Definition[] = readDefinitions()
-): Promise<MigrationResult> {
+export function readDefinitions(dir: string = join(defaultMigrationsDir(), 'functions')): Definition[] {
+	return readSqlFiles(dir, /^[a-z0-9_]+$/);
+}
+
+export const readSchemaFiles = (dir: string = defaultMigrationsDir()): SchemaFiles => ({
+	migrations: readMigrations(dir),
+	definitions: readDefinitions(join(dir, 'functions'))
+});
+
+const checksum = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/**
+ * Applies the pending migrations and the new or changed definitions in ONE transaction, under a
+ * session advisory lock so that several instances starting together apply each exactly once (the
+ * others wait for the lock, then find nothing left to do). One transaction: a column change and
+ * the functions that read it commit together, and a failure leaves the database as it was.
+ */
+export async function migrate(handle: DbHandle, files: SchemaFiles = readSchemaFiles()): Promise<MigrationResult> {
 	return handle.db.connection().execute(async (conn) => {
 		await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(conn);
 		try {
-			await sql`
-				create table if not exists schema_migrations (
-					name text primary key,
-					checksum text not null,
-					applied_at timestamptz not null default now()
-				)`.execute(conn);
-			await sql`
-				create table if not exists schema_definitions (
-					name text primary key,
-					checksum text not null,
-					applied_at timestamptz not null default now()
-				)`.execute(conn);
+			for (const table of ['schema_migrations', 'schema_definitions'] as const) {
+				await sql`
+					create table if not exists ${sql.table(table)} (
+						name text primary key,
+						checksum text not null,
+						applied_at timestamptz not null default now()
+					)`.execute(conn);
+			}
 			const done = await checksums(conn, 'schema_migrations');
-			const pending = migrations.filter((migration) => {
+			const pending = files.migrations.filter((migration) => {
 				const recorded = done.get(migration.name);
 				if (recorded !== undefined && recorded !== checksum(migration.sql)) {
 					throw new MigrationError(
@@ -93,16 +98,19 @@ export async function migrate(
 				}
 				return recorded === undefined;
 			});
+			// An older instance restarting during a rolling deploy must not put its older functions back.
+			const known = new Set(files.migrations.map((m) => m.name));
+			const newerRelease = [...done.keys()].some((name) => !known.has(name));
 			const defined = await checksums(conn, 'schema_definitions');
-			const changed = definitions.filter((definition) => defined.get(definition.name) !== checksum(definition.sql));
-			for (const [i, migration] of pending.entries()) {
-				await applyOne(handle, conn, migration, i === pending.length - 1 ? changed : []);
-			}
-			if (pending.length === 0 && changed.length > 0) await applyOne(handle, conn, undefined, changed);
+			const changed = newerRelease
+				? []
+				: files.definitions.filter((definition) => defined.get(definition.name) !== checksum(definition.sql));
+			if (pending.length > 0 || changed.length > 0) await applyAll(handle, conn, pending, changed);
 			return {
 				applied: pending.map((m) => m.name),
 				alreadyApplied: done.size,
-				definitions: changed.map((d) => d.name)
+				definitions: changed.map((d) => d.name),
+				newerRelease
 			};
 		} finally {
 			await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.execute(conn);
@@ -118,31 +126,24 @@ async function checksums(
 	return new Map(rows.map((row) => [row.name, row.checksum]));
 }
 
-/** One transaction: `migration` (if any), then `definitions`, each recorded with its checksum. */
-async function applyOne(
-	handle: DbHandle,
-	conn: Kysely<Database>,
-	migration: Migration | undefined,
-	definitions: Definition[]
-) {
+async function applyAll(handle: DbHandle, conn: Kysely<Database>, migrations: Migration[], definitions: Definition[]) {
 	await conn.transaction().execute(async (trx) => {
-		if (migration) {
+		const run = async (label: string, file: SqlFile) => {
 			try {
-				await handle.runScript(trx, migration.sql);
+				await handle.runScript(trx, file.sql);
 			} catch (error) {
-				throw new MigrationError(`migration ${migration.name} failed: ${(error as Error).message}`);
+				throw new MigrationError(`${label} ${file.name} failed: ${(error as Error).message}`);
 			}
+		};
+		for (const migration of migrations) {
+			await run('migration', migration);
 			await trx
 				.insertInto('schema_migrations')
 				.values({ name: migration.name, checksum: checksum(migration.sql) })
 				.execute();
 		}
 		for (const definition of definitions) {
-			try {
-				await handle.runScript(trx, definition.sql);
-			} catch (error) {
-				throw new MigrationError(`definition ${definition.name} failed: ${(error as Error).message}`);
-			}
+			await run('definition', definition);
 			const sum = checksum(definition.sql);
 			await trx
 				.insertInto('schema_definitions')
