@@ -70,7 +70,7 @@ declare
 	v_tokens bigint;
 	v_cap bigint;
 	v_all_steps boolean;
-	v_counts_model boolean;
+	v_counts_model boolean := false;
 begin
 	-- Settings, read like limit_settings everywhere: a concurrent change applies from the next request.
 	select
@@ -87,7 +87,6 @@ begin
 		v_all_steps := exists (select 1 from access_tokens t where t.id = p_token_id
 			and (t.daily_budget_micros is not null or t.monthly_budget_micros is not null));
 	end if;
-	v_counts_model := false;
 	if p_model is not null then
 		v_counts_model := exists (select 1 from limit_model_caps c where c.user_id = p_user_id and c.model = p_model);
 	end if;
