@@ -16,8 +16,7 @@ import {
 	readDefinitions,
 	readMigrations,
 	type DbHandle,
-	type Definition,
-	type Migration
+	type SchemaFiles
 } from '../src/lib/server/db';
 import { admitAndSettle } from './limits-operation';
 
@@ -42,11 +41,8 @@ await admin.connect();
 const databases: string[] = [];
 const handles: DbHandle[] = [];
 
-/** A new database migrated with `list` and `definitions` (undefined: the newest), and its 1,000 users. */
-async function database(
-	list: Migration[],
-	definitions?: Definition[]
-): Promise<{ handle: DbHandle; userIds: string[] }> {
+/** A new database migrated to `files`, and its 1,000 users. */
+async function database(files: SchemaFiles): Promise<{ handle: DbHandle; userIds: string[] }> {
 	const name = `lk_ab_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 	await admin.query(`create database "${name}"`);
 	databases.push(name);
@@ -58,7 +54,7 @@ async function database(
 		applicationName: 'latchkey-bench'
 	});
 	handles.push(handle);
-	await migrate(handle, { migrations: list, definitions: definitions ?? readDefinitions() });
+	await migrate(handle, files);
 	const users = await handle.db
 		.insertInto('users')
 		.values(Array.from({ length: 1_000 }, (_, i) => ({ email: `ab-${i}@example.com`, password_hash: 'not used' })))
@@ -75,8 +71,8 @@ try {
 	if (upTo < first || upTo === migrations.length - 1) {
 		throw new Error(`BENCH_AB_MIGRATED_TO: name a migration from 0022 on, before the newest (${newest.name})`);
 	}
-	const before = await database(migrations.slice(0, upTo + 1), []);
-	const after = await database(migrations);
+	const before = await database({ migrations: migrations.slice(0, upTo + 1), definitions: [] });
+	const after = await database({ migrations, definitions: readDefinitions() });
 	variants.push({ name: `migrated to ${migratedTo}`, ...before });
 	variants.push({ name: `newest (${newest.name})`, ...after });
 	const slice = async ({ handle, userIds }: Variant, ms: number) => {

@@ -6,7 +6,7 @@
 -- 0025 kept them because the limits functions returned these columns with RETURN QUERY, which wants
 -- the declared types exactly. The functions now live in migrations/functions/, one file each, and
 -- the migrator defines them anew in the same transaction as this migration, with the casts they
--- need: once it commits, every call runs the new functions on the new columns.
+-- need: every call made after it commits runs the new functions on the new columns.
 --
 -- Unlike 0025, the domains have their checks already, so PostgreSQL rewrites the three tables and
 -- their indexes (3.4 s for a million reservations in one run; docs/operations.md). The tables are

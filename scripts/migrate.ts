@@ -17,7 +17,7 @@ try {
 			console.log(`Defined ${result.definitions.length} function(s) anew: ${result.definitions.join(', ')}`);
 		if (result.newerRelease)
 			console.log('The database was migrated by a newer release; its functions were left as they are.');
-		if (result.applied.length === 0 && result.definitions.length === 0)
+		if (result.applied.length === 0 && result.definitions.length === 0 && !result.newerRelease)
 			console.log(`Database is up to date (${result.alreadyApplied} migrations applied earlier).`);
 	} finally {
 		await handle.close();

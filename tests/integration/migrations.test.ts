@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectDatabase, migrate, readSchemaFiles, type Database, type DbHandle } from '$lib/server/db';
@@ -98,29 +101,69 @@ describe.each(DATABASE_KINDS)('migrations [%s]', (kind) => {
 		]);
 	});
 
-	it.skipIf(skip)('roll back every pending migration and definition when one of them fails', async () => {
+	it.skipIf(skip)('roll back the pending migrations and definitions together when a definition fails', async () => {
 		const database = await freshDatabase();
 		const db = database.handle.db;
 		await migrate(database.handle);
-		const first = { name: '9998_half_of_a_change', sql: 'create table half_done (id int);' };
-		const second = { name: '9999_broken', sql: 'select * from no_such_table;' };
+		const next = { name: '9998_half_of_a_change', sql: 'create table half_done (id int);' };
+		// Sorts after limits_release, so that one is applied before the failure.
+		const broken = {
+			name: 'zz_broken',
+			sql: 'create function zz_broken() returns int language sql as $$ select * from no_such_table $$;'
+		};
 		await expect(
-			migrate(database.handle, { migrations: [...all, first, second], definitions: releaseChanged })
-		).rejects.toThrow(/migration 9999_broken failed/);
+			migrate(database.handle, { migrations: [...all, next], definitions: [...releaseChanged, broken] })
+		).rejects.toThrow(/definition zz_broken failed/);
 		expect(await tableExists(db, 'half_done')).toBe(false);
 		expect(await functionSource(db, 'limits_release')).not.toContain('-- changed');
-		const recorded = await db.selectFrom('schema_migrations').select('name').execute();
-		expect(recorded.map((r) => r.name)).not.toContain(first.name);
+		const migrated = await db.selectFrom('schema_migrations').select('name').execute();
+		expect(migrated.map((r) => r.name)).not.toContain(next.name);
+		const defined = await db.selectFrom('schema_definitions').select('name').execute();
+		expect(defined.map((r) => r.name)).not.toContain(broken.name);
 	});
 
-	it.skipIf(skip)('refuse a function file whose name the migrator would not read', async () => {
-		const { mkdtempSync, mkdirSync, writeFileSync } = await import('node:fs');
-		const { tmpdir } = await import('node:os');
-		const { join } = await import('node:path');
+	it.skipIf(skip)('refuse to go on when applied migration files were renamed or removed', async () => {
+		const database = await freshDatabase();
+		await migrate(database.handle, { migrations: all.slice(0, -1), definitions: [] });
+		await sql`insert into schema_migrations (name, checksum) values ('0008_an_old_name', 'x')`.execute(
+			database.handle.db
+		);
+		await expect(migrate(database.handle)).rejects.toThrow(
+			`holds migrations these files lack (0008_an_old_name) and lacks some they hold (${all.at(-1)!.name})`
+		);
+	});
+});
+
+describe('migration files', () => {
+	const dirs: string[] = [];
+	afterAll(() => {
+		for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+	});
+	const read = (files: Record<string, string>) => {
 		const dir = mkdtempSync(join(tmpdir(), 'lk-migrations-'));
-		mkdirSync(join(dir, 'functions'));
-		writeFileSync(join(dir, 'functions', 'limits-admit.sql'), 'select 1;');
-		expect(() => readSchemaFiles(dir)).toThrow(/limits-admit\.sql: not a name/);
+		dirs.push(dir);
+		for (const [path, text] of Object.entries(files)) {
+			mkdirSync(join(dir, path, '..'), { recursive: true });
+			writeFileSync(join(dir, path), text);
+		}
+		return () => readSchemaFiles(dir);
+	};
+
+	it('refuses a migration or function file whose name the migrator would not read', () => {
+		expect(read({ '0001_first.sql': 'select 1;', 'functions/limits-admit.sql': 'select 1;' })).toThrow(
+			/limits-admit\.sql: not a name/
+		);
+		expect(read({ '1_first.sql': 'select 1;', 'functions/limits_admit.sql': 'select 1;' })).toThrow(
+			/1_first\.sql: not a name/
+		);
+	});
+
+	it('refuses to start without the function files', () => {
+		expect(read({ '0001_first.sql': 'select 1;' })).toThrow(/functions \(it ships with the app\)/);
+		expect(read({ '0001_first.sql': 'select 1;', 'functions/limits_admit.sql': 'select 2;' })()).toEqual({
+			migrations: [{ name: '0001_first', sql: 'select 1;' }],
+			definitions: [{ name: 'limits_admit', sql: 'select 2;' }]
+		});
 	});
 });
 

@@ -233,7 +233,8 @@ describe.each(DATABASE_KINDS)('moving the checks into domains [%s]', (kind) => {
 			.execute();
 		await sql`insert into limit_hourly (user_id, provider, key_source, window_start, requests)
 			values (${userId}, 'anthropic', 'app', '2026-12-04T09:00:00Z', 3)`.execute(db);
-		const request = { userId, provider: 'openai', keySource: 'user', reserveTokens: 500 } as const;
+		// One instant for every admission, so all land in the same hour and day however long the upgrade takes.
+		const request = { userId, provider: 'openai', keySource: 'user', reserveTokens: 500, now: new Date() } as const;
 		const admitted = await admit(database.handle.db, limits, {
 			...request,
 			reserveMicros: 1_000,

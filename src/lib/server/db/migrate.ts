@@ -39,12 +39,17 @@ export class MigrationError extends Error {
 
 /** The `.sql` files of `dir` in name order; each name must match `pattern`, so no file is skipped unseen. */
 function readSqlFiles(dir: string, pattern: RegExp): SqlFile[] {
-	return readdirSync(dir, { withFileTypes: true })
-		.filter((entry) => entry.isFile() && entry.name.endsWith('.sql'))
-		.map((entry) => {
-			const name = entry.name.replace(/\.sql$/, '');
-			if (!pattern.test(name)) throw new MigrationError(`${join(dir, entry.name)}: not a name ${pattern} allows`);
-			return { name, sql: readFileSync(join(dir, entry.name), 'utf8') };
+	let names: string[];
+	try {
+		names = readdirSync(dir).filter((file) => file.endsWith('.sql'));
+	} catch (error) {
+		throw new MigrationError(`cannot read ${dir} (it ships with the app): ${(error as Error).message}`);
+	}
+	return names
+		.map((file) => {
+			const name = file.replace(/\.sql$/, '');
+			if (!pattern.test(name)) throw new MigrationError(`${join(dir, file)}: not a name ${pattern} allows`);
+			return { name, sql: readFileSync(join(dir, file), 'utf8') };
 		})
 		.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
@@ -74,48 +79,65 @@ const checksum = (text: string) => createHash('sha256').update(text).digest('hex
  * Applies the pending migrations and the new or changed definitions in ONE transaction, under a
  * session advisory lock so that several instances starting together apply each exactly once (the
  * others wait for the lock, then find nothing left to do). One transaction: a column change and
- * the functions that read it commit together, and a failure leaves the database as it was.
+ * the functions that read it commit together, and a failure leaves the database as it was. So a
+ * migration cannot `create index concurrently`, nor use an enum value an earlier pending one added.
  */
 export async function migrate(handle: DbHandle, files: SchemaFiles = readSchemaFiles()): Promise<MigrationResult> {
 	return handle.db.connection().execute(async (conn) => {
 		await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(conn);
 		try {
-			for (const table of ['schema_migrations', 'schema_definitions'] as const) {
-				await sql`
-					create table if not exists ${sql.table(table)} (
-						name text primary key,
-						checksum text not null,
-						applied_at timestamptz not null default now()
-					)`.execute(conn);
-			}
-			const done = await checksums(conn, 'schema_migrations');
-			const pending = files.migrations.filter((migration) => {
-				const recorded = done.get(migration.name);
-				if (recorded !== undefined && recorded !== checksum(migration.sql)) {
-					throw new MigrationError(
-						`migration ${migration.name} was edited after it was applied; add a new migration instead`
-					);
-				}
-				return recorded === undefined;
-			});
-			// An older instance restarting during a rolling deploy must not put its older functions back.
-			const known = new Set(files.migrations.map((m) => m.name));
-			const newerRelease = [...done.keys()].some((name) => !known.has(name));
-			const defined = await checksums(conn, 'schema_definitions');
-			const changed = newerRelease
-				? []
-				: files.definitions.filter((definition) => defined.get(definition.name) !== checksum(definition.sql));
-			if (pending.length > 0 || changed.length > 0) await applyAll(handle, conn, pending, changed);
-			return {
-				applied: pending.map((m) => m.name),
-				alreadyApplied: done.size,
-				definitions: changed.map((d) => d.name),
-				newerRelease
-			};
+			return await migrateLocked(handle, conn, files);
 		} finally {
-			await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.execute(conn);
+			// A broken connection frees the lock anyway; the error that matters is the one above.
+			await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.execute(conn).catch(() => undefined);
 		}
 	});
+}
+
+async function migrateLocked(handle: DbHandle, conn: Kysely<Database>, files: SchemaFiles): Promise<MigrationResult> {
+	await sql`
+		create table if not exists schema_migrations (
+			name text primary key,
+			checksum text not null,
+			applied_at timestamptz not null default now()
+		)`.execute(conn);
+	await sql`
+		create table if not exists schema_definitions (
+			name text primary key,
+			checksum text not null,
+			applied_at timestamptz not null default now()
+		)`.execute(conn);
+	const done = await checksums(conn, 'schema_migrations');
+	const pending = files.migrations.filter((migration) => {
+		const recorded = done.get(migration.name);
+		if (recorded !== undefined && recorded !== checksum(migration.sql)) {
+			throw new MigrationError(
+				`migration ${migration.name} was edited after it was applied; add a new migration instead`
+			);
+		}
+		return recorded === undefined;
+	});
+	// An older instance restarting during a rolling deploy must not put its older functions back.
+	const known = new Set(files.migrations.map((m) => m.name));
+	const unknown = [...done.keys()].filter((name) => !known.has(name));
+	const newerRelease = unknown.length > 0;
+	if (newerRelease && pending.length > 0) {
+		// Not an older release (it has nothing pending): files renamed or removed after they ran.
+		throw new MigrationError(
+			`the database holds migrations these files lack (${unknown.join(', ')}) and lacks some they hold (${pending.map((m) => m.name).join(', ')})`
+		);
+	}
+	const defined = await checksums(conn, 'schema_definitions');
+	const changed = newerRelease
+		? []
+		: files.definitions.filter((definition) => defined.get(definition.name) !== checksum(definition.sql));
+	if (pending.length > 0 || changed.length > 0) await applyAll(handle, conn, pending, changed);
+	return {
+		applied: pending.map((m) => m.name),
+		alreadyApplied: done.size,
+		definitions: changed.map((d) => d.name),
+		newerRelease
+	};
 }
 
 async function checksums(
