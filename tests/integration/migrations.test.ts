@@ -101,6 +101,22 @@ describe.each(DATABASE_KINDS)('migrations [%s]', (kind) => {
 		]);
 	});
 
+	it.skipIf(skip)('roll back a failing migration entirely, with the pending ones before it', async () => {
+		const database = await freshDatabase();
+		const db = database.handle.db;
+		await migrate(database.handle);
+		const first = { name: '9998_half_of_a_change', sql: 'create table half_done (id int);' };
+		const broken = { name: '9999_broken', sql: 'create table half_done_too (id int);\nselect * from no_such_table;' };
+		await expect(
+			migrate(database.handle, { migrations: [...all, first, broken], definitions: releaseChanged })
+		).rejects.toThrow(/migration 9999_broken failed/);
+		expect(await tableExists(db, 'half_done')).toBe(false);
+		expect(await tableExists(db, 'half_done_too')).toBe(false);
+		const recorded = await db.selectFrom('schema_migrations').select('name').execute();
+		expect(recorded.map((r) => r.name)).not.toContain(first.name);
+		expect(recorded.map((r) => r.name)).not.toContain(broken.name);
+	});
+
 	it.skipIf(skip)('roll back the pending migrations and definitions together when a definition fails', async () => {
 		const database = await freshDatabase();
 		const db = database.handle.db;
