@@ -6,6 +6,9 @@
  *
  *   npx tsx bench/limits-ab.ts                                  (0025's schema vs the newest)
  *   BENCH_AB_MIGRATED_TO=0024_limits_fast_path BENCH_AB_MODEL=openai/gpt-4o-mini npx tsx bench/limits-ab.ts
+ *
+ * `BENCH_AB_BEFORE_FUNCTIONS` names a folder of function files for the older side (e.g. an earlier
+ * commit's migrations/functions), applied after its migrations: an A/B of a function change.
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -25,6 +28,8 @@ const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1
 const model = process.env.BENCH_AB_MODEL || null;
 /** The older side: the schema and functions as this migration left them. */
 const migratedTo = process.env.BENCH_AB_MIGRATED_TO || '0025_checks_as_domains';
+/** The older side's function files, if any (otherwise the functions its migrations define). */
+const beforeFunctions = process.env.BENCH_AB_BEFORE_FUNCTIONS || null;
 const rounds = Number(process.env.BENCH_ROUNDS ?? '4');
 const sliceMs = Number(process.env.BENCH_SLICE_MS ?? '3000');
 
@@ -71,9 +76,12 @@ try {
 	if (upTo < first || upTo === migrations.length - 1) {
 		throw new Error(`BENCH_AB_MIGRATED_TO: name a migration from 0022 on, before the newest (${newest.name})`);
 	}
-	const before = await database({ migrations: migrations.slice(0, upTo + 1), definitions: [] });
+	const before = await database({
+		migrations: migrations.slice(0, upTo + 1),
+		definitions: beforeFunctions ? readDefinitions(beforeFunctions) : []
+	});
 	const after = await database({ migrations, definitions: readDefinitions() });
-	variants.push({ name: `migrated to ${migratedTo}`, ...before });
+	variants.push({ name: `migrated to ${migratedTo}${beforeFunctions ? ' + functions' : ''}`, ...before });
 	variants.push({ name: `newest (${newest.name})`, ...after });
 	const slice = async ({ handle, userIds }: Variant, ms: number) => {
 		let done = 0;
@@ -111,7 +119,7 @@ try {
 			.join(' ')}`
 	);
 	console.log(
-		'repeat: npx tsx bench/limits-ab.ts   (BENCH_AB_MIGRATED_TO, BENCH_AB_MODEL, BENCH_ROUNDS, BENCH_SLICE_MS, BENCH_DATABASE_URL)'
+		'repeat: npx tsx bench/limits-ab.ts   (BENCH_AB_MIGRATED_TO, BENCH_AB_BEFORE_FUNCTIONS, BENCH_AB_MODEL, BENCH_ROUNDS, BENCH_SLICE_MS, BENCH_DATABASE_URL)'
 	);
 } finally {
 	for (const handle of handles) await handle.close().catch(() => undefined);
