@@ -6,9 +6,12 @@
 -- variables, so the admitting statement has no sub-queries of its own to set up; each optional check
 -- is its own statement, run only when it applies, so every statement keeps one cached plan (a
 -- condition PostgreSQL can fold away for some arguments made it plan the whole check again on every
--- call); the result is the function's own variables (RETURN NEXT), not one more query.
+-- call); the result is one variable of 0027's type limits_admission (RETURN NEXT), not one more query.
 
-create or replace function limits_admit(
+-- A function's result type cannot change in place (0027 made it limits_admission).
+drop function if exists limits_admit(uuid, text, text, bigint, bigint, text, timestamptz, integer, bigint, bigint, bigint, uuid, text);
+
+create function limits_admit(
 	p_user_id uuid,
 	p_provider text,
 	p_key_source text,
@@ -22,47 +25,9 @@ create or replace function limits_admit(
 	p_app_budget_micros bigint,
 	p_token_id uuid,
 	p_model text
-) returns table (
-	now timestamptz,
-	hour_start timestamptz,
-	day text,
-	requests_per_hour integer,
-	tokens_per_hour bigint,
-	daily_cap_micros bigint,
-	requests_after integer,
-	settled_micros bigint,
-	reservation_id uuid,
-	snapshot_requests integer,
-	snapshot_tokens bigint,
-	snapshot_reserved_tokens bigint,
-	snapshot_settled bigint,
-	snapshot_reserved bigint,
-	app_budget_micros bigint,
-	app_settled_after bigint,
-	snapshot_app_settled bigint,
-	snapshot_app_reserved bigint,
-	token_daily_budget_micros bigint,
-	token_monthly_budget_micros bigint,
-	token_day_settled_after bigint,
-	token_month_settled_after bigint,
-	snapshot_token_day_settled bigint,
-	snapshot_token_day_reserved bigint,
-	snapshot_token_month_settled bigint,
-	snapshot_token_month_reserved bigint,
-	weekly_cap_micros bigint,
-	monthly_cap_micros bigint,
-	week_start text,
-	prior_week_settled bigint,
-	prior_week_reserved bigint,
-	prior_month_settled bigint,
-	prior_month_reserved bigint,
-	model_daily_cap_micros bigint,
-	model_settled_after bigint,
-	snapshot_model_settled bigint,
-	snapshot_model_reserved bigint
-) language plpgsql as $$
-#variable_conflict use_column
+) returns setof limits_admission language plpgsql as $$
 declare
+	r limits_admission;
 	v_ts timestamptz := coalesce(p_now, now());
 	v_hour timestamptz;
 	v_day date;
@@ -135,8 +100,8 @@ begin
 	)
 	select (select requests from hour_take), (select settled_micros from spend_take), (select id from reservation),
 		h0.requests, h0.tokens, h0.reserved_tokens, d0.settled_micros, d0.reserved_micros
-	into requests_after, settled_micros, reservation_id,
-		snapshot_requests, snapshot_tokens, snapshot_reserved_tokens, snapshot_settled, snapshot_reserved
+	into r.requests_after, r.settled_micros, r.reservation_id,
+		r.snapshot_requests, r.snapshot_tokens, r.snapshot_reserved_tokens, r.snapshot_settled, r.snapshot_reserved
 	from (select 1) as one
 	left join limit_hourly h0
 		on h0.user_id = p_user_id and h0.provider = p_provider and h0.key_source = p_key_source and h0.window_start = v_hour
@@ -145,8 +110,8 @@ begin
 
 	-- Today's row refused: give the hour row's reserved tokens back, and tell the cap from today's
 	-- row as it is now (a new statement sees what concurrent requests committed after the snapshot).
-	if requests_after is not null and settled_micros is null then
-		select d.settled_micros, d.reserved_micros into snapshot_settled, snapshot_reserved
+	if r.requests_after is not null and r.settled_micros is null then
+		select d.settled_micros, d.reserved_micros into r.snapshot_settled, r.snapshot_reserved
 		from limit_daily_spend d
 		where d.user_id = p_user_id and d.provider = p_provider and d.key_source = p_key_source and d.day = v_day;
 		if p_reserve_tokens > 0 then
@@ -156,17 +121,17 @@ begin
 		end if;
 	end if;
 	-- The rest of the result: what this path read, and no weekly, monthly, token or model figures.
-	now := v_ts;
-	hour_start := v_hour;
-	day := to_char(v_day, 'YYYY-MM-DD');
-	requests_per_hour := v_requests;
-	tokens_per_hour := v_tokens;
-	daily_cap_micros := v_cap;
-	week_start := to_char(date_trunc('week', v_day::timestamp)::date, 'YYYY-MM-DD');
-	prior_week_settled := 0;
-	prior_week_reserved := 0;
-	prior_month_settled := 0;
-	prior_month_reserved := 0;
-	return next;
+	r.now := v_ts;
+	r.hour_start := v_hour;
+	r.day := to_char(v_day, 'YYYY-MM-DD');
+	r.requests_per_hour := v_requests;
+	r.tokens_per_hour := v_tokens;
+	r.daily_cap_micros := v_cap;
+	r.week_start := to_char(date_trunc('week', v_day::timestamp)::date, 'YYYY-MM-DD');
+	r.prior_week_settled := 0;
+	r.prior_week_reserved := 0;
+	r.prior_month_settled := 0;
+	r.prior_month_reserved := 0;
+	return next r;
 end
 $$;

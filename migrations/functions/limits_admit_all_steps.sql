@@ -4,7 +4,10 @@
 -- Lock order: hour, spend days (ascending), app, token day, token month, model. Any refusal gives
 -- back what the earlier steps took.
 
-create or replace function limits_admit_all_steps(
+-- A function's result type cannot change in place (0027 made it limits_admission).
+drop function if exists limits_admit_all_steps(uuid, text, text, bigint, bigint, text, timestamptz, integer, bigint, bigint, bigint, uuid, text);
+
+create function limits_admit_all_steps(
 	p_user_id uuid,
 	p_provider text,
 	p_key_source text,
@@ -18,45 +21,7 @@ create or replace function limits_admit_all_steps(
 	p_app_budget_micros bigint,
 	p_token_id uuid,
 	p_model text
-) returns table (
-	now timestamptz,
-	hour_start timestamptz,
-	day text,
-	requests_per_hour integer,
-	tokens_per_hour bigint,
-	daily_cap_micros bigint,
-	requests_after integer,
-	settled_micros bigint,
-	reservation_id uuid,
-	snapshot_requests integer,
-	snapshot_tokens bigint,
-	snapshot_reserved_tokens bigint,
-	snapshot_settled bigint,
-	snapshot_reserved bigint,
-	app_budget_micros bigint,
-	app_settled_after bigint,
-	snapshot_app_settled bigint,
-	snapshot_app_reserved bigint,
-	token_daily_budget_micros bigint,
-	token_monthly_budget_micros bigint,
-	token_day_settled_after bigint,
-	token_month_settled_after bigint,
-	snapshot_token_day_settled bigint,
-	snapshot_token_day_reserved bigint,
-	snapshot_token_month_settled bigint,
-	snapshot_token_month_reserved bigint,
-	weekly_cap_micros bigint,
-	monthly_cap_micros bigint,
-	week_start text,
-	prior_week_settled bigint,
-	prior_week_reserved bigint,
-	prior_month_settled bigint,
-	prior_month_reserved bigint,
-	model_daily_cap_micros bigint,
-	model_settled_after bigint,
-	snapshot_model_settled bigint,
-	snapshot_model_reserved bigint
-) language plpgsql as $$
+) returns setof limits_admission language plpgsql as $$
 #variable_conflict use_column
 declare
 	r record;

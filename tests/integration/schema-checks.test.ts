@@ -199,6 +199,18 @@ describeEachDatabase('the schema refuses impossible usage and limit rows', (data
 			'usage_records.ttft_ms': 'nonnegative_integer'
 		});
 	});
+
+	it('declares the admission row once: both admission functions return limits_admission', async () => {
+		const { rows } = await sql<{ name: string; returns: string; many: boolean }>`
+			select p.proname as name, t.typname as returns, p.proretset as many
+			from pg_proc p join pg_type t on t.oid = p.prorettype
+			where p.proname in ('limits_admit', 'limits_admit_all_steps')
+			order by p.proname`.execute(database().handle.db);
+		expect(rows).toEqual([
+			{ name: 'limits_admit', returns: 'limits_admission', many: true },
+			{ name: 'limits_admit_all_steps', returns: 'limits_admission', many: true }
+		]);
+	});
 });
 
 const all = readMigrations();
