@@ -1,9 +1,9 @@
-import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { describe, beforeAll, afterAll } from 'vitest';
-import { connectDatabase, migrate, pgliteParsers, type DbHandle, type DatabaseKind } from '$lib/server/db';
+import { connectDatabase, migrate, type DbHandle, type DatabaseKind } from '$lib/server/db';
 import { postgresSkipReason, testDatabaseUrl } from './env';
+import { savePGlite, startPGlite } from './pglite-saved';
 
 export interface TestDatabase {
 	kind: DatabaseKind;
@@ -40,15 +40,21 @@ export async function createEmptyPostgresDatabase(): Promise<{ url: string; drop
 	};
 }
 
-/** Each test file gets its own database (PostgreSQL) or in-memory instance (PGlite), migrated. */
+/**
+ * Each test file gets its own database (PostgreSQL) or in-memory instance (PGlite, started from a
+ * saved data directory: pglite-saved.ts), migrated.
+ */
 export async function createTestDatabase(
 	kind: DatabaseKind,
 	options: { migrate?: boolean } = {}
 ): Promise<TestDatabase> {
 	if (kind === 'pglite') {
-		const pglite = await PGlite.create({ parsers: pgliteParsers });
+		const state = (options.migrate ?? true) ? 'migrated' : 'empty';
+		const { pglite, saved } = await startPGlite(state);
 		const handle = await connectDatabase({ pglite });
-		if (options.migrate ?? true) await migrate(handle);
+		// Also on a save: finds nothing to do, and would fail on a save that does not match the files.
+		if (state === 'migrated') await migrate(handle);
+		if (!saved) await savePGlite(pglite, state);
 		return { kind, handle, url: undefined, drop: () => handle.close() };
 	}
 	const database = await createEmptyPostgresDatabase();
