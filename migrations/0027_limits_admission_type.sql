@@ -1,7 +1,7 @@
 -- The row an admission returns, declared once: limits_admit and limits_admit_all_steps
 -- (migrations/functions/) both return `setof limits_admission` instead of repeating the same
--- 37-column `returns table (...)`. Their files drop the old functions first (a function's result
--- type cannot change in place); the migrator defines them in the same transaction as this type.
+-- 37-column `returns table (...)`. A function's result type cannot change in place, so the old
+-- functions go here; the migrator defines the new ones from their files in the same transaction.
 -- What each column means: AdmitRow in src/lib/server/limits/admit.ts.
 
 create type limits_admission as (
@@ -43,3 +43,6 @@ create type limits_admission as (
 	snapshot_model_settled bigint,
 	snapshot_model_reserved bigint
 );
+
+drop function limits_admit(uuid, text, text, bigint, bigint, text, timestamptz, integer, bigint, bigint, bigint, uuid, text);
+drop function limits_admit_all_steps(uuid, text, text, bigint, bigint, text, timestamptz, integer, bigint, bigint, bigint, uuid, text);

@@ -8,10 +8,7 @@
 -- condition PostgreSQL can fold away for some arguments made it plan the whole check again on every
 -- call); the result is one variable of 0027's type limits_admission (RETURN NEXT), not one more query.
 
--- A function's result type cannot change in place (0027 made it limits_admission).
-drop function if exists limits_admit(uuid, text, text, bigint, bigint, text, timestamptz, integer, bigint, bigint, bigint, uuid, text);
-
-create function limits_admit(
+create or replace function limits_admit(
 	p_user_id uuid,
 	p_provider text,
 	p_key_source text,

@@ -4,10 +4,7 @@
 -- Lock order: hour, spend days (ascending), app, token day, token month, model. Any refusal gives
 -- back what the earlier steps took.
 
--- A function's result type cannot change in place (0027 made it limits_admission).
-drop function if exists limits_admit_all_steps(uuid, text, text, bigint, bigint, text, timestamptz, integer, bigint, bigint, bigint, uuid, text);
-
-create function limits_admit_all_steps(
+create or replace function limits_admit_all_steps(
 	p_user_id uuid,
 	p_provider text,
 	p_key_source text,

@@ -61,9 +61,8 @@ export function readMigrations(dir: string = defaultMigrationsDir()): Migration[
 
 /**
  * Reads `functions/<name>.sql`: each holds ONE function's whole definition (`create or replace
- * function`, or `drop function` then `create function` where its result type changed), so a change
- * is a diff of that file rather than a copy in a new migration. They are applied in name order; a
- * `language sql` body that calls another function must sort after it.
+ * function`), so a change is a diff of that file rather than a copy in a new migration. They are
+ * applied in name order; a `language sql` body that calls another function must sort after it.
  */
 export function readDefinitions(dir: string = join(defaultMigrationsDir(), 'functions')): Definition[] {
 	return readSqlFiles(dir, /^[a-z0-9_]+$/);
