@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { describe, beforeAll, afterAll } from 'vitest';
-import { connectDatabase, migrate, type DbHandle, type DatabaseKind } from '$lib/server/db';
+import { connectDatabase, migrate, readSchemaFiles, type DbHandle, type DatabaseKind } from '$lib/server/db';
 import { postgresSkipReason, testDatabaseUrl } from './env';
-import { savePGlite, startPGlite } from './pglite-saved';
+import { startPGlite } from './pglite-saved';
 
 export interface TestDatabase {
 	kind: DatabaseKind;
@@ -50,11 +50,12 @@ export async function createTestDatabase(
 ): Promise<TestDatabase> {
 	if (kind === 'pglite') {
 		const state = (options.migrate ?? true) ? 'migrated' : 'empty';
-		const { pglite, saved } = await startPGlite(state);
+		const files = readSchemaFiles();
+		const { pglite, save } = await startPGlite(state, files);
 		const handle = await connectDatabase({ pglite });
 		// Also on a save: finds nothing to do, and would fail on a save that does not match the files.
-		if (state === 'migrated') await migrate(handle);
-		if (!saved) await savePGlite(pglite, state);
+		if (state === 'migrated') await migrate(handle, files);
+		await save?.();
 		return { kind, handle, url: undefined, drop: () => handle.close() };
 	}
 	const database = await createEmptyPostgresDatabase();
