@@ -95,18 +95,14 @@ export async function migrate(handle: DbHandle, files: SchemaFiles = readSchemaF
 }
 
 async function migrateLocked(handle: DbHandle, conn: Kysely<Database>, files: SchemaFiles): Promise<MigrationResult> {
-	await sql`
-		create table if not exists schema_migrations (
-			name text primary key,
-			checksum text not null,
-			applied_at timestamptz not null default now()
-		)`.execute(conn);
-	await sql`
-		create table if not exists schema_definitions (
-			name text primary key,
-			checksum text not null,
-			applied_at timestamptz not null default now()
-		)`.execute(conn);
+	for (const table of ['schema_migrations', 'schema_definitions'] as const) {
+		await sql`
+			create table if not exists ${sql.table(table)} (
+				name text primary key,
+				checksum text not null,
+				applied_at timestamptz not null default now()
+			)`.execute(conn);
+	}
 	const done = await checksums(conn, 'schema_migrations');
 	const pending = files.migrations.filter((migration) => {
 		const recorded = done.get(migration.name);
